@@ -1,0 +1,395 @@
+"""The production bible: settings (soloreel.toml), cast members (cast/*.toml), sets (sets/*.toml).
+
+A production is a folder the user owns. Everything in a timeline refers to the bible by name
+("jane", "campfire"); this module loads and validates it, and resolves every file it names
+inside the production folder.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from render_engine.errors import Problem, SoloreelError
+from render_engine.paths import resolve_inside
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+SETTINGS_FILE = "soloreel.toml"
+TIERS = ("placeholder", "proxy", "final")
+
+Color = tuple[Annotated[int, Field(ge=0, le=255)], ...]
+Point = tuple[float, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class ProductionInfo(_Strict):
+    name: str = "Untitled"
+    fps: Annotated[int, Field(gt=0, le=240)] = 24
+    handles: Annotated[int, Field(ge=0, le=240)] = 12
+    """Extra frames rendered before and after each shot so trims inside them re-use the render."""
+
+
+class TierSettings(_Strict):
+    width: Annotated[int, Field(ge=16, le=8192)]
+    height: Annotated[int, Field(ge=16, le=8192)]
+    model: str | None = None
+    steps: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even (video encoders need even sizes)")
+        return value
+
+
+class EncodeSettings(_Strict):
+    profile: Literal["web", "kdenlive", "resolve"] = "web"
+
+
+class ModelEntry(_Strict):
+    source: str
+    """A local folder (relative to the production or absolute) or a hub id."""
+    kind: Literal["t2v", "i2v", "v2v", "vace"] = "t2v"
+    revision: str | None = None
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    memory_profile: Literal["12gb", "24gb", "80gb"] = "24gb"
+
+
+class ExecutorSettings(_Strict):
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+
+
+def _default_tiers() -> dict[str, TierSettings]:
+    return {
+        "placeholder": TierSettings(width=640, height=360),
+        "proxy": TierSettings(width=1280, height=720),
+        "final": TierSettings(width=832, height=480, steps=30),
+    }
+
+
+class Settings(_Strict):
+    production: ProductionInfo = ProductionInfo()
+    tiers: dict[Literal["placeholder", "proxy", "final"], TierSettings] = Field(
+        default_factory=_default_tiers
+    )
+    encode: EncodeSettings = EncodeSettings()
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    executor: ExecutorSettings = ExecutorSettings()
+
+    def tier(self, name: str) -> TierSettings:
+        """Settings of one tier, falling back to the built-in default for tiers not written."""
+        return self.tiers.get(name) or _default_tiers()[name]  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------- cast
+
+
+class ViewImage(_Strict):
+    image: str
+    feet: Point | None = None
+    eyes: Point | None = None
+    mouth: Point | None = None
+    mouth_width: float | None = None
+    head_top: Point | None = None
+
+
+class LoraRef(_Strict):
+    path: str
+    weight: Annotated[float, Field(ge=-4.0, le=4.0)] = 1.0
+
+
+class VoiceSettings(_Strict):
+    engine: Literal["espeak", "piper", "coqui"] = "espeak"
+    variant: str = ""
+    """espeak voice+variant (en-us+f3), piper voice, or coqui model name/folder."""
+    speaker: str | None = None
+    reference: str | None = None
+    """A WAV of the character for voice cloning (coqui XTTS)."""
+    pitch: Annotated[float, Field(ge=0, le=100)] = 50
+    speed: Annotated[float, Field(ge=0.25, le=4.0)] = 1.0
+    formant_shift: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
+
+
+class CastMember(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    display_name: str = ""
+    role: Literal["lead", "extra"] = "lead"
+    trigger: str = ""
+    description: str = ""
+    height_m: Annotated[float, Field(gt=0.3, lt=3.0)] = 1.75
+    views: dict[str, ViewImage] = Field(default_factory=dict)
+    reference_images: list[str] = Field(default_factory=list)
+    lora: LoraRef | None = None
+    voice: VoiceSettings = VoiceSettings()
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name.title()
+
+
+# --------------------------------------------------------------------------- sets
+
+
+class Plate(_Strict):
+    kind: Literal["flat", "wide", "360"] = "flat"
+    image: str
+    depth: str | None = None
+    hfov_deg: Annotated[float, Field(gt=1, le=360)] = 70.0
+    horizon_row: int | None = None
+    camera_height_m: Annotated[float, Field(gt=0, lt=100)] = 1.5
+
+
+class ForegroundMask(_Strict):
+    name: str
+    image: str
+    depth_m: Annotated[float, Field(gt=0)]
+
+
+class LightingPreset(_Strict):
+    key_azimuth_deg: float = 0.0
+    key_elevation_deg: float = 30.0
+    key_color: tuple[int, int, int] = (255, 244, 229)
+    intensity: Annotated[float, Field(ge=0, le=4)] = 1.0
+    ambient_color: tuple[int, int, int] = (128, 128, 128)
+    rim_color: tuple[int, int, int] | None = None
+    flicker: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class SetSpec(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    plate: Plate
+    masks: list[ForegroundMask] = Field(default_factory=list)
+    lighting: dict[str, LightingPreset] = Field(default_factory=dict)
+    default_lighting: str | None = None
+
+    def lighting_name(self, requested: str | None) -> str | None:
+        """The preset a shot uses: the one it asks for, else the set's default."""
+        return requested or self.default_lighting or next(iter(self.lighting), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def pydantic_problems(where: str, error: ValidationError, prefix: str = "") -> list[Problem]:
+    """Turn a pydantic error into one Problem per bad field, with a dotted/indexed field path."""
+    problems = []
+    for item in error.errors():
+        parts: list[str] = []
+        for loc in item["loc"]:
+            if isinstance(loc, int):
+                parts.append(f"[{loc}]")
+            else:
+                parts.append(("." if parts else "") + str(loc))
+        field = prefix + "".join(parts)
+        given = item.get("input")
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+            fix = "remove it or check its spelling"
+        elif item["type"] == "missing":
+            fix = "add it"
+        else:
+            shown = repr(given)
+            fix = f"got {shown[:60]}" if not isinstance(given, dict) else ""
+        problems.append(Problem(where, field, message, fix))
+    return problems
+
+
+class Production:
+    """A loaded production folder: settings, cast and sets, with every problem found on the way."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.problems: list[Problem] = []
+        self.settings = Settings()
+        self.cast: dict[str, CastMember] = {}
+        self.sets: dict[str, SetSpec] = {}
+        self.broken: dict[str, str] = {}
+        """Names of cast/set files that failed to load → the file, so clips can point at it."""
+
+    # -- files --------------------------------------------------------------------------
+
+    def cast_dir(self) -> Path:
+        return self.root / "cast"
+
+    def sets_dir(self) -> Path:
+        return self.root / "sets"
+
+    def renders_dir(self) -> Path:
+        return self.root / "renders"
+
+    def resolve(self, relative: str, base: Path | None = None) -> Path:
+        """A bible or spec path resolved inside the production (raises if it escapes)."""
+        return resolve_inside(self.root, base or self.root, relative)
+
+    def cast_file(self, member: CastMember, relative: str) -> Path:
+        return self.resolve(relative, self.cast_dir())
+
+    def set_file(self, set_spec: SetSpec, relative: str) -> Path:
+        return self.resolve(relative, self.sets_dir())
+
+    def set_files(self, set_spec: SetSpec) -> dict[str, str]:
+        """Every file a set refers to, by field path → relative path."""
+        files = {"plate.image": set_spec.plate.image}
+        if set_spec.plate.depth:
+            files["plate.depth"] = set_spec.plate.depth
+        for index, mask in enumerate(set_spec.masks):
+            files[f"masks[{index}].image"] = mask.image
+        return files
+
+    def cast_files(self, member: CastMember, include_lora: bool = True) -> dict[str, str]:
+        """Every file a cast member refers to, by field path → relative path."""
+        files = {f"views.{view}.image": v.image for view, v in member.views.items()}
+        for index, ref in enumerate(member.reference_images):
+            files[f"reference_images[{index}]"] = ref
+        if member.voice.reference:
+            files["voice.reference"] = member.voice.reference
+        if include_lora and member.lora:
+            files["lora.path"] = member.lora.path
+        return files
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def member(self, name: str) -> CastMember:
+        """A cast member by name; raises a SoloreelError listing the known names."""
+        key = normalise_name(name)
+        if key in self.cast:
+            return self.cast[key]
+        if key in self.broken:
+            raise SoloreelError(f'character "{name}": {self.broken[key]} failed to load')
+        raise SoloreelError(
+            f'unknown character "{name}"; known: {", ".join(sorted(self.cast)) or "none"}'
+        )
+
+    def set(self, name: str) -> SetSpec:
+        """A set by name; raises a SoloreelError listing the known names."""
+        key = normalise_name(name)
+        if key in self.sets:
+            return self.sets[key]
+        if key in self.broken:
+            raise SoloreelError(f'set "{name}": {self.broken[key]} failed to load')
+        raise SoloreelError(
+            f'unknown set "{name}"; known: {", ".join(sorted(self.sets)) or "none"}'
+        )
+
+
+def normalise_name(name: str) -> str:
+    """Bible names are lower-case; timelines written by hand may not be."""
+    return name.strip().lower()
+
+
+def _read_toml(path: Path, root: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    rel = path.relative_to(root).as_posix()
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Problem(rel, "", f"not valid TOML ({exc})", "fix the syntax"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(rel, "", f"cannot be read ({exc})", "check the file"))
+    return None
+
+
+def load_production(root: Path | str) -> Production:
+    """Load a production folder, recording (not raising) problems in cast and set files.
+
+    Raises SoloreelError only when the folder is not a production at all.
+    """
+    root = Path(root)
+    if not (root / SETTINGS_FILE).is_file():
+        raise SoloreelError(
+            f"{root} is not a soloreel production (no {SETTINGS_FILE}); "
+            f"create one with `soloreel init {root}`"
+        )
+    prod = Production(root)
+    data = _read_toml(prod.root / SETTINGS_FILE, prod.root, prod.problems)
+    if data is not None:
+        try:
+            prod.settings = Settings.model_validate(data)
+        except ValidationError as exc:
+            prod.problems += pydantic_problems(SETTINGS_FILE, exc)
+
+    for _kind, folder, model, target in (
+        ("cast", prod.cast_dir(), CastMember, prod.cast),
+        ("sets", prod.sets_dir(), SetSpec, prod.sets),
+    ):
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+            rel = path.relative_to(prod.root).as_posix()
+            raw = _read_toml(path, prod.root, prod.problems)
+            stem = normalise_name(path.stem)
+            if raw is None:
+                prod.broken[stem] = rel
+                continue
+            raw.setdefault("name", stem)
+            try:
+                item = model.model_validate(raw)
+            except ValidationError as exc:
+                prod.problems += pydantic_problems(rel, exc)
+                prod.broken[stem] = rel
+                continue
+            if item.name != stem:
+                prod.problems.append(Problem(
+                    rel, "name", f'"{item.name}" differs from the file name "{path.stem}"',
+                    f"rename the file to {item.name}.toml or the name to {path.stem}"))
+            target[item.name] = item  # type: ignore[index]
+    _check_bible_files(prod)
+    return prod
+
+
+def _check_bible_files(prod: Production) -> None:
+    """Every file the bible names must exist inside the production."""
+    for member in prod.cast.values():
+        rel = f"cast/{member.name}.toml"
+        for field, relative in prod.cast_files(member).items():
+            _check_file(prod, rel, field, relative, prod.cast_dir())
+        _check_trigger(prod, member)
+    for set_spec in prod.sets.values():
+        rel = f"sets/{set_spec.name}.toml"
+        for field, relative in prod.set_files(set_spec).items():
+            _check_file(prod, rel, field, relative, prod.sets_dir())
+        if set_spec.default_lighting and set_spec.default_lighting not in set_spec.lighting:
+            prod.problems.append(Problem(
+                rel, "default_lighting", f'unknown preset "{set_spec.default_lighting}"',
+                f"known: {', '.join(sorted(set_spec.lighting)) or 'none'}"))
+
+
+def _check_trigger(prod: Production, member: CastMember) -> None:
+    if not member.trigger:
+        return
+    for other in prod.cast.values():
+        if other.name < member.name and other.trigger.lower() == member.trigger.lower():
+            prod.problems.append(Problem(
+                f"cast/{member.name}.toml", "trigger",
+                f'"{member.trigger}" is also the trigger of {other.name}',
+                "trigger words must be unique so a LoRA prompt names one character"))
+
+
+def _check_file(prod: Production, where: str, field: str, relative: str, base: Path) -> None:
+    try:
+        path = prod.resolve(relative, base)
+    except SoloreelError as exc:
+        prod.problems.append(Problem(where, field, str(exc)))
+        return
+    if not path.is_file():
+        shown = path.relative_to(prod.root).as_posix()
+        prod.problems.append(Problem(
+            where, field, f"file {shown} does not exist",
+            "create it, or fix the path (relative to the folder of this file)"))
+
+
+def slugify(text: str) -> str:
+    """A bible name from free text ("Jane's Patio" → "janes-patio")."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower().replace("'", "")).strip("-")
+    return slug or "unnamed"

@@ -1,0 +1,57 @@
+"""`soloreel plan EDIT`: what each shot is and its content address per tier."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from render_engine.bible import TIERS, Production, load_production
+from render_engine.cli.validate import add_production_argument, find_production
+from render_engine.errors import SoloreelError
+from render_engine.hashing import shot_hash
+from render_engine.spec import spec_or_error
+from render_engine.timeline_io import iter_shots, read_timeline
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `plan` sub-command."""
+    parser = sub.add_parser("plan", help="list the shots of an edit with their hashes per tier",
+                            description="Print one row per shot: position, size, move, cast, "
+                            "dialog and the content hash of each tier.")
+    parser.add_argument("timeline", type=Path)
+    add_production_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def plan_table(timeline_path: Path, production: Production) -> Table:
+    """The plan as a rich table (also printed by `soloreel demo`)."""
+    timeline = read_timeline(timeline_path)
+    table = Table(title=f"{timeline.name or timeline_path.name}: shots", show_lines=False)
+    for column in ("#", "shot", "at", "frames", "size", "move", "set", "cast", "lines",
+                   *TIERS):
+        table.add_column(column, no_wrap=column in TIERS)
+    for ref in iter_shots(timeline):
+        spec = spec_or_error(ref.clip) if ref.has_spec else None
+        if spec is None:
+            continue
+        frames = ref.clip.source_range.duration.to_frames() if ref.clip.source_range else 0
+        hashes = []
+        for tier in TIERS:
+            try:
+                hashes.append(shot_hash(spec, production, tier)[:10])
+            except SoloreelError:
+                hashes.append("invalid")
+        table.add_row(str(ref.number), spec.shot.id, ref.timecode, str(frames), spec.shot.size,
+                      spec.camera.move, spec.set, ", ".join(spec.character_names()),
+                      str(len(spec.dialog)), *hashes)
+    return table
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Print the plan table."""
+    production = load_production(find_production(args, args.timeline))
+    console.print(plan_table(args.timeline, production))
+    return 0

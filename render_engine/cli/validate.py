@@ -1,0 +1,59 @@
+"""`soloreel validate TIMELINE --production DIR`: one line per problem, exit 1 if any."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from render_engine.bible import load_production
+from render_engine.errors import SoloreelError
+from render_engine.timeline_io import production_from_env, read_timeline
+from render_engine.validate import validate_timeline
+
+
+def add_production_argument(parser: argparse.ArgumentParser) -> None:
+    """`--production DIR` (or $SOLOREEL_PRODUCTION), shared by every command that needs it."""
+    parser.add_argument("-p", "--production", metavar="DIR",
+                        help="production folder (default: $SOLOREEL_PRODUCTION, else the "
+                        "folder above the timeline's folder that holds soloreel.toml)")
+
+
+def find_production(args: argparse.Namespace, timeline_path: Path | None) -> Path:
+    """The production folder: explicit, from the environment, or found above the timeline."""
+    explicit = production_from_env(args.production)
+    if explicit:
+        return explicit
+    if timeline_path is not None:
+        for folder in Path(timeline_path).resolve().parents:
+            if (folder / "soloreel.toml").is_file():
+                return folder
+    raise SoloreelError("no production given; pass --production DIR")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `validate` sub-command."""
+    parser = sub.add_parser(
+        "validate", help="check every clip of a timeline against the production bible",
+        description="Check every clip's ShotSpec against the bible. Prints one line per "
+        "problem (clip, field, what is wrong, the fix); exits 1 if there is any.")
+    parser.add_argument("timeline", type=Path, help="an .otio (or any OTIO-readable) timeline")
+    add_production_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Print each problem on its own line; 0 when clean, 1 otherwise."""
+    production = load_production(find_production(args, args.timeline))
+    timeline = read_timeline(args.timeline)
+    problems, shots = validate_timeline(timeline, production)
+    out = Console(highlight=False, soft_wrap=True)  # problems print even with -q
+    for problem in problems:
+        out.print(problem.line(), markup=False)
+    if problems:
+        console.print(f"{len(problems)} problem(s) in {shots} shot(s)", style="red")
+        return 1
+    console.print(f"ok: {shots} shot(s), cast {len(production.cast)}, sets "
+                  f"{len(production.sets)}", style="green")
+    return 0

@@ -1,0 +1,99 @@
+"""Content hashes of shots: everything that changes a tier's output, nothing cosmetic.
+
+The hash of a shot at a tier covers the ShotSpec, the bible entries it uses (set, lighting,
+cast members, voices), the *contents* of every file those name (plate, depth, masks, reference
+images, LoRA for finals), the renderer version, the tier's settings and the rendered frame range.
+Clip names, colours and markers are not inputs, so renaming a clip never re-renders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from render_engine.bible import Production, normalise_name
+from render_engine.spec import ShotSpec
+from render_engine.versions import RENDERER_VERSIONS
+
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, memoised by the file's identity and change times so relinks
+    stay cheap (ctime changes on every write and cannot be set back by tools)."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    cached = _DIGESTS.get(key)
+    if cached is None:
+        sha = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        cached = _DIGESTS[key] = sha.hexdigest()
+    return cached
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no whitespace, floats as Python repr."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def hash_inputs(
+    spec: ShotSpec, production: Production, tier: str, frame_range: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """Everything that determines the output of `spec` at `tier`, as a JSON-compatible dict.
+
+    Raises SoloreelError for unknown names or missing files (validate first for a full report).
+    """
+    set_spec = production.set(spec.set)
+    files: dict[str, str] = {}
+    for field, relative in production.set_files(set_spec).items():
+        files[f"set.{field}"] = file_digest(production.set_file(set_spec, relative))
+    for field, relative in spec.files().items():
+        files[field] = file_digest(production.resolve(relative))
+
+    cast: dict[str, Any] = {}
+    names = {normalise_name(c.name) for c in spec.characters}
+    names |= {normalise_name(line.speaker) for line in spec.dialog}
+    for name in sorted(names):
+        member = production.member(name)
+        include_lora = tier == "final"
+        entry = member.model_dump(mode="json", exclude={"display_name"})
+        if not include_lora:
+            entry.pop("lora", None)
+        cast[name] = entry
+        for field, relative in production.cast_files(member, include_lora).items():
+            files[f"cast.{name}.{field}"] = file_digest(production.cast_file(member, relative))
+
+    spec_data = spec.to_metadata()
+    if tier != "final":
+        spec_data.pop("render", None)  # final-only knobs do not touch CPU tiers
+    settings = production.settings
+    inputs: dict[str, Any] = {
+        "renderer": RENDERER_VERSIONS[tier],
+        "tier": tier,
+        "tier_settings": settings.tier(tier).model_dump(mode="json"),
+        "fps": settings.production.fps,
+        "encode": settings.encode.model_dump(mode="json"),
+        "spec": spec_data,
+        "set": set_spec.model_dump(mode="json", exclude={"description"}),
+        "cast": cast,
+        "files": dict(sorted(files.items())),
+        "frames": list(frame_range) if frame_range else None,
+    }
+    if tier == "final":
+        model = spec.render.final.model or settings.tier("final").model
+        entry = settings.models.get(model) if model else None
+        inputs["model"] = {"name": model, **(entry.model_dump(mode="json") if entry else {})}
+    return inputs
+
+
+def shot_hash(
+    spec: ShotSpec, production: Production, tier: str, frame_range: tuple[int, int] | None = None
+) -> str:
+    """The content address of a shot's render at a tier (hex SHA-256, 64 chars)."""
+    text = canonical_json(hash_inputs(spec, production, tier, frame_range))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
