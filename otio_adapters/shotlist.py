@@ -15,7 +15,13 @@ import io
 import opentimelineio as otio
 
 from render_engine.errors import SoloreelError
-from render_engine.spec import DialogLine, ShotSpec, spec_or_error, write_spec
+from render_engine.spec import (
+    SHOT_ORIGIN_SECONDS,
+    DialogLine,
+    ShotSpec,
+    spec_or_error,
+    write_spec,
+)
 from render_engine.timeline_io import iter_shots
 
 COLUMNS = ("number", "shot_id", "clip_name", "record_in", "record_out", "frames", "size",
@@ -103,7 +109,8 @@ def read_from_string(input_str: str, fps: float = 24, **_kwargs) -> otio.schema.
         clip = otio.schema.Clip(
             name=(row.get("clip_name") or "").strip() or spec.shot.id,
             source_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(frames, fps)),
+                otio.opentime.RationalTime(SHOT_ORIGIN_SECONDS * fps, fps),
+                otio.opentime.RationalTime(frames, fps)),
         )
         write_spec(clip, spec)
         track.append(clip)

@@ -54,8 +54,15 @@ class CameraSpec(_Strict):
     focal_mm: Annotated[float, Field(gt=1, lt=2000)] | None = None
 
 
+SHOT_ORIGIN_SECONDS = 3600.0
+"""Source time of a shot's first frame as written (01:00:00:00), leaving room for handles."""
+
+
 class ShotInfo(_Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
+    origin: Annotated[float, Field(ge=0.0)] = SHOT_ORIGIN_SECONDS
+    """Source time (seconds) where shot time 0 sits: dialog `start` and actions count from it,
+    and an editor's trims move the clip's source range around it."""
     size: ShotSize = "MS"
     angle: Angle = "eye"
     subjects: list[str] = Field(default_factory=list)

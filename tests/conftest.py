@@ -13,7 +13,7 @@ import pytest
 import tomli_w
 from PIL import Image
 
-from render_engine.spec import ShotSpec, write_spec
+from render_engine.spec import SHOT_ORIGIN_SECONDS, ShotSpec, write_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SOURCE = REPO / "timelines" / "campfire"
@@ -88,7 +88,8 @@ def make_clip(spec: dict[str, Any] | None, name: str = "clip", frames: int = 48,
               rate: float = 24) -> otio.schema.Clip:
     """A clip with a source range and (optionally) a ShotSpec."""
     clip = otio.schema.Clip(name=name, source_range=otio.opentime.TimeRange(
-        otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(frames, rate)))
+        otio.opentime.RationalTime(SHOT_ORIGIN_SECONDS * rate, rate),
+        otio.opentime.RationalTime(frames, rate)))
     if spec is not None:
         write_spec(clip, ShotSpec.model_validate(spec))
     return clip

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from render_engine import __version__
-from render_engine.cli import demo, init, plan, validate
+from render_engine.cli import demo, gc, init, plan, render, status, switch, validate
 from render_engine.errors import SoloreelError
 
-COMMANDS = (init, validate, plan, demo)
+COMMANDS = (init, validate, plan, render, switch, status, gc, demo)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

@@ -15,7 +15,7 @@ import opentimelineio as otio
 import tomli_w
 
 from render_engine.atomic import write_text_atomic
-from render_engine.spec import ShotSpec, write_spec
+from render_engine.spec import SHOT_ORIGIN_SECONDS, ShotSpec, write_spec
 from render_engine.timeline_io import write_timeline
 
 FPS = 24
@@ -167,7 +167,8 @@ def demo_edit() -> otio.schema.Timeline:
         clip = otio.schema.Clip(
             name=name,
             source_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(0, FPS), otio.opentime.RationalTime(frames, FPS)))
+                otio.opentime.RationalTime(SHOT_ORIGIN_SECONDS * FPS, FPS),
+                otio.opentime.RationalTime(frames, FPS)))
         write_spec(clip, spec)
         track.append(clip)
     marker = otio.schema.Marker(

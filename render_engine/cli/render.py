@@ -1,0 +1,118 @@
+"""`soloreel render EDIT --tier T`: render what is missing, link every tier, write the edit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from render_engine.bible import TIERS, load_production
+from render_engine.cache import RenderCache
+from render_engine.cli.validate import add_production_argument, find_production
+from render_engine.errors import SoloreelError
+from render_engine.estimate import seconds_per_frame
+from render_engine.render import ShotPlan, link_plan, plan_shot
+from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
+
+
+def parse_shot_selection(text: str | None) -> set[int] | None:
+    """`3,5-9` → {3, 5, 6, 7, 8, 9}; None selects every shot."""
+    if not text:
+        return None
+    chosen: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                chosen.update(range(low, high + 1))
+            else:
+                chosen.add(int(part))
+        except ValueError:
+            raise SoloreelError(f'--shots: "{part}" is not a shot number or range like 5-9') \
+                from None
+    return chosen
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `render` sub-command."""
+    parser = sub.add_parser(
+        "render", help="render the shots of an edit at a tier and link them",
+        description="Render every shot whose media is missing at the tier (cached shots are "
+        "linked at once), hang every cached tier on each clip and write the linked edit.")
+    parser.add_argument("timeline", type=Path)
+    parser.add_argument("--tier", choices=TIERS, default="placeholder")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="linked edit to write (default: overwrite the input .otio)")
+    parser.add_argument("--shots", help="only these shot numbers, e.g. 3,5-9")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would render, what is cached, and time estimates")
+    add_production_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def plan_timeline(args: argparse.Namespace):
+    """Load everything and plan each selected shot."""
+    production = load_production(find_production(args, args.timeline))
+    timeline = read_timeline(args.timeline)
+    cache = RenderCache(production.renders_dir())
+    selection = parse_shot_selection(args.shots)
+    plans = [plan_shot(ref, production, cache, args.tier) for ref in iter_shots(timeline)
+             if ref.has_spec and (selection is None or ref.number in selection)]
+    return production, timeline, cache, plans
+
+
+def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache) -> Table:
+    """What a render would do, per shot, with time estimates."""
+    rate, source = seconds_per_frame(cache)[tier]
+    table = Table(title=f"{tier} render plan (estimates: {rate:.3f} s/frame, {source})")
+    for column in ("#", "shot", "frames", "state", "estimate"):
+        table.add_column(column)
+    total = 0.0
+    for plan in plans:
+        if plan.problem:
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, "", "invalid", "")
+            continue
+        estimate = 0.0 if plan.cached else plan.frames * rate
+        total += estimate
+        table.add_row(str(plan.ref.number), plan.spec.shot.id if plan.spec else "",
+                      str(plan.frames), "cached" if plan.cached else "render",
+                      f"{estimate:.1f} s")
+    table.caption = f"total to render: {total:.1f} s"
+    return table
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Render, link, write, summarise; exit 1 if any shot failed or was invalid."""
+    production, timeline, cache, plans = plan_timeline(args)
+    if args.dry_run:
+        console.print(dry_run_table(plans, args.tier, cache))
+        for plan in plans:
+            if plan.problem:
+                console.print(plan.problem, markup=False)
+        return 1 if any(p.problem for p in plans) else 0
+    todo = sum(p.frames for p in plans if not p.cached and not p.problem)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("frames"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
+        task = bar.add_task(f"{args.tier}", total=max(1, todo))
+        for plan in plans:
+            bar.update(task, description=f"{args.tier} {plan.ref.clip.name}"[:40])
+            link_plan(plan, production, cache, render=True,
+                      progress=lambda n: bar.advance(task, n))
+    output = args.output or args.timeline
+    write_timeline(timeline, output)
+    rendered = sum(1 for p in plans if p.result is not None)
+    cached = sum(1 for p in plans if p.cached is not None)
+    failed = [p for p in plans if p.error or p.problem]
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    for plan in failed:
+        errors.print(f"failed: {plan.problem or plan.ref.label + ': ' + str(plan.error)}",
+                     markup=False)
+    console.print(f"rendered {rendered}, cached {cached}, failed {len(failed)} → {output}")
+    return 1 if failed else 0

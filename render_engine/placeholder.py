@@ -1,0 +1,682 @@
+"""The placeholder tier's frame painter: the set's plate, OpenPose blocking and a slate.
+
+A placeholder must be instant for a whole edit, so everything static in a shot (the darkened
+plate, the slate panels, each state of the dialog highlight and of the handle marking) is
+painted once per shot; per frame only the skeletons, the name tags and the counters are drawn,
+and only inside the rectangle the skeletons cover.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from render_engine.bible import Production, SetSpec
+from render_engine.errors import SoloreelError
+from render_engine.pose.openpose import paint_people, standing_pose
+from render_engine.slate_text import Glyphs, blend_mask, blit_rgba, ellipsize, font, printable, wrap
+from render_engine.spec import CharacterSpec, DialogLine, ShotSpec
+
+DARKEN = 0.62
+"""Plate brightness under the slate, so text reads on any plate."""
+HORIZON_FRACTION = 0.45
+"""Horizon row (fraction of the height) for plates that do not say where theirs is."""
+WALK_SPEED_M_S = 1.2
+WORDS_PER_SECOND = 2.6
+"""Speaking rate used to guess how long a dialog line stays highlighted."""
+
+PANEL = (12, 14, 19)
+PANEL_ALPHA = 0.74
+TEXT = (240, 242, 245)
+DIM = (158, 165, 176)
+ACCENT = (255, 193, 59)
+HANDLE = (255, 214, 0)
+ERROR_RED = (150, 18, 24)
+
+SIZE_NAMES = {
+    "EWS": "extreme wide", "WS": "wide", "FS": "full shot", "MWS": "medium wide",
+    "MS": "medium", "MCU": "medium close-up", "CU": "close-up", "ECU": "extreme close-up",
+    "OTS": "over the shoulder", "TWO": "two-shot",
+}
+ANGLE_NAMES = {"eye": "eye level", "high": "high angle", "low": "low angle",
+               "overhead": "overhead", "dutch": "dutch angle"}
+
+
+# --------------------------------------------------------------------------- the plate
+
+
+@dataclass(frozen=True)
+class PlateView:
+    """The plate as the placeholder frame sees it, with the pinhole that places characters."""
+
+    image: np.ndarray
+    """HxWx3 uint8, darkened."""
+    focal_px: float
+    horizon_y: float
+    camera_height_m: float
+    note: str = ""
+    """Why the plate is missing, if it is."""
+
+
+def _crop_box(kind: str, hfov_deg: float, plate_w: int, plate_h: int, width: int, height: int,
+              horizon_row: int | None) -> tuple[tuple[float, float, float, float], float]:
+    """The plate region shown in a width x height frame, and the plate's focal length in px.
+
+    Flat plates are cover-fitted with a rectilinear focal length from their field of view. Wide
+    and 360° plates use their pixels-per-radian: a wide plate shows its centre at full height,
+    a 360° plate a 70° window around the horizon (no reprojection at this tier).
+    """
+    aspect = width / height
+    if kind == "flat":
+        focal = (plate_w / 2) / math.tan(math.radians(min(hfov_deg, 170.0)) / 2)
+    else:
+        focal = plate_w / math.radians(hfov_deg)
+    if kind == "360":
+        crop_w = min(plate_w, focal * math.radians(70.0))
+        crop_h = min(plate_h, crop_w / aspect)
+        crop_w = crop_h * aspect
+        centre_y = horizon_row if horizon_row is not None else plate_h / 2
+        y0 = min(max(centre_y - crop_h / 2, 0.0), plate_h - crop_h)
+        x0 = (plate_w - crop_w) / 2
+    else:
+        scale = max(width / plate_w, height / plate_h)
+        crop_w, crop_h = width / scale, height / scale
+        x0, y0 = (plate_w - crop_w) / 2, (plate_h - crop_h) / 2
+    return (x0, y0, x0 + crop_w, y0 + crop_h), focal
+
+
+@functools.lru_cache(maxsize=16)
+def _load_plate(path: str, mtime_ns: int, kind: str, hfov_deg: float, horizon_row: int | None,
+                camera_height_m: float, width: int, height: int) -> PlateView:
+    with Image.open(path) as source:
+        image = source.convert("RGB")
+    box, focal = _crop_box(kind, hfov_deg, image.width, image.height, width, height,
+                           horizon_row)
+    scale = width / (box[2] - box[0])
+    resized = image.resize((width, height), Image.Resampling.LANCZOS, box=box)
+    pixels = (np.asarray(resized, dtype=np.float32) * DARKEN).astype(np.uint8)
+    pixels.setflags(write=False)
+    horizon = ((horizon_row - box[1]) * scale if horizon_row is not None
+               else HORIZON_FRACTION * height)
+    return PlateView(pixels, focal * scale, horizon, camera_height_m)
+
+
+def plate_view(spec: ShotSpec, production: Production, set_spec: SetSpec, width: int,
+               height: int) -> PlateView:
+    """The shot's plate (its own override or the set's), cropped, scaled and darkened."""
+    plate = set_spec.plate
+    shown = spec.plate or f"sets/{plate.image}"
+    try:
+        path = (production.resolve(spec.plate) if spec.plate
+                else production.set_file(set_spec, plate.image))
+        kind = plate.kind if not spec.plate else "flat"
+        horizon = plate.horizon_row if not spec.plate else None
+        return _load_plate(str(path), path.stat().st_mtime_ns, kind, plate.hfov_deg, horizon,
+                           plate.camera_height_m, width, height)
+    except FileNotFoundError as exc:
+        raise SoloreelError(f"plate {shown} does not exist; add the file or fix the "
+                            "path") from exc
+    except (OSError, ValueError) as exc:
+        raise SoloreelError(f"plate {shown} cannot be read as an image ({exc}); "
+                            "re-export it as PNG or JPEG") from exc
+
+
+# --------------------------------------------------------------------------- blocking
+
+
+def _walk_position(char: CharacterSpec,
+                   seconds: float) -> tuple[tuple[float, float], float, bool]:
+    """Floor position, heading and whether still walking, `seconds` into the shot.
+
+    A walk follows `position` then the `path` waypoints at walking speed and stops at the
+    last one; a walk without waypoints walks on the spot.
+    """
+    points = [tuple(char.position), *[tuple(p) for p in char.path]]
+    if char.action != "walk" or len(points) < 2:
+        return (char.position[0], char.position[1]), char.facing, char.action == "walk"
+    distance = max(0.0, seconds) * WALK_SPEED_M_S
+    heading = char.facing
+    for (x0, z0), (x1, z1) in itertools.pairwise(points):
+        length = math.hypot(x1 - x0, z1 - z0)
+        if length < 1e-6:
+            continue
+        heading = math.degrees(math.atan2(x1 - x0, z1 - z0)) % 360
+        if distance <= length:
+            f = distance / length
+            return (x0 + (x1 - x0) * f, z0 + (z1 - z0) * f), heading, True
+        distance -= length
+    return (points[-1][0], points[-1][1]), heading, False
+
+
+def _load_pose_track(production: Production, relative: str, width: int,
+                     height: int) -> list[np.ndarray] | None:
+    """A pose track (a list of POSE_KEYPOINT frames) scaled to the frame; None if unreadable."""
+    try:
+        data = json.loads(production.resolve(relative).read_text(encoding="utf-8"))
+        frames = data if isinstance(data, list) else data.get("frames", [data])
+        track = []
+        for frame in frames:
+            scale_x = width / float(frame.get("canvas_width", width))
+            scale_y = height / float(frame.get("canvas_height", height))
+            values = frame["people"][0]["pose_keypoints_2d"]
+            points = np.asarray(values, dtype=np.float64).reshape(18, 3)
+            points[:, 0] *= scale_x
+            points[:, 1] *= scale_y
+            track.append(points)
+        return track or None
+    except (OSError, SoloreelError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+
+
+@dataclass
+class _Actor:
+    spec: CharacterSpec
+    label: str
+    height_m: float
+    track: list[np.ndarray] | None
+    tags: tuple[np.ndarray, np.ndarray]
+    """Name tag sprites (RGBA): normal and speaking."""
+
+
+# --------------------------------------------------------------------------- the slate
+
+
+def _speaking_windows(lines: list[DialogLine]) -> list[tuple[float, float]]:
+    """When each dialog line is highlighted: its start until the next line or its guessed end."""
+    windows = []
+    for index, line in enumerate(lines):
+        guess = line.start + 0.6 + len(line.text.split()) / WORDS_PER_SECOND
+        later = [other.start for other in lines[index + 1:] if other.start > line.start]
+        windows.append((line.start, min([guess, *later])))
+    return windows
+
+
+def _timecode(frames: int, fps: float) -> str:
+    nominal = max(1, round(fps))
+    sign = "-" if frames < 0 else ""
+    frames = abs(frames)
+    seconds, ff = divmod(frames, nominal)
+    minutes, ss = divmod(seconds, 60)
+    hh, mm = divmod(minutes, 60)
+    return f"{sign}{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+
+
+def _move_text(spec: ShotSpec) -> str:
+    camera = spec.camera
+    if camera.position is not None:
+        x, h, z = camera.position
+        text = f"camera at ({x:g}, {h:g}, {z:g}) m"
+        if camera.focal_mm:
+            text += f", {camera.focal_mm:g} mm"
+    else:
+        text = camera.move.replace("_", " ")
+        if camera.move == "track" and camera.target:
+            text += f" {camera.target.upper()}"
+        if camera.amount and camera.move != "static":
+            text += f" {camera.amount * 100:.0f}%"
+        if camera.move != "static":
+            text += f", ease {camera.ease.replace('_', '-')}"
+    if camera.handheld:
+        text += ", handheld"
+    return text
+
+
+@dataclass(frozen=True)
+class _SlateState:
+    """One state of the slate over the plate, ready for per-frame compositing."""
+
+    base: np.ndarray
+    """The plate with the slate on top (uint8 RGB)."""
+    inverse: np.ndarray
+    """256 - overlay alpha (uint16, HxWx1)."""
+    premult: np.ndarray
+    """Overlay colour x alpha (uint16, HxWx3)."""
+    covered: np.ndarray
+    """Per row: whether the overlay covers any pixel of it."""
+
+
+class _Slate:
+    """The static overlay of one shot: panels and text in every state the shot passes through."""
+
+    def __init__(self, spec: ShotSpec, production: Production, plate: PlateView, actors:
+                 list[_Actor], width: int, height: int, frame_count: int, fps: float,
+                 shot_label: str, handles: tuple[int, int]) -> None:
+        self.spec, self.plate, self.actors = spec, plate, actors
+        self.width, self.height, self.fps = width, height, fps
+        self.frame_count, self.handles = frame_count, handles
+        self.cut_frames = max(0, frame_count - handles[0] - handles[1])
+        self.shot_label = shot_label
+        self.production = production
+        self.u = min(height / 360.0, width / 480.0)
+        u = self.u
+        self.compact = height < 240
+        """Small frames keep only the label, the shot size, the counters and two dialog rows."""
+        self.margin = round(12 * u)
+        self.pad = max(2, round(8 * u))
+        self.big, self.small = font(max(30 * u, 10)), font(max(13 * u, 7))
+        self.tiny = font(max(10.5 * u, 7))
+        self.dialog_face = font(max(14 * u, 7))
+        self.tc_glyphs = Glyphs(round(max(19 * u, 8)))
+        self.count_glyphs = Glyphs(round(max(13 * u, 7)))
+        self.length_text = f"{self.cut_frames / fps:.2f} s  ·  {fps:g} fps"
+        self.windows = _speaking_windows(spec.dialog)
+        self._states: dict[tuple[int | None, str | None], _SlateState] = {}
+        self._layout()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _layout(self) -> None:
+        u, m, pad = self.u, self.margin, self.pad
+        w = self.width
+        value_w = max(self.tc_glyphs.mask("-00:00:00:00").shape[1],
+                      0 if self.compact else self.small.getlength(self.length_text))
+        label_w = 0 if self.compact else self.tiny.getlength("LENGTH") + round(10 * u)
+        counter_w = math.ceil(label_w + value_w) + 2 * pad
+        rows = self._counter_rows()
+        bottom = rows[-1][1] + rows[-1][2].height + pad
+        self.counter_box = (w - m - counter_w, m, w - m, bottom)
+        header_w = self.counter_box[0] - m - round(10 * u) - m
+        self.header_lines = self._header_text(header_w - 2 * pad)
+        content_w = max(face.getlength(text) for text, face, _ in self.header_lines)
+        header_w = min(header_w, math.ceil(content_w) + 2 * pad)
+        self.header_box = (m, m, m + header_w, m + 2 * pad + self._header_height())
+        self.dialog_lines = self._dialog_text(w - 2 * m - 2 * pad - round(6 * u))
+        line_h = self.dialog_face.size * 1.3
+        rows = sum(len(text) for _, text in self.dialog_lines)
+        if rows:
+            box_h = round(rows * line_h + 2 * pad)
+            self.dialog_box: tuple[int, int, int, int] | None = (
+                m, self.height - m - box_h, w - m, self.height - m)
+        else:
+            self.dialog_box = None
+
+    def _header_text(self, width: float) -> list[tuple[str, ImageFont.FreeTypeFont, tuple]]:
+        spec = self.spec
+        set_name = spec.set + (f" / {spec.lighting}" if spec.lighting else "")
+        label = printable(self.shot_label or spec.shot.id)
+        lines = [(ellipsize(f"PLACEHOLDER  ·  {printable(set_name)}", self.tiny, width),
+                  self.tiny, ACCENT),
+                 (ellipsize(label, self.big, width), self.big, TEXT)]
+        if self.compact:
+            size = f"{spec.shot.size}  ·  {ANGLE_NAMES[spec.shot.angle]}"
+            return [*lines[1:], (ellipsize(size, self.small, width), self.small, TEXT)]
+        if spec.shot.id not in label:
+            lines.append((ellipsize(f"shot {spec.shot.id}", self.small, width), self.small, DIM))
+        size = f"{spec.shot.size} ({SIZE_NAMES[spec.shot.size]})  ·  "
+        size += ANGLE_NAMES[spec.shot.angle]
+        if spec.shot.subjects:
+            size += "  ·  on " + ", ".join(s.upper() for s in spec.shot.subjects)
+        lines.append((ellipsize(printable(size), self.small, width), self.small, TEXT))
+        lines.append((ellipsize(printable(_move_text(spec)), self.small, width), self.small,
+                      DIM))
+        cast = "  ·  ".join(
+            f"{actor.label} ({actor.spec.action})" for actor in self.actors) or "no characters"
+        for row in wrap(printable(cast), self.small, width)[:2]:
+            lines.append((row, self.small, TEXT))
+        if self.plate.note:
+            lines.append((ellipsize(printable(self.plate.note), self.tiny, width), self.tiny,
+                          ACCENT))
+        return lines
+
+    def _header_height(self) -> int:
+        return round(sum(face.size * (1.45 if face is self.big else 1.3)
+                         for _, face, _ in self.header_lines))
+
+    def _dialog_text(self, width: float) -> list[tuple[str, list[str]]]:
+        """(speaker label, wrapped rows) per dialog line, capped to a third of the frame."""
+        result = []
+        max_rows = max(1, int(self.height * 0.3 / (self.dialog_face.size * 1.3)))
+        if self.compact:
+            max_rows = min(max_rows, 2)
+        used = 0
+        speakers = [printable(self._label(line.speaker)) + (" (V.O.)" if line.audio_only else "")
+                    for line in self.spec.dialog]
+        self.speaker_col = min(width * 0.35, max(
+            [self.dialog_face.getlength(name + "  ") for name in speakers] or [0.0]))
+        for index, line in enumerate(self.spec.dialog):
+            speaker = ellipsize(speakers[index], self.dialog_face,
+                                 self.speaker_col - self.dialog_face.getlength("  "))
+            text = printable(line.text)
+            if line.parenthetical:
+                text = f"({printable(line.parenthetical)}) {text}"
+            rows = wrap(text, self.dialog_face, width - self.speaker_col)
+            left = max_rows - used
+            if len(rows) > left or (left == 1 and index < len(self.spec.dialog) - 1):
+                more = len(self.spec.dialog) - index
+                keep = max(0, left - 1)
+                if keep:
+                    result.append((speaker, rows[:keep]))
+                result.append(("", [f"+ {more} more line{'s' if more > 1 else ''}"
+                                    if keep else f"... {more} more"]))
+                break
+            result.append((speaker, rows))
+            used += len(rows)
+        return result
+
+    def _label(self, name: str) -> str:
+        for actor in self.actors:
+            if actor.spec.name.lower() == name.lower():
+                return actor.label
+        try:
+            return self.production.member(name).label.upper()
+        except SoloreelError:
+            return name.upper()
+
+    # -- states -----------------------------------------------------------------------------
+
+    def active_line(self, seconds: float) -> int | None:
+        """The index of the dialog line highlighted at `seconds` into the cut, if any."""
+        for index, (start, end) in enumerate(self.windows):
+            if start <= seconds < end:
+                return index
+        return None
+
+    def state(self, active: int | None, handle: str | None) -> _SlateState:
+        """The composited base frame and overlay of one slate state, painted once and cached."""
+        key = (active, handle)
+        if key not in self._states:
+            overlay = np.asarray(self._overlay(active, handle), dtype=np.uint16)
+            alpha = (overlay[..., 3:4] * 256 + 127) // 255
+            premult = overlay[..., :3] * alpha
+            inverse = 256 - alpha
+            base = ((self.plate.image * inverse + premult) >> 8).astype(np.uint8)
+            covered = alpha[..., 0].any(axis=1)
+            self._states[key] = _SlateState(base, inverse, premult, covered)
+        return self._states[key]
+
+    def _panel(self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None:
+        draw.rounded_rectangle(box, radius=max(1, round(6 * self.u)),
+                               fill=(*PANEL, round(255 * PANEL_ALPHA)))
+
+    def _overlay(self, active: int | None, handle: str | None) -> Image.Image:
+        image = Image.new("RGBA", (self.width, self.height), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        pad = self.pad
+        if handle:
+            self._draw_hazard_border(draw)
+        self._panel(draw, self.header_box)
+        y = self.header_box[1] + pad
+        for text, face, color in self.header_lines:
+            draw.text((self.header_box[0] + pad, y), text, font=face, fill=(*color, 255))
+            y += face.size * (1.45 if face is self.big else 1.3)
+        box = self.counter_box
+        self._panel(draw, box)
+        x0 = box[0] + pad
+        rows = self._counter_rows()
+        for label, y_row, glyphs in rows:
+            if label:
+                draw.text((x0, y_row + glyphs.height * 0.55), label, font=self.tiny,
+                          fill=(*DIM, 255), anchor="lm")
+        if not self.compact:
+            draw.text((box[2] - pad, rows[2][1]), self.length_text, font=self.small,
+                      fill=(*TEXT, 255), anchor="ra")
+        if self.dialog_box:
+            self._draw_dialog(draw, active)
+        if handle:
+            self._draw_handle_tag(draw, handle)
+        return image
+
+    def _counter_rows(self) -> list[tuple[str, int, Glyphs]]:
+        """(label, top y, glyphs) of the timecode, frame and length rows of the counter panel."""
+        top = self.margin + self.pad
+        frame_y = top + self.tc_glyphs.height + round(4 * self.u)
+        if self.compact:
+            return [("", top, self.tc_glyphs), ("", frame_y, self.count_glyphs)]
+        length_y = frame_y + self.count_glyphs.height + round(3 * self.u)
+        return [("TC", top, self.tc_glyphs), ("FRAME", frame_y, self.count_glyphs),
+                ("LENGTH", length_y, self.count_glyphs)]
+
+    def _draw_dialog(self, draw: ImageDraw.ImageDraw, active: int | None) -> None:
+        assert self.dialog_box is not None
+        self._panel(draw, self.dialog_box)
+        pad, face = self.pad, self.dialog_face
+        line_h = face.size * 1.3
+        x0 = self.dialog_box[0] + pad + round(6 * self.u)
+        y = self.dialog_box[1] + pad
+        for index, (speaker, rows) in enumerate(self.dialog_lines):
+            lit = active is None or index == active
+            if index == active:
+                draw.rectangle((self.dialog_box[0] + pad, y + 1, self.dialog_box[0] + pad
+                                + max(1, round(2 * self.u)), y + len(rows) * line_h - 2),
+                               fill=(*ACCENT, 255))
+            indent = self.speaker_col if speaker else 0
+            if speaker:
+                draw.text((x0, y), speaker, font=face, fill=(*(ACCENT if lit else DIM), 255))
+            for row in rows:
+                draw.text((x0 + indent, y), row, font=face,
+                          fill=(*(TEXT if lit else DIM), 255))
+                y += line_h
+
+    def _draw_hazard_border(self, draw: ImageDraw.ImageDraw) -> None:
+        """Yellow/black hazard stripes round the frame: this frame is outside the cut."""
+        u, w, h = self.u, self.width, self.height
+        band = max(2, round(6 * u))
+        stripe = max(4, round(14 * u))
+        draw.rectangle((0, 0, w - 1, h - 1), fill=(0, 0, 0, 255))
+        for k in range(-h, w + h, stripe * 2):
+            poly = [(k, 0), (k + stripe, 0), (k + stripe - h, h), (k - h, h)]
+            draw.polygon(poly, fill=(*HANDLE, 255))
+        draw.rectangle((band, band, w - 1 - band, h - 1 - band), fill=(0, 0, 0, 0))
+
+    def _draw_handle_tag(self, draw: ImageDraw.ImageDraw, handle: str) -> None:
+        """A HANDLE tag between the header and the counters (centred if they leave no room)."""
+        u, w, h = self.u, self.width, self.height
+        band = max(2, round(6 * u))
+        text = f"HANDLE  ·  {handle.upper()}"
+        face = font(16 * u)
+        tw = face.getlength(text)
+        tag_w, tag_h = round(tw + 20 * u), round(face.size * 1.6)
+        x0 = (self.header_box[2] + self.counter_box[0]) // 2 - tag_w // 2
+        x0 = min(max(x0, band), w - band - tag_w)
+        y0 = self.margin
+        if x0 < self.header_box[2] + 2 and y0 < self.header_box[3]:
+            x0, y0 = (w - tag_w) // 2, (h - tag_h) // 2
+        draw.rectangle((x0, y0, x0 + tag_w, y0 + tag_h), fill=(*HANDLE, 255))
+        draw.text((x0 + tag_w / 2, y0 + tag_h / 2), text, font=face, fill=(0, 0, 0, 255),
+                  anchor="mm")
+
+    # -- per frame --------------------------------------------------------------------------
+
+    def counters(self, frame: np.ndarray, index: int) -> None:
+        """Paint the running timecode and frame counter of frame `index` (handles included)."""
+        cut_index = index - self.handles[0]
+        pad = self.pad
+        right = self.counter_box[2] - pad
+        rows = self._counter_rows()
+        tc = self.tc_glyphs.mask(_timecode(cut_index, self.fps))
+        blend_mask(frame, tc, right - tc.shape[1], rows[0][1], TEXT)
+        count = self.count_glyphs.mask(f"{cut_index + 1} / {self.cut_frames}")
+        blend_mask(frame, count, right - count.shape[1], rows[1][1], TEXT)
+
+
+def _name_tags(label: str, u: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two RGBA name-tag sprites: normal (dark) and speaking (accent)."""
+    face = font(11 * u)
+    text_w = math.ceil(face.getlength(label))
+    w, h = text_w + round(10 * u), round(face.size * 1.5)
+    tags = []
+    for fill, ink in (((*PANEL, 200), (*TEXT, 255)), ((*ACCENT, 240), (*PANEL, 255))):
+        image = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=max(1, h // 2), fill=fill)
+        draw.text((w / 2, h / 2), label, font=face, fill=ink, anchor="mm")
+        tags.append(np.asarray(image))
+    return tags[0], tags[1]
+
+
+def _actors(spec: ShotSpec, production: Production, width: int, height: int,
+            u: float) -> list[_Actor]:
+    actors = []
+    for char in spec.characters:
+        try:
+            member = production.member(char.name)
+            label, height_m = member.label.upper(), member.height_m
+        except SoloreelError:
+            label, height_m = char.name.upper(), 1.75
+        track = (_load_pose_track(production, char.pose_track, width, height)
+                 if char.pose_track else None)
+        actors.append(_Actor(char, printable(label), height_m, track,
+                             _name_tags(printable(label), u)))
+    return actors
+
+
+def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seconds: float,
+          frame_index: int, speaking: bool) -> tuple[float, np.ndarray] | None:
+    """(depth in metres, keypoints) of one character at one frame; None when behind the camera."""
+    if actor.track:
+        return 0.0, actor.track[min(frame_index, len(actor.track) - 1)]
+    (x, z), heading, walking = _walk_position(actor.spec, shot_seconds)
+    if z <= 0.3:
+        return None
+    z = max(z, 0.8)
+    focal = plate.focal_px
+    feet = (width / 2 + focal * x / z, plate.horizon_y + focal * plate.camera_height_m / z)
+    action = actor.spec.action
+    if speaking and action in ("stand", "turn"):
+        action = "talk"
+    if action == "walk" and not walking:
+        action = "stand"
+    keypoints = standing_pose(feet, focal * actor.height_m / z, heading, seconds, action,
+                              distance=z / actor.height_m,
+                              camera_up=plate.camera_height_m / actor.height_m)
+    return z, keypoints
+
+
+def render_placeholder_frames(
+    spec: ShotSpec, production: Production, width: int, height: int, frame_count: int,
+    fps: float, shot_label: str, handles: tuple[int, int] = (0, 0),
+    start_seconds: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the placeholder frames of one shot (HxWx3 uint8 RGB), handles included.
+
+    Each frame shows the darkened plate, an OpenPose skeleton per character at its floor
+    position (pinhole from the plate's horizon and camera height), and a slate: shot label,
+    size, angle, camera move, characters, dialog (the line being spoken highlighted), a
+    running timecode and frame counter from the cut's first frame, the cut's length. Frames in
+    the handles (the first handles[0], the last handles[1]) carry a hazard border and a
+    HANDLE tag. `start_seconds` is the shot time (seconds from the spec's origin, which
+    dialog `start` counts from) of the first frame; by default the cut starts at shot time 0.
+    Raises SoloreelError when the shot's set is not in the bible.
+    """
+    if width < 16 or height < 16 or frame_count < 0:
+        raise ValueError(f"bad placeholder geometry {width}x{height}, {frame_count} frames")
+    set_spec = production.set(spec.set)
+    plate = plate_view(spec, production, set_spec, width, height)
+    u = min(height / 360.0, width / 480.0)
+    actors = _actors(spec, production, width, height, u)
+    slate = _Slate(spec, production, plate, actors, width, height, frame_count, fps,
+                   shot_label, handles)
+    head, tail = handles
+    for index in range(frame_count):
+        seconds = index / fps
+        shot_seconds = (index - head) / fps if start_seconds is None else (
+            start_seconds + index / fps)
+        handle = "head" if index < head else ("tail" if index >= frame_count - tail else None)
+        active = slate.active_line(shot_seconds)
+        state = slate.state(active, handle)
+        frame = state.base.copy()
+        speaker = spec.dialog[active].speaker.lower() if active is not None else None
+        people = []
+        for actor in actors:
+            speaking = speaker == actor.spec.name.lower()
+            posed = _pose(actor, plate, width, seconds, shot_seconds, index, speaking)
+            if posed is not None:
+                people.append((posed[0], posed[1], actor, speaking))
+        if people:
+            _composite_people(frame, plate.image, state, people)
+        slate.counters(frame, index)
+        yield frame
+
+
+def _composite_people(frame: np.ndarray, plate: np.ndarray, state: _SlateState,
+                  people: list[tuple[float, np.ndarray, _Actor, bool]]) -> None:
+    """Draw skeletons and name tags on the plate under the slate, inside their bounding box.
+
+    Only rows the slate covers are re-composited; elsewhere the drawing is copied as it is.
+    """
+    height, width = frame.shape[:2]
+    boxes = []
+    tags = []
+    for _depth, keypoints, actor, speaking in people:
+        visible = keypoints[keypoints[:, 2] > 0]
+        if not len(visible):
+            continue
+        tag = actor.tags[1 if speaking else 0]
+        head_x = float(visible[:, 0].mean() if keypoints[1, 2] <= 0 else keypoints[1, 0])
+        top = float(visible[:, 1].min())
+        tx, ty = round(head_x - tag.shape[1] / 2), round(top - tag.shape[0] - 8)
+        tags.append((tag, tx, ty))
+        boxes.append((visible[:, 0].min() - 8, top - 8, visible[:, 0].max() + 8,
+                      visible[:, 1].max() + 8))
+        boxes.append((tx, ty, tx + tag.shape[1], ty + tag.shape[0]))
+    if not boxes:
+        return
+    x0 = max(0, math.floor(min(b[0] for b in boxes)))
+    y0 = max(0, math.floor(min(b[1] for b in boxes)))
+    x1 = min(width, math.ceil(max(b[2] for b in boxes)))
+    y1 = min(height, math.ceil(max(b[3] for b in boxes)))
+    if x0 >= x1 or y0 >= y1:
+        return
+    scratch = plate[y0:y1, x0:x1].copy()
+    offset = np.array([x0, y0, 0.0])
+    for _depth, keypoints, _actor, _speaking in sorted(people, key=lambda p: -p[0]):
+        paint_people(scratch, [keypoints - offset])
+    for tag, tx, ty in tags:
+        blit_rgba(scratch, tag, tx - x0, ty - y0)
+    region = frame[y0:y1, x0:x1]
+    region[:] = scratch
+    rows = state.covered[y0:y1]
+    if rows.any():
+        inverse = state.inverse[y0:y1, x0:x1][rows]
+        premult = state.premult[y0:y1, x0:x1][rows]
+        region[rows] = ((scratch[rows] * inverse + premult) >> 8).astype(np.uint8)
+
+
+def render_error_slate(width: int, height: int, frame_count: int, shot_label: str,
+                       reason: str) -> Iterator[np.ndarray]:
+    """Yield `frame_count` frames of a red RENDER FAILED slate naming the shot and the reason.
+
+    Put on the timeline in place of a shot that could not be rendered, so the edit still plays
+    and the editor sees at a glance what broke and why.
+    """
+    u = min(height / 360.0, width / 480.0)
+    image = Image.new("RGB", (width, height), ERROR_RED)
+    draw = ImageDraw.Draw(image)
+    stripe = max(4, round(14 * u))
+    band = max(3, round(10 * u))
+    for k in range(-height, width + height, stripe * 2):
+        draw.polygon([(k, 0), (k + stripe, 0), (k + stripe - height, height), (k - height,
+                                                                                 height)],
+                     fill=(30, 4, 6))
+    draw.rectangle((band, band, width - 1 - band, height - 1 - band), fill=ERROR_RED)
+    margin = round(28 * u)
+    inner = width - 2 * margin
+    title, label_face, body = font(40 * u), font(22 * u), font(15 * u)
+    y = margin
+    draw.text((margin, y), ellipsize("RENDER FAILED", title, inner), font=title,
+              fill=(255, 255, 255))
+    y += round(title.size * 1.3)
+    draw.text((margin, y), ellipsize(printable(shot_label), label_face, inner),
+              font=label_face, fill=(255, 220, 200))
+    y += round(label_face.size * 1.6)
+    draw.line((margin, y, width - margin, y), fill=(255, 160, 150), width=max(1, round(u)))
+    y += round(10 * u)
+    line_h = round(body.size * 1.35)
+    rows = wrap(printable(reason.strip() or "unknown error"), body, inner)
+    room = max(1, (height - band - y - round(8 * u)) // line_h)
+    if len(rows) > room:
+        rows = [*rows[:room - 1], ellipsize(rows[room - 1] + " ...", body, inner)]
+    for row in rows:
+        draw.text((margin, y), row, font=body, fill=(255, 255, 255))
+        y += line_h
+    frame = np.asarray(image, dtype=np.uint8)
+    for _ in range(frame_count):
+        yield frame.copy()
+

@@ -1,0 +1,1 @@
+"""Human poses: procedural skeletons and OpenPose renderings for placeholders and pose control."""

@@ -1,0 +1,265 @@
+"""Turning clips into cached media and hanging every tier's media on the clip.
+
+This is the one place that decides, per clip: which frames to render (the clip's source range
+plus handles), whether the cache already holds them, how to render them safely (lock, staging
+folder, atomic publish), and which media references the clip gets. The media linker, the
+`render`/`switch`/`status` commands and the bench all go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from render_engine.bible import TIERS, Production
+from render_engine.cache import CacheEntry, RenderCache
+from render_engine.errors import SoloreelError
+from render_engine.hashing import hash_inputs, shot_hash
+from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error
+from render_engine.timeline_io import ShotRef
+from render_engine.validate import check_spec
+
+log = logging.getLogger(__name__)
+
+BEST_FIRST = ("final", "proxy", "placeholder")
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class RenderJob:
+    """Everything a tier renderer needs to write one shot's media file."""
+
+    spec: ShotSpec
+    production: Production
+    tier: str
+    first: int
+    """First source frame to render (handles included), at the production's fps."""
+    end: int
+    fps: float
+    width: int
+    height: int
+    out_path: Path
+    label: str
+    shown: tuple[int, int]
+    """The frames the edit shows now, [first, end) in source frames (the rest are handles)."""
+    progress: ProgressFn = lambda _frames: None
+
+    @property
+    def frame_count(self) -> int:
+        return self.end - self.first
+
+    def shot_seconds(self, frame_index: int) -> float:
+        """Shot time (seconds from the spec's origin) of the n-th rendered frame."""
+        return (self.first + frame_index) / self.fps - self.spec.shot.origin
+
+
+Renderer = Callable[[RenderJob], dict[str, Any]]
+
+
+def renderer_for(tier: str) -> Renderer:
+    """The function that renders a tier (imported lazily: the final tier pulls in torch)."""
+    if tier == "placeholder":
+        from render_engine.tiers.placeholder import render as placeholder
+
+        return placeholder
+    raise SoloreelError(
+        f'the "{tier}" tier has no renderer installed in this version; render "placeholder"')
+
+
+@dataclass
+class ShotPlan:
+    """What linking/rendering one clip at one tier involves."""
+
+    ref: ShotRef
+    tier: str
+    spec: ShotSpec | None = None
+    problem: str | None = None
+    content_hash: str = ""
+    shown: tuple[int, int] = (0, 0)
+    first: int = 0
+    end: int = 0
+    cached: CacheEntry | None = None
+    result: CacheEntry | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.first
+
+
+def source_frames(clip: otio.schema.Clip, fps: float, label: str) -> tuple[int, int]:
+    """The clip's source range as [first, end) frames at the production's frame rate."""
+    if clip.source_range is None:
+        raise SoloreelError(f"{label} source_range: the clip has no source range; give it a "
+                            "duration in the editor or the timeline file")
+    start = clip.source_range.start_time.rescaled_to(fps).value
+    duration = clip.source_range.duration.rescaled_to(fps).value
+    first = round(start)
+    end = first + max(1, round(duration))
+    return first, end
+
+
+def plan_shot(ref: ShotRef, production: Production, cache: RenderCache, tier: str) -> ShotPlan:
+    """Parse, check and address one clip at one tier; problems are recorded, not raised."""
+    plan = ShotPlan(ref=ref, tier=tier)
+    try:
+        plan.spec = spec_or_error(ref.clip)
+    except SoloreelError as exc:
+        plan.problem = f"{ref.label} {exc}"
+        return plan
+    if plan.spec is None:
+        return plan
+    problems = check_spec(ref.label, plan.spec, production)
+    if problems:
+        plan.problem = problems[0].line() + (
+            f" (+{len(problems) - 1} more; run soloreel validate)" if len(problems) > 1 else "")
+        return plan
+    fps = production.settings.production.fps
+    handles = production.settings.production.handles
+    try:
+        plan.shown = source_frames(ref.clip, fps, ref.label)
+        plan.first, plan.end = plan.shown[0] - handles, plan.shown[1] + handles
+        plan.content_hash = shot_hash(plan.spec, production, tier)
+    except SoloreelError as exc:
+        plan.problem = str(exc)
+        return plan
+    plan.cached = cache.lookup(tier, plan.content_hash, *plan.shown)
+    return plan
+
+
+def render_shot(plan: ShotPlan, production: Production, cache: RenderCache,
+                progress: ProgressFn | None = None) -> CacheEntry:
+    """Render one planned shot into the cache (or find it there after waiting for the lock)."""
+    assert plan.spec is not None
+    renderer = renderer_for(plan.tier)
+    with cache.lock(plan.tier, plan.content_hash):
+        found = cache.lookup(plan.tier, plan.content_hash, *plan.shown)
+        if found is not None:  # another process rendered it while we waited
+            return found
+        settings = production.settings.tier(plan.tier)
+        suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
+        media_name = f"{plan.spec.shot.id}{suffix}"
+        started = time.perf_counter()
+        with cache.staging(plan.tier, plan.content_hash, plan.first, plan.end) as staged:
+            job = RenderJob(
+                spec=plan.spec, production=production, tier=plan.tier, first=plan.first,
+                end=plan.end, fps=production.settings.production.fps, width=settings.width,
+                height=settings.height, out_path=staged / media_name, label=plan.ref.label,
+                shown=plan.shown, progress=progress or (lambda _n: None))
+            details = renderer(job)
+            seconds = time.perf_counter() - started
+            manifest = {
+                "shot_id": plan.spec.shot.id,
+                "spec": plan.spec.to_metadata(),
+                "inputs": hash_inputs(plan.spec, production, plan.tier),
+                "fps": job.fps,
+                "size": [job.width, job.height],
+                "encode_profile": production.settings.encode.profile,
+                "timings": {"seconds": round(seconds, 3),
+                            "seconds_per_frame": round(seconds / max(1, job.frame_count), 5)},
+                **details,
+            }
+            return cache.commit(plan.tier, plan.content_hash, plan.first, plan.end, staged,
+                                media_name, manifest)
+
+
+def media_reference(entry: CacheEntry) -> otio.schema.ExternalReference:
+    """An ExternalReference to a cache entry with the media's true available range."""
+    fps = float(entry.manifest["fps"])
+    frames = int(entry.manifest.get("media_frames", entry.end - entry.first))
+    reference = otio.schema.ExternalReference(
+        target_url=entry.media.resolve().as_uri(),
+        available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(entry.first, fps), otio.opentime.RationalTime(frames, fps)),
+    )
+    reference.name = entry.media.name
+    reference.metadata[NAMESPACE] = {"tier": entry.tier, "hash": entry.hash,
+                                     "shot_id": entry.manifest.get("shot_id", "")}
+    return reference
+
+
+def error_reference(path: Path, tier: str, reason: str, first: int, frames: int,
+                    fps: float) -> otio.schema.ExternalReference:
+    """A reference to an error slate (not a cache entry: the next run retries the shot)."""
+    reference = otio.schema.ExternalReference(
+        target_url=path.resolve().as_uri(),
+        available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(first, fps), otio.opentime.RationalTime(frames, fps)))
+    reference.name = path.name
+    reference.metadata[NAMESPACE] = {"tier": tier, "error": reason}
+    return reference
+
+
+def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Production,
+                      cache: RenderCache, wanted: str, shown: tuple[int, int],
+                      extra: dict[str, otio.schema.ExternalReference] | None = None) -> str | None:
+    """Hang every tier the cache holds for this spec and range on the clip; activate `wanted`
+    if present, else the best tier present. Returns the active tier (None if nothing exists)."""
+    references: dict[str, otio.core.MediaReference] = {}
+    for tier in TIERS:
+        try:
+            entry = cache.lookup(tier, shot_hash(spec, production, tier), *shown)
+        except SoloreelError:
+            entry = None
+        if entry is not None:
+            references[tier] = media_reference(entry)
+    for tier, reference in (extra or {}).items():
+        references.setdefault(tier, reference)
+    if not references:
+        return None
+    active = wanted if wanted in references else next(t for t in BEST_FIRST if t in references)
+    clip.set_media_references(references, active)
+    return active
+
+
+def render_error_slate(plan: ShotPlan, production: Production, reason: str) -> Path | None:
+    """Write a clearly marked error slate for a failed shot; None if even that fails."""
+    from render_engine.tiers.placeholder import write_error_slate
+
+    settings = production.settings.tier(plan.tier)
+    shot_id = plan.spec.shot.id if plan.spec else f"clip{plan.ref.number}"
+    path = production.renders_dir() / "errors" / plan.tier / f"{shot_id}.mp4"
+    try:
+        write_error_slate(path, settings.width, settings.height, max(1, plan.frames),
+                          production.settings.production.fps, plan.ref.label, reason)
+    except Exception:  # the slate is a courtesy; the error itself is already reported
+        log.debug("error slate failed", exc_info=True)
+        return None
+    return path
+
+
+def link_plan(plan: ShotPlan, production: Production, cache: RenderCache, render: bool,
+              progress: ProgressFn | None = None) -> ShotPlan:
+    """Render (if asked and missing) and attach references for one planned shot."""
+    if plan.spec is None or plan.problem:
+        return plan
+    started = time.perf_counter()
+    extra: dict[str, otio.schema.ExternalReference] = {}
+    if plan.cached is None and render:
+        try:
+            plan.result = render_shot(plan, production, cache, progress)
+        except SoloreelError as exc:
+            plan.error = str(exc)
+        except Exception as exc:  # a backend failure must not stop the other shots
+            plan.error = f"{type(exc).__name__}: {exc}"
+            log.debug("render failed:\n%s", traceback.format_exc())
+        if plan.error:
+            slate = render_error_slate(plan, production, plan.error)
+            if slate is not None:
+                extra[plan.tier] = error_reference(
+                    slate, plan.tier, plan.error, plan.first, plan.frames,
+                    production.settings.production.fps)
+    plan.seconds = time.perf_counter() - started
+    active = attach_references(plan.ref.clip, plan.spec, production, cache, plan.tier,
+                               plan.shown, extra)
+    plan.extra["active"] = active
+    return plan
