@@ -7,10 +7,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from render_engine.bible import load_production
+from render_engine.bible import TIERS, load_production
+from render_engine.cache import RenderCache
 from render_engine.cli.plan import plan_table
+from render_engine.cli.render import render_plans, summarise
 from render_engine.demo.production import EDIT_FILE, ensure_demo
-from render_engine.timeline_io import read_timeline
+from render_engine.render import plan_shot
+from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
 from render_engine.validate import validate_timeline
 
 
@@ -18,10 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` sub-command."""
     parser = sub.add_parser(
         "demo", help="set up and check the demo production (campfire scene)",
-        description="Paint the demo production's art (first run only), validate its edit and "
-        "print the plan of its shots.")
+        description="Paint the demo production's art (first run only), validate its edit, "
+        "print the plan of its shots and render them.")
     parser.add_argument("folder", type=Path, nargs="?", default=Path("timelines/campfire"),
                         help="where the demo production lives (default: timelines/campfire)")
+    parser.add_argument("--tier", choices=TIERS, default="placeholder",
+                        help="tier to render (default: placeholder)")
     parser.set_defaults(run=run)
 
 
@@ -39,4 +44,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.print(f"{edit}: {shots} shots validate cleanly against the bible")
     console.print(plan_table(edit, production))
-    return 0
+    tier = args.tier
+    cache = RenderCache(production.renders_dir())
+    timeline = read_timeline(edit)
+    plans = [plan_shot(ref, production, cache, tier) for ref in iter_shots(timeline)
+             if ref.has_spec]
+    render_plans(plans, tier, production, cache, console)
+    linked = edit.with_name(f"{edit.stem}.linked.otio")
+    write_timeline(timeline, linked)
+    code = summarise(plans, linked, console)
+    if code == 0:
+        movies = [p.ref.clip.media_reference.target_url for p in plans]
+        console.print(f"the {tier} media of every shot is linked in {linked}; first shot: "
+                      f"{movies[0] if movies else 'none'}")
+    return code

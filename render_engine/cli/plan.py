@@ -30,9 +30,8 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
     """The plan as a rich table (also printed by `soloreel demo`)."""
     timeline = read_timeline(timeline_path)
     table = Table(title=f"{timeline.name or timeline_path.name}: shots", show_lines=False)
-    for column in ("#", "shot", "at", "frames", "size", "move", "set", "cast", "lines",
-                   *TIERS):
-        table.add_column(column, no_wrap=column in TIERS)
+    for column in ("#", "shot", "frames", "size", "move", "cast", "lines", *TIERS):
+        table.add_column(column, no_wrap=column != "cast")
     for ref in iter_shots(timeline):
         spec = spec_or_error(ref.clip) if ref.has_spec else None
         if spec is None:
@@ -41,11 +40,11 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
         hashes = []
         for tier in TIERS:
             try:
-                hashes.append(shot_hash(spec, production, tier)[:10])
+                hashes.append(shot_hash(spec, production, tier)[:8])
             except SoloreelError:
                 hashes.append("invalid")
-        table.add_row(str(ref.number), spec.shot.id, ref.timecode, str(frames), spec.shot.size,
-                      spec.camera.move, spec.set, ", ".join(spec.character_names()),
+        table.add_row(str(ref.number), spec.shot.id, str(frames), spec.shot.size,
+                      spec.camera.move, ", ".join(spec.character_names()),
                       str(len(spec.dialog)), *hashes)
     return table
 

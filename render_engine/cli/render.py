@@ -87,26 +87,22 @@ def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache) -> Table
     return table
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
-    """Render, link, write, summarise; exit 1 if any shot failed or was invalid."""
-    production, timeline, cache, plans = plan_timeline(args)
-    if args.dry_run:
-        console.print(dry_run_table(plans, args.tier, cache))
-        for plan in plans:
-            if plan.problem:
-                console.print(plan.problem, markup=False)
-        return 1 if any(p.problem for p in plans) else 0
+def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCache,
+                 console: Console) -> None:
+    """Render and link every plan with a progress bar of frames."""
     todo = sum(p.frames for p in plans if not p.cached and not p.problem)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("frames"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
-        task = bar.add_task(f"{args.tier}", total=max(1, todo))
+        task = bar.add_task(tier, total=max(1, todo))
         for plan in plans:
-            bar.update(task, description=f"{args.tier} {plan.ref.clip.name}"[:40])
+            bar.update(task, description=f"{tier} {plan.ref.clip.name}"[:40])
             link_plan(plan, production, cache, render=True,
                       progress=lambda n: bar.advance(task, n))
-    output = args.output or args.timeline
-    write_timeline(timeline, output)
+
+
+def summarise(plans: list[ShotPlan], output: Path, console: Console) -> int:
+    """Print failures (to stderr, even with -q) and the summary; the exit code."""
     rendered = sum(1 for p in plans if p.result is not None)
     cached = sum(1 for p in plans if p.cached is not None)
     failed = [p for p in plans if p.error or p.problem]
@@ -116,3 +112,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
                      markup=False)
     console.print(f"rendered {rendered}, cached {cached}, failed {len(failed)} → {output}")
     return 1 if failed else 0
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Render, link, write, summarise; exit 1 if any shot failed or was invalid."""
+    production, timeline, cache, plans = plan_timeline(args)
+    if args.dry_run:
+        console.print(dry_run_table(plans, args.tier, cache))
+        for plan in plans:
+            if plan.problem:
+                console.print(plan.problem, markup=False)
+        return 1 if any(p.problem for p in plans) else 0
+    render_plans(plans, args.tier, production, cache, console)
+    output = args.output or args.timeline
+    write_timeline(timeline, output)
+    return summarise(plans, output, console)
