@@ -3,11 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
+EXTRAS ?= dev,ml
+comma := ,
 # The stamp names the extras and is rebuilt whenever pyproject.toml changes, so the (large)
 # install runs once per dependency change, not once per command.
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-comma := ,
 DEMO ?= timelines/campfire
 
 .PHONY: venv demo test test-all lint bench clean-venv
