@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import link_placeholders
+from bench import link_placeholders, proxy_render
 
-BENCHES = {"link": link_placeholders.main}
+BENCHES = {"link": link_placeholders.main, "proxy": proxy_render.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,6 +69,14 @@ def renderer_for(tier: str) -> Renderer:
         from render_engine.tiers.placeholder import render as placeholder
 
         return placeholder
+    if tier == "proxy":
+        from render_engine.tiers.proxy import render as proxy
+
+        return proxy
+    if tier == "final":
+        from render_engine.tiers.final import render as final
+
+        return final
     raise SoloreelError(
         f'the "{tier}" tier has no renderer installed in this version; render "placeholder"')
 

@@ -33,7 +33,7 @@ def test_installed_entry_point_lists_our_plugins() -> None:
     found = json.loads(out)
     assert "soloreel_shotlist" in found["adapters"]
     assert "fcp_xml" in found["adapters"]  # opentimelineio-plugins is installed too
-    assert found["hooks"] == ["soloreel_upgrade_specs"]
+    assert found["hooks"] == ["soloreel_upgrade_specs", "soloreel_reattach_specs"]
 
 
 def test_manifest_path_with_entry_points_disabled() -> None:

@@ -169,8 +169,8 @@ def test_unknown_espeak_variant_is_named() -> None:
 def test_unknown_piper_voice_and_engine_are_named() -> None:
     with pytest.raises(VoiceError, match="nobody"):
         synthesize("Hello.", VoiceSettings(engine="piper", variant="nobody"))
-    with pytest.raises(VoiceError, match="coqui"):
-        get_engine("coqui")
+    with pytest.raises(VoiceError, match="nosuchengine"):
+        get_engine("nosuchengine")
 
 
 def test_alignment_patch_adds_one_output_once() -> None:

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from render_engine.audio.visemes import cues_from_amplitude
-from render_engine.audio.voice import MouthCue, VoiceError, get_engine
+from render_engine.audio.casting import style_reference, voice_for
+from render_engine.audio.conversion import convert
+from render_engine.audio.coqui import model_identity
+from render_engine.audio.voice import MouthCue, SpeechResult, VoiceError, get_engine
 from render_engine.audio.wav import read_audio_any, write_wav
-from render_engine.bible import Production
+from render_engine.bible import CastMember, Production
 from render_engine.errors import SoloreelError
 from render_engine.hashing import canonical_json, file_digest
 from render_engine.spec import DialogLine, ShotSpec
@@ -34,10 +36,11 @@ AUDIO_FILE = "line.wav"
 def engine_version(engine: str) -> str:
     """A version string that changes when the engine's output may change."""
     package = {"espeak": "espeakng-loader", "piper": "piper-tts", "coqui": "coqui-tts"}
+    revision = {"piper": "-noise0"}.get(engine, "")  # our own changes to how it is driven
     try:
-        return f"{engine}-{metadata.version(package.get(engine, engine))}"
+        return f"{engine}-{metadata.version(package.get(engine, engine))}{revision}"
     except metadata.PackageNotFoundError:
-        return f"{engine}-unknown"
+        return f"{engine}-unknown{revision}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,12 @@ class SpokenLine:
 
     @property
     def duration(self) -> float:
+        """Length of the line's audio in seconds."""
         return len(self.samples) / self.rate
+
+
+CONVERSION_VERSION = 1
+"""Bumped when the offline voice conversion or the text aligner changes its output."""
 
 
 def _line_key(line: DialogLine, production: Production) -> dict:
@@ -62,23 +70,54 @@ def _line_key(line: DialogLine, production: Production) -> dict:
     key = {"text": line.text, "voice": member.voice.model_dump(mode="json"),
            "engine": engine_version(member.voice.engine)}
     if line.recording:
-        key["recording"] = file_digest(production.resolve(line.recording))
+        recording = production.resolve(line.recording)
+        if not recording.is_file():
+            raise SoloreelError(f"recording {line.recording} does not exist; record the take "
+                                "or fix the path (relative to the production)")
+        key["recording"] = file_digest(recording)
+        key["conversion"] = CONVERSION_VERSION
     if member.voice.reference:
-        key["reference"] = file_digest(production.cast_file(member, member.voice.reference))
+        reference = production.cast_file(member, member.voice.reference)
+        if not reference.is_file():
+            raise SoloreelError(f"{member.name}'s voice.reference {member.voice.reference} "
+                                "does not exist; record the character or remove the field")
+        key["reference"] = file_digest(reference)
+    if member.voice.engine == "coqui":
+        voice = voice_for(member, production)
+        key["model"] = model_identity(voice.variant)
+        key["aligner"] = CONVERSION_VERSION
+        style = style_reference(voice, line.parenthetical)
+        if style is not None:
+            key["style"] = file_digest(style)
     return key
 
 
-def speak_line(line: DialogLine, production: Production, label: str) -> SpokenLine:
-    """The line's audio and cues from the cache, synthesising (or reading the take) on a miss."""
+def line_folder(line: DialogLine, production: Production, label: str) -> Path:
+    """The cache folder holding the line's WAV and cues, made now if it is missing.
+
+    Why a folder per line: the edit links the WAV itself (audio tracks), and the proxy reads
+    the cues beside it; both stay valid as long as the line, voice and engine do.
+    """
     try:
-        member = production.member(line.speaker)
-        key = _line_key(line, production)
+        production.member(line.speaker)
     except SoloreelError as exc:
         raise SoloreelError(f"{label} dialog speaker: {exc}") from exc
+    try:
+        key = _line_key(line, production)
+    except SoloreelError as exc:  # VoiceError included
+        raise SoloreelError(f'{label} dialog "{line.text[:40]}": {exc}') from exc
     digest = hashlib.sha256(canonical_json(key).encode()).hexdigest()
     folder = production.renders_dir() / "audio" / digest
     if not (folder / CUES_FILE).is_file():
         _synthesise_into(folder, line, production, label)
+    return folder
+
+
+def speak_line(line: DialogLine, production: Production, label: str) -> SpokenLine:
+    """The line's audio and cues from the cache, synthesising (or converting the take) on a
+    miss."""
+    folder = line_folder(line, production, label)
+    member = production.member(line.speaker)
     samples, rate = read_audio_any(folder / AUDIO_FILE)
     raw_cues = json.loads((folder / CUES_FILE).read_text())
     cues = [MouthCue(c["start"], c["end"], c["value"]) for c in raw_cues["mouthCues"]]
@@ -88,14 +127,10 @@ def speak_line(line: DialogLine, production: Production, label: str) -> SpokenLi
 def _synthesise_into(folder: Path, line: DialogLine, production: Production, label: str) -> None:
     member = production.member(line.speaker)
     try:
-        if line.recording:
-            samples, rate = read_audio_any(production.resolve(line.recording))
-            cues = cues_from_amplitude(samples, rate)
-        else:
-            result = get_engine(member.voice.engine).synthesize(line.text, member.voice)
-            samples, rate, cues = result.samples, result.rate, result.cues
+        result = synthesise_line(line, member, production)
     except VoiceError as exc:
         raise SoloreelError(f'{label} dialog "{line.text[:40]}": {exc}') from exc
+    samples, rate, cues = result.samples, result.rate, result.cues
     folder.parent.mkdir(parents=True, exist_ok=True)
     staged = folder.parent / f".tmp-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     staged.mkdir()
@@ -113,6 +148,21 @@ def _synthesise_into(folder: Path, line: DialogLine, production: Production, lab
                 raise
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def synthesise_line(line: DialogLine, member: CastMember, production: Production
+                    ) -> SpeechResult:
+    """Speak one line in the member's voice: the take converted when the line has one, else
+    the member's engine reading the text (coqui gets a take matching the parenthetical)."""
+    if line.recording:
+        samples, rate = read_audio_any(production.resolve(line.recording))
+        return convert(samples, rate, member, production, text=line.text)
+    voice = voice_for(member, production)
+    engine = get_engine(voice.engine)
+    if voice.engine == "coqui":
+        style = style_reference(voice, line.parenthetical)
+        return engine.synthesize(line.text, voice, style_reference=style)  # type: ignore[call-arg]
+    return engine.synthesize(line.text, voice)
 
 
 def spoken_lines(spec: ShotSpec, production: Production, label: str) -> list[SpokenLine]:

@@ -26,6 +26,10 @@ from render_engine.bible import VoiceSettings
 SHIPPED_NAMES = ("", "joe", "en_US-joe-medium")
 VOLUME = 0.89
 """Piper peak-normalises each sentence; this leaves 1 dB of headroom for resampling."""
+NOISE_SCALE = NOISE_W_SCALE = 0.0
+"""Piper samples its prosody and phoneme durations from noise by default, so a line changed
+length by up to 25 % from one run to the next; without noise the voice sounds as clean (the
+model's most likely reading) and a line always comes out the same, so edits stay timed."""
 
 
 @dataclass
@@ -120,7 +124,8 @@ class PiperEngine:
                     f"use one of {', '.join(sorted(piper_voice.config.speaker_id_map))}"
                 )
         syn_config = SynthesisConfig(
-            speaker_id=speaker_id, volume=VOLUME,
+            speaker_id=speaker_id, volume=VOLUME, noise_scale=NOISE_SCALE,
+            noise_w_scale=NOISE_W_SCALE,
             length_scale=piper_voice.config.length_scale * factor / voice.speed,
         )
         pieces: list[np.ndarray] = []

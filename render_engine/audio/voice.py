@@ -77,6 +77,7 @@ class VoiceEngine(Protocol):
 _FACTORIES: dict[str, Callable[[], VoiceEngine] | str] = {
     "espeak": "render_engine.audio.espeak:EspeakEngine",
     "piper": "render_engine.audio.piper:PiperEngine",
+    "coqui": "render_engine.audio.coqui:CoquiEngine",
 }
 _ENGINES: dict[str, VoiceEngine] = {}
 _REGISTRY_LOCK = threading.Lock()

@@ -10,10 +10,30 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from render_engine import __version__
-from render_engine.cli import demo, gc, init, plan, render, status, switch, validate
+from render_engine.cli import (
+    cast,
+    demo,
+    dialog,
+    export,
+    gc,
+    init,
+    nle_import,
+    plan,
+    preview,
+    relink,
+    render,
+    script2edit,
+    status,
+    storyboard,
+    switch,
+    validate,
+    voice,
+)
 from render_engine.errors import SoloreelError
 
-COMMANDS = (init, validate, plan, render, switch, status, gc, demo)
+COMMANDS = (init, validate, plan, render, switch, status, gc, demo, script2edit, storyboard,
+            preview, export, nle_import, relink,
+            voice, cast, dialog)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

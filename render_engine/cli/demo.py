@@ -13,6 +13,8 @@ from render_engine.cli.plan import plan_table
 from render_engine.cli.render import render_plans, summarise
 from render_engine.demo.production import EDIT_FILE, ensure_demo
 from render_engine.render import plan_shot
+from render_engine.review.preview import render_preview
+from render_engine.review.shots import collect
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
 from render_engine.validate import validate_timeline
 
@@ -25,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "print the plan of its shots and render them.")
     parser.add_argument("folder", type=Path, nargs="?", default=Path("timelines/campfire"),
                         help="where the demo production lives (default: timelines/campfire)")
-    parser.add_argument("--tier", choices=TIERS, default="placeholder",
-                        help="tier to render (default: placeholder)")
+    parser.add_argument("--tier", choices=TIERS, default="proxy",
+                        help="tier to render (default: proxy, the CPU animatic)")
     parser.set_defaults(run=run)
 
 
@@ -53,8 +55,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     linked = edit.with_name(f"{edit.stem}.linked.otio")
     write_timeline(timeline, linked)
     code = summarise(plans, linked, console)
-    if code == 0:
-        movies = [p.ref.clip.media_reference.target_url for p in plans]
-        console.print(f"the {tier} media of every shot is linked in {linked}; first shot: "
-                      f"{movies[0] if movies else 'none'}")
-    return code
+    if code != 0:
+        return code
+    movie = args.folder / f"campfire_{tier}.mp4"
+    review = collect(read_timeline(linked), production)
+    with console.status(f"conforming the {tier} animatic into one movie…"):
+        render_preview(review, tier, movie, profile="web")
+    console.print(f"[bold]the {tier} animatic: {movie}[/] ({review.frames} frames, dialog "
+                  f"included); the linked edit: {linked}")
+    return 0

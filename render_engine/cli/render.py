@@ -67,8 +67,46 @@ def plan_timeline(args: argparse.Namespace):
     return production, timeline, cache, plans
 
 
-def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache) -> Table:
+def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache) -> Table:
+    """The final tier's plan: per shot frames, Wan frames, steps, size, GPU minutes; the
+    sources of the seconds-per-step figures in the caption."""
+    from render_engine.estimate import final_manifests, final_shot_cost
+    from render_engine.final.cost import detect_gpu
+
+    gpu, found = detect_gpu()
+    manifests = final_manifests(cache)
+    table = Table(title=f"final render plan on {gpu} ({found})")
+    for column in ("#", "shot", "frames", "wan", "steps", "size", "mode", "state", "GPU min"):
+        table.add_column(column)
+    total, sources = 0.0, []
+    for plan in plans:
+        if plan.problem or plan.spec is None:
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, "", "", "", "", "",
+                          "invalid", "")
+            continue
+        try:
+            cost = final_shot_cost(plan.spec, production, plan.frames, manifests, gpu)
+        except SoloreelError as exc:
+            table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames), "", "", "",
+                          "", f"error: {exc}", "")
+            continue
+        minutes = 0.0 if plan.cached else cost.minutes
+        total += minutes
+        sources += [s for s in cost.sources if s not in sources]
+        table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames),
+                      f"{cost.wan_frames}" + (f"/{cost.segments}seg" if cost.segments > 1 else ""),
+                      str(cost.steps), f"{cost.width}x{cost.height}", cost.mode,
+                      "cached" if plan.cached else "render", f"{minutes:.1f}")
+    table.caption = (f"total GPU time to render: {total:.1f} min\nsources: "
+                     + "\n  ".join(sources or ["none"]))
+    return table
+
+
+def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache,
+                  production=None) -> Table:
     """What a render would do, per shot, with time estimates."""
+    if tier == "final" and production is not None:
+        return final_dry_run_table(plans, production, cache)
     rate, source = seconds_per_frame(cache)[tier]
     table = Table(title=f"{tier} render plan (estimates: {rate:.3f} s/frame, {source})")
     for column in ("#", "shot", "frames", "state", "estimate"):
@@ -91,11 +129,16 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
                  console: Console) -> None:
     """Render and link every plan with a progress bar of frames."""
     todo = sum(p.frames for p in plans if not p.cached and not p.problem)
+    order = plans
+    if tier == "final":  # group GPU jobs by (model, LoRA set) so each model loads once
+        from render_engine.final.batch import order_plans
+
+        order = order_plans(plans, production)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("frames"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
         task = bar.add_task(tier, total=max(1, todo))
-        for plan in plans:
+        for plan in order:
             bar.update(task, description=f"{tier} {plan.ref.clip.name}"[:40])
             link_plan(plan, production, cache, render=True,
                       progress=lambda n: bar.advance(task, n))
@@ -118,7 +161,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Render, link, write, summarise; exit 1 if any shot failed or was invalid."""
     production, timeline, cache, plans = plan_timeline(args)
     if args.dry_run:
-        console.print(dry_run_table(plans, args.tier, cache))
+        console.print(dry_run_table(plans, args.tier, cache, production))
         for plan in plans:
             if plan.problem:
                 console.print(plan.problem, markup=False)

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="A table per shot: tiers present, stale or fresh, "
                             "last render time.")
     parser.add_argument("timeline", type=Path)
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="also draw the edit's status as a picture (.png, .svg, .pdf)")
     add_production_argument(parser)
     parser.set_defaults(run=run)
 
@@ -78,4 +80,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         table.add_row(str(row["number"]), row.get("id", ""), row["name"],
                       *(f"[{STYLE[row[t]]}]{row[t]}[/]" for t in TIERS), last)
     console.print(table)
+    if getattr(args, "plot", None):
+        from render_engine.review.shots import collect
+        from render_engine.review.status_plot import write_status_plot
+
+        write_status_plot(collect(read_timeline(args.timeline), production), args.plot)
+        console.print(f"status plot → {args.plot}")
     return 0

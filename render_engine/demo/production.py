@@ -44,7 +44,7 @@ CAST: dict[str, dict[str, Any]] = {
         "display_name": "John", "role": "lead", "trigger": "JohnPlaidFlannel",
         "description": "a bearded man in his thirties, short dark-brown hair, red-and-black "
                        "plaid flannel shirt, blue jeans, work boots",
-        "voice": {"engine": "espeak", "variant": "en-us+m3", "pitch": 38, "speed": 0.95},
+        "voice": {"engine": "piper", "variant": "joe"},
     },
     "jane": {
         "display_name": "Jane", "role": "lead", "trigger": "JaneSunflowerDress",
@@ -92,12 +92,12 @@ def _line(speaker: str, text: str, start: float = 0.3, parenthetical: str = "") 
     return {"speaker": speaker, "text": text, "start": start, "parenthetical": parenthetical}
 
 
-def _john(expression: str = "neutral", action: str = "sit") -> dict[str, Any]:
-    return _sitting("john", JOHN_SEAT, 100, expression, action)
+def _john(expression: str = "neutral") -> dict[str, Any]:
+    return _sitting("john", JOHN_SEAT, 100, expression)
 
 
-def _jane(expression: str = "neutral", action: str = "sit") -> dict[str, Any]:
-    return _sitting("jane", JANE_SEAT, 260, expression, action)
+def _jane(expression: str = "neutral") -> dict[str, Any]:
+    return _sitting("jane", JANE_SEAT, 260, expression)
 
 
 # (clip name, frames, spec without the common fields)
@@ -110,25 +110,25 @@ SHOTS: list[tuple[str, int, dict[str, Any]]] = [
     }),
     ("JANE MCU quiet", 84, {
         "shot": {"id": "cf-020", "size": "MCU", "subjects": ["jane"]},
-        "characters": [_john(), _jane("worried", "talk")],
+        "characters": [_john(), _jane("worried")],
         "dialog": [_line("jane", "You hear that? The whole forest just went quiet.",
                          parenthetical="listening")],
     }),
     ("JOHN MCU owls", 72, {
         "shot": {"id": "cf-030", "size": "MCU", "subjects": ["john"]},
-        "characters": [_john("smile", "talk"), _jane()],
+        "characters": [_john("smile"), _jane()],
         "dialog": [_line("john", "It always does, right before the owls start.")],
     }),
     ("TWO marshmallows", 108, {
         "shot": {"id": "cf-040", "size": "TWO", "subjects": ["john", "jane"]},
-        "characters": [_john("smile", "gesture"), _jane("smile", "talk")],
+        "characters": [_john("smile"), _jane("smile")],
         "dialog": [_line("jane", "Pass the marshmallows.", 0.3),
                    _line("john", "Last two. Make them count.", 2.0)],
     }),
     ("JANE CU light", 96, {
         "shot": {"id": "cf-050", "size": "CU", "subjects": ["jane"]},
         "camera": {"move": "push_in", "amount": 0.25},
-        "characters": [_john(), _jane("alarmed", "talk")],
+        "characters": [_john(), _jane("alarmed")],
         "dialog": [_line("jane", "John... there's a light moving between the trees.",
                          parenthetical="whispering")],
     }),
@@ -149,7 +149,7 @@ SHOTS: list[tuple[str, int, dict[str, Any]]] = [
     ("JOHN MCU one hour", 96, {
         "shot": {"id": "cf-080", "size": "MCU", "subjects": ["john"]},
         "camera": {"move": "pull_out", "amount": 0.3},
-        "characters": [_john("grin", "talk"), _jane("smile")],
+        "characters": [_john("grin"), _jane("smile")],
         "dialog": [_line("john", "Then we have got one hour of marshmallows left.")],
     }),
 ]
@@ -257,6 +257,10 @@ def build_demo(dest: Path) -> list[Path]:
     for name, look in looks.items():
         painted = art.paint_character(dest / "cast" / name, look)
         write(f"cast/{name}.toml", tomli_w.dumps(_cast_toml(name, painted)))
+    from render_engine.demo.datasets import write_demo_datasets
+
+    write_demo_datasets(dest, {name: info["trigger"] for name, info in CAST.items()
+                               if info["role"] == "lead"})
     renders_ignore = dest / "renders" / ".gitignore"
     if not renders_ignore.exists():
         write("renders/.gitignore", "*\n")

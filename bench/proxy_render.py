@@ -1,0 +1,114 @@
+"""Proxy tier on the demo scene: real-time factor at 640x360 and 1280x720, the ratio to an
+encode-only bound (the same frames through the same encoder, same run), and the peak memory of
+a 10x longer shot against a short one (each in its own process)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from render_engine.audio.dialog import spoken_lines
+from render_engine.bible import load_production
+from render_engine.cache import RenderCache
+from render_engine.demo.production import EDIT_FILE, build_demo
+from render_engine.media.encode import VideoWriter
+from render_engine.render import link_plan, plan_shot
+from render_engine.timeline_io import iter_shots, read_timeline
+
+SIZES = ((640, 360), (1280, 720))
+
+
+def _resize_proxy(root: Path, width: int, height: int) -> None:
+    import tomllib
+
+    settings = tomllib.loads((root / "soloreel.toml").read_text())
+    settings["tiers"]["proxy"] = {"width": width, "height": height}
+    (root / "soloreel.toml").write_text(tomli_w.dumps(settings))
+    shutil.rmtree(root / "renders" / "proxy", ignore_errors=True)
+
+
+def render_edit(root: Path, shots: int | None = None) -> tuple[float, int]:
+    """Render the demo edit's proxies; (seconds, frames rendered incl. handles)."""
+    production = load_production(root)
+    cache = RenderCache(production.renders_dir())
+    refs = [r for r in iter_shots(read_timeline(root / EDIT_FILE)) if r.has_spec][:shots]
+    plans = [plan_shot(ref, production, cache, "proxy") for ref in refs]
+    for plan in plans:  # speak the dialog first: TTS is not the compositor's cost
+        spoken_lines(plan.spec, production, plan.ref.label)
+    started = time.perf_counter()
+    for plan in plans:
+        link_plan(plan, production, cache, render=True)
+        if plan.error or plan.problem:
+            raise RuntimeError(plan.error or plan.problem)
+    return time.perf_counter() - started, sum(p.frames for p in plans)
+
+
+def encode_only(frames: int, width: int, height: int, fps: float, out: Path) -> float:
+    """Seconds to push `frames` varied frames through the web profile encoder."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    base = (base // 4 + 40).astype(np.uint8)
+    started = time.perf_counter()
+    with VideoWriter(out, width, height, fps, profile="web") as writer:
+        for index in range(frames):
+            writer.write(np.roll(base, index * 3, axis=1))
+    return time.perf_counter() - started
+
+
+MEMORY_CHILD = r"""
+import json, resource, sys
+from pathlib import Path
+import opentimelineio as otio
+from render_engine.audio.dialog import spoken_lines
+from render_engine.bible import load_production
+from render_engine.cache import RenderCache
+from render_engine.render import plan_shot, link_plan
+from render_engine.timeline_io import iter_shots, read_timeline
+root, frames = Path(sys.argv[1]), int(sys.argv[2])
+timeline = read_timeline(root / "timelines" / "campfire.otio")
+ref = [r for r in iter_shots(timeline) if r.has_spec][0]
+ref.clip.source_range = otio.opentime.TimeRange(ref.clip.source_range.start_time,
+                                                otio.opentime.RationalTime(frames, 24))
+production = load_production(root)
+plan = link_plan(plan_shot(ref, production, RenderCache(production.renders_dir()), "proxy"),
+                 production, RenderCache(production.renders_dir()), render=True)
+assert plan.result is not None, plan.error
+print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def peak_memory(root: Path, frames: int) -> int:
+    """Peak RSS (kB) of a process that renders the first shot at `frames` frames."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(root), str(frames)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_kb"]
+
+
+def main(quick: bool = False) -> None:
+    """Print real-time factors, compositing-vs-encode ratios and the memory ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "campfire"
+        build_demo(root)
+        fps = load_production(root).settings.production.fps
+        shots = 2 if quick else None
+        print("proxy tier on the demo scene (dialog pre-spoken; H.264 web profile)")
+        for width, height in SIZES:
+            _resize_proxy(root, width, height)
+            seconds, frames = render_edit(root, shots)
+            encode = encode_only(frames, width, height, fps, Path(tmp) / "enc.mp4")
+            print(f"  {width}x{height}: {frames} frames in {seconds:6.1f} s = "
+                  f"{frames / fps / seconds:4.2f}x real time; encode-only bound "
+                  f"{encode:5.1f} s; proxy / encode-only = {seconds / encode:4.2f}")
+        _resize_proxy(root, 640, 360)
+        short, long = (24, 240) if quick else (48, 480)
+        small, big = peak_memory(root, short), peak_memory(root, long)
+        print(f"  peak memory: {short}-frame shot {small / 1024:.0f} MB, {long}-frame shot "
+              f"{big / 1024:.0f} MB, ratio {big / small:.3f} (target <= 1.10)")

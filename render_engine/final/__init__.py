@@ -1,0 +1,9 @@
+"""The final tier's machinery: Wan 2.1 through diffusers, on one GPU (or the CPU in tests).
+
+One module per concern: `registry` (named models → loaded pipelines, memory profiles),
+`latents` (frame counts, sizes, seeded initial noise), `inputs` (prompts, control videos,
+masks, reference images, keyframes), `modes` (one function per render mode, LoRAs),
+`retime` (16 fps → the timeline's rate, segments and colour matching), `cost` (GPU-minute
+estimates) and `batch` (grouping shots so each model loads once). Only `registry`, `modes`
+and `latents.initial_latents` import torch, lazily, so dry runs work without the ml extra.
+"""

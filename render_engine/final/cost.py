@@ -1,0 +1,248 @@
+"""GPU-minute estimates for final renders, before committing hours of GPU time.
+
+A render's cost is (steps × forwards per step) transformer forwards plus VAE/text overhead.
+One forward at the reference workload (480×832, 81 frames = 32 760 latent tokens) is taken
+from a table seeded with published figures; other workloads scale with the token count r
+(relative to the reference) as α·r + (1−α)·r² — the projections and MLPs grow linearly, the
+attention quadratically (α from each model's FLOP split at the reference). Other GPUs scale by
+their dense bf16 tensor throughput. Every estimate names its sources; past renders recorded in
+the cache manifests (`cost` block) replace the published figure for that model and GPU.
+No torch here: the dry run must work on a laptop without the ml extra.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from render_engine.bible import ModelEntry, Production
+from render_engine.final.latents import latent_shape, native_frames_for
+from render_engine.final.plan import FinalPlan
+from render_engine.final.retime import plan_segments
+
+REFERENCE_TOKENS = 21 * (480 // 16) * (832 // 16)
+"""Latent tokens of a 480×832×81 Wan render: 21 latent frames × 30 × 52 patches."""
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    """A Wan 2.1 transformer size: hidden width, depth, and the linear share α of one forward
+    at the reference workload."""
+
+    name: str
+    dim: int
+    layers: int
+    alpha: float
+
+
+MODEL_CLASSES = {
+    "1.3b": ModelClass("1.3b", 1536, 30, 0.30),
+    "14b": ModelClass("14b", 5120, 40, 0.51),
+}
+"""α: 2·params·tokens (linear) vs 4·tokens²·dim·layers (attention) at 32 760 tokens."""
+
+PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
+    ("1.3b", "rtx4090"): (
+        2.4, "Wan 2.1 README (Wan-Video/Wan2.1): T2V-1.3B makes a 5 s 480p clip in ≈4 min on "
+        "an RTX 4090 in 8.19 GB (50 steps with CFG ⇒ 240 s / 100 forwards)"),
+    ("14b", "h100"): (
+        4.6, "published diffusers benchmark quoted in issue #9: one Wan 2.1 14B forward at "
+        "480×832×81 ≈ 4.6 s eager / 3.8 s compiled on an H100 (≈6–8 min per 50-step clip "
+        "with CFG)"),
+}
+"""Seconds per transformer forward at the reference workload, measured by others."""
+
+GPU_TFLOPS = {
+    "h100": 989.0, "h200": 989.0, "a100": 312.0, "l40s": 362.0, "rtx5090": 209.0,
+    "rtx4090": 165.0, "rtx3090": 71.0, "rtx4080": 97.0, "a6000": 155.0,
+}
+"""Dense bf16 tensor TFLOP/s (fp32 accumulate) from the vendors' spec sheets."""
+GPU_NAMES = {"H100": "h100", "H200": "h200", "A100": "a100", "L40S": "l40s", "5090": "rtx5090",
+             "4090": "rtx4090", "3090": "rtx3090", "4080": "rtx4080", "A6000": "a6000"}
+DEFAULT_GPU = "rtx4090"
+"""The design's target desktop (12–24 GB) when no GPU can be seen (a laptop's dry run)."""
+
+PROFILE_FACTOR = {"80gb": 1.0, "24gb": 1.1, "12gb": 1.35}
+"""Assumed slow-down of model CPU offload (24gb) and group offload + fp8 storage (12gb)."""
+MODE_FACTOR = {"t2v": 1.0, "v2v_refine": 1.0, "i2v": 1.05, "vace_layers": 1.2,
+               "vace_inpaint": 1.2}
+"""Assumed extra work per forward: image cross-attention (i2v), VACE context blocks."""
+OVERHEAD_SECONDS = 15.0
+"""Assumed text encoding + VAE decode at the reference workload (scales linearly)."""
+
+
+@dataclass
+class ShotCost:
+    """The estimate of one shot's final render."""
+
+    frames: int
+    wan_frames: int
+    segments: int
+    steps: int
+    width: int
+    height: int
+    mode: str
+    model: str
+    model_class: str
+    gpu: str
+    forwards: int
+    seconds: float
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60.0
+
+
+def detect_gpu() -> tuple[str, str]:
+    """(gpu key, how it was found): $SOLOREEL_GPU, else nvidia-smi, else the default."""
+    wanted = os.environ.get("SOLOREEL_GPU", "").strip().lower()
+    if wanted:
+        return wanted, "SOLOREEL_GPU"
+    if shutil.which("nvidia-smi"):
+        try:
+            names = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], check=True,
+                capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            names = ""
+        for marker, key in GPU_NAMES.items():
+            if marker in names:
+                return key, f"nvidia-smi ({names.splitlines()[0].strip()})"
+    return DEFAULT_GPU, f"no GPU seen; assuming an {DEFAULT_GPU} (set SOLOREEL_GPU)"
+
+
+def model_class(entry: ModelEntry, production: Production | None = None) -> ModelClass:
+    """The transformer size of a registered model: from its name (…1.3B…, …14B…), else from
+    a local folder's transformer/config.json (tiny test models get their own class)."""
+    text = entry.source.lower().replace("_", ".")
+    if re.search(r"1\.3b", text):
+        return MODEL_CLASSES["1.3b"]
+    if re.search(r"(^|[^0-9])14b", text):
+        return MODEL_CLASSES["14b"]
+    folder = Path(entry.source)
+    if production is not None and not folder.is_absolute():
+        folder = production.root / folder
+    try:
+        config = json.loads((folder / "transformer" / "config.json").read_text())
+        dim = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+        layers = int(config["num_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return MODEL_CLASSES["14b"]
+    for known in MODEL_CLASSES.values():
+        if known.dim == dim and known.layers == layers:
+            return known
+    return ModelClass(f"custom-{dim}x{layers}", dim, layers, 0.3)
+
+
+def _scaled_reference(cls: ModelClass, gpu: str) -> tuple[float, list[str]]:
+    """Seconds per forward at the reference workload for a model class on a GPU, with the
+    sources: a published figure, else one scaled by GPU throughput and/or model size."""
+    if (cls.name, gpu) in PUBLISHED:
+        seconds, source = PUBLISHED[(cls.name, gpu)]
+        return seconds, [source]
+    # nearest published anchor: same class on another GPU, else the 1.3B anchor scaled by size
+    anchors = [(k, v) for k, v in PUBLISHED.items() if k[0] == cls.name]
+    if anchors:
+        (_name, anchor_gpu), (seconds, source) = anchors[0]
+        sources = [source]
+    else:
+        anchor_gpu = "rtx4090"
+        seconds, source = PUBLISHED[("1.3b", anchor_gpu)]
+        base = MODEL_CLASSES["1.3b"]
+        linear = (cls.dim**2 * cls.layers) / (base.dim**2 * base.layers)
+        attention = (cls.dim * cls.layers) / (base.dim * base.layers)
+        seconds *= base.alpha * linear + (1 - base.alpha) * attention
+        sources = [source, f"scaled to a {cls.dim}-wide, {cls.layers}-layer transformer by "
+                           "its FLOPs"]
+    if gpu != anchor_gpu:
+        if gpu not in GPU_TFLOPS:
+            sources.append(f'unknown GPU "{gpu}"; using the {anchor_gpu} figure')
+        else:
+            seconds *= GPU_TFLOPS[anchor_gpu] / GPU_TFLOPS[gpu]
+            sources.append(f"scaled {anchor_gpu}→{gpu} by dense bf16 TFLOP/s "
+                           f"({GPU_TFLOPS[anchor_gpu]:.0f}→{GPU_TFLOPS[gpu]:.0f})")
+    return seconds, sources
+
+
+def token_factor(tokens: int, alpha: float) -> float:
+    """Cost of one forward relative to the reference: α·r + (1−α)·r²."""
+    r = tokens / REFERENCE_TOKENS
+    return alpha * r + (1 - alpha) * r * r
+
+
+def recorded_runs(manifests: list[dict[str, Any]], cls: str, gpu: str) -> list[float]:
+    """Seconds per reference forward measured by past renders of this model class on this
+    GPU (the `cost` block the final tier writes into each manifest)."""
+    found = []
+    for manifest in manifests:
+        cost = manifest.get("cost")
+        if not isinstance(cost, dict) or cost.get("model_class") != cls or cost.get("gpu") != gpu:
+            continue
+        try:
+            forwards, seconds = int(cost["forwards"]), float(cost["denoise_seconds"])
+            factor = token_factor(int(cost["tokens"]), float(cost["alpha"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if forwards > 0 and seconds > 0 and factor > 0:
+            found.append(seconds / forwards / factor / MODE_FACTOR.get(cost.get("mode"), 1.0))
+    return found
+
+
+def forwards_per_step(guidance: float) -> int:
+    """Transformer forwards per denoising step: two with classifier-free guidance."""
+    return 2 if guidance > 1.0 else 1
+
+
+def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | None = None,
+             manifests: list[dict[str, Any]] | None = None, gpu: str | None = None,
+             max_frames: int = 81, overlap: int = 9, references: int = 0) -> ShotCost:
+    """Estimated seconds of GPU time to render one shot of `frames` frames at `fps`."""
+    gpu_key = gpu or detect_gpu()[0]
+    cls = model_class(plan.entry, production)
+    recorded = recorded_runs(manifests or [], cls.name, gpu_key)
+    if recorded:
+        per_forward = median(recorded)
+        sources = [f"median of {len(recorded)} recorded run(s) of this model on {gpu_key}"]
+    else:
+        per_forward, sources = _scaled_reference(cls, gpu_key)
+    wan_frames = native_frames_for(frames, fps)
+    segments = plan_segments(wan_frames, max_frames, overlap)
+    steps = plan.steps
+    if plan.mode == "v2v_refine":
+        steps = max(1, math.floor(plan.steps * plan.strength))
+    forwards_step = forwards_per_step(plan.guidance)
+    seconds = 0.0
+    forwards = 0
+    for segment in segments:
+        shape = latent_shape(plan.width, plan.height, segment.frames,
+                             reference_images=references if plan.mode.startswith("vace") else 0)
+        tokens = shape[2] * (shape[3] // 2) * (shape[4] // 2)
+        factor = token_factor(tokens, cls.alpha)
+        forwards += steps * forwards_step
+        seconds += steps * forwards_step * per_forward * factor * MODE_FACTOR[plan.mode]
+        seconds += OVERHEAD_SECONDS * tokens / REFERENCE_TOKENS
+    seconds *= PROFILE_FACTOR[plan.entry.memory_profile]
+    profile = plan.entry.memory_profile
+    sources.append(f"{profile} profile ×{PROFILE_FACTOR[profile]}, {plan.mode} "
+                   f"×{MODE_FACTOR[plan.mode]} (assumed)")
+    return ShotCost(frames=frames, wan_frames=wan_frames, segments=len(segments), steps=steps,
+                    width=plan.width, height=plan.height, mode=plan.mode, model=plan.model,
+                    model_class=cls.name, gpu=gpu_key, forwards=forwards, seconds=seconds,
+                    sources=sources)
+
+
+def cost_record(plan: FinalPlan, cls: ModelClass, gpu: str, tokens: int, forwards: int,
+                denoise_seconds: float) -> dict[str, Any]:
+    """The `cost` block of a final manifest, read back by `recorded_runs`."""
+    return {"model_class": cls.name, "alpha": cls.alpha, "gpu": gpu, "tokens": tokens,
+            "forwards": forwards, "denoise_seconds": round(denoise_seconds, 4),
+            "mode": plan.mode, "steps": plan.steps, "size": [plan.width, plan.height]}

@@ -1,0 +1,216 @@
+"""One function per render mode, each a single explicit diffusers pipeline call, plus LoRAs.
+
+Every mode gets precomputed prompt embeddings (encoded by WanPipeline's own T5 routine, which
+works without `ftfy`, unlike the v2v and VACE copies of it in diffusers 0.42), CPU-seeded noise
+at the final latent shape (`latents=`; v2v, whose pipeline mixes its own noise into the source
+latents, gets a CPU generator instead) and returns float frames (F, H, W, 3) in [0, 1].
+Character LoRAs load by name (`load_lora_weights(..., adapter_name=character)` then
+`set_adapters`), stay loaded while consecutive shots use the same set, and are unloaded when
+the set changes or the batch ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from render_engine.errors import SoloreelError
+from render_engine.final.latents import cpu_generator, initial_latents, latent_shape
+from render_engine.final.plan import FinalPlan
+from render_engine.final.registry import LoadedModel
+
+MAX_SEQUENCE_LENGTH = 512
+
+
+@dataclass
+class SegmentInputs:
+    """What one Wan render of a shot (or of one segment of a long shot) is conditioned on."""
+
+    frames: int
+    seed: int
+    control: list[np.ndarray] | None = None
+    mask: list[np.ndarray] | None = None
+    references: list[Image.Image] = field(default_factory=list)
+    keyframe: np.ndarray | None = None
+    source: list[np.ndarray] | None = None
+
+
+def _pil(frames: list[np.ndarray], mode: str = "RGB") -> list[Image.Image]:
+    return [Image.fromarray(np.asarray(f, np.uint8)).convert(mode) for f in frames]
+
+
+def encode_prompts(model: LoadedModel, prompt: str, negative: str,
+                   guidance: float) -> dict[str, Any]:
+    """Prompt (and, with CFG, negative) embeddings as pipeline keyword arguments."""
+    from diffusers import WanPipeline
+
+    cache: dict[str, Any] = model.derived.setdefault("embeds", {})
+
+    def embed(text: str) -> Any:
+        if text not in cache:  # the negative prompt, at least, repeats for every shot
+            if len(cache) > 64:
+                cache.clear()
+            cache[text] = WanPipeline._get_t5_prompt_embeds(model.pipe, text, 1,
+                                                            MAX_SEQUENCE_LENGTH)
+        return cache[text]
+
+    result: dict[str, Any] = {"prompt_embeds": embed(prompt)}
+    if guidance > 1.0:
+        result["negative_prompt_embeds"] = embed(negative)
+    return result
+
+
+# --------------------------------------------------------------------------- LoRAs
+
+
+def unload_loras(model: LoadedModel) -> None:
+    """Remove every adapter from the model's pipeline."""
+    if model.lora_key:
+        model.pipe.unload_lora_weights()
+    model.lora_key = ()
+
+
+def use_loras(model: LoadedModel, plan: FinalPlan) -> list[dict[str, Any]]:
+    """Make the model's active adapters exactly the shot's character LoRAs; returns their
+    manifest entries. A missing or corrupt file raises a SoloreelError naming the character."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    entries = [{"name": u.name, "path": u.path, "weight": u.weight} for u in plan.loras]
+    if model.lora_key == plan.lora_key:
+        return entries
+    unload_loras(model)
+    if not plan.loras:
+        return entries
+    pipe = model.pipe
+    for use in plan.loras:
+        path = Path(use.path)
+        if path.suffix != ".safetensors":
+            raise SoloreelError(f"LoRA of {use.name} ({path.name}) is not a .safetensors file; "
+                                "soloreel loads safetensors only (convert it)")
+        try:
+            state = load_file(str(path))
+            pipe.load_lora_weights(state, adapter_name=use.name)
+        except (OSError, SafetensorError, ValueError, KeyError, RuntimeError) as exc:
+            unload_quietly(model)
+            raise SoloreelError(
+                f"LoRA of {use.name} ({path.name}) cannot be loaded: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}; re-export it as a "
+                "Wan LoRA in safetensors (diffusers/peft keys)") from exc
+    pipe.set_adapters([u.name for u in plan.loras], [u.weight for u in plan.loras])
+    model.lora_key = plan.lora_key
+    return entries
+
+
+def unload_quietly(model: LoadedModel) -> None:
+    """Unload adapters after a failed load (whatever state it left)."""
+    with contextlib.suppress(Exception):  # best effort on a pipeline already in trouble
+        model.pipe.unload_lora_weights()
+    model.lora_key = ()
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def _latents(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs, references: int = 0
+             ) -> Any:
+    pipe = model.pipe
+    shape = latent_shape(plan.width, plan.height, inputs.frames, pipe.vae.config.z_dim,
+                         references, pipe.vae_scale_factor_temporal,
+                         pipe.vae_scale_factor_spatial)
+    return initial_latents(inputs.seed, shape)
+
+
+def _common(plan: FinalPlan, inputs: SegmentInputs) -> dict[str, Any]:
+    return {"height": plan.height, "width": plan.width, "num_inference_steps": plan.steps,
+            "guidance_scale": plan.guidance, "output_type": "np"}
+
+
+def render_t2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+               embeds: dict[str, Any]) -> np.ndarray:
+    """WanPipeline: text (and seed) only."""
+    out = model.pipe(**embeds, **_common(plan, inputs), num_frames=inputs.frames,
+                     latents=_latents(model, plan, inputs))
+    return np.asarray(out.frames[0], np.float32)
+
+
+def render_i2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+               embeds: dict[str, Any]) -> np.ndarray:
+    """WanImageToVideoPipeline from a keyframe (the proxy's first frame, or the plate)."""
+    if inputs.keyframe is None:
+        raise SoloreelError("i2v needs a keyframe")
+    out = model.pipe(image=_pil([inputs.keyframe])[0], **embeds, **_common(plan, inputs),
+                     num_frames=inputs.frames, latents=_latents(model, plan, inputs))
+    return np.asarray(out.frames[0], np.float32)
+
+
+def _v2v_pipe(model: LoadedModel) -> Any:
+    """The model as a WanVideoToVideoPipeline (the same components, no second load)."""
+    from diffusers import WanVideoToVideoPipeline
+
+    if isinstance(model.pipe, WanVideoToVideoPipeline):
+        return model.pipe
+    if "v2v" not in model.derived:
+        derived = WanVideoToVideoPipeline.from_pipe(model.pipe)
+        derived.set_progress_bar_config(disable=True)
+        model.derived["v2v"] = derived
+    return model.derived["v2v"]
+
+
+def _t2v_pipe(model: LoadedModel) -> Any:
+    """The model as a WanPipeline (a v2v model asked for t2v)."""
+    from diffusers import WanPipeline
+
+    if isinstance(model.pipe, WanPipeline):
+        return model.pipe
+    if "t2v" not in model.derived:
+        derived = WanPipeline.from_pipe(model.pipe)
+        derived.set_progress_bar_config(disable=True)
+        model.derived["t2v"] = derived
+    return model.derived["t2v"]
+
+
+def render_v2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+               embeds: dict[str, Any]) -> np.ndarray:
+    """WanVideoToVideoPipeline over the proxy animatic at `strength` (≈0.3–0.6)."""
+    if not inputs.source:
+        raise SoloreelError("v2v_refine needs the proxy animatic")
+    common = _common(plan, inputs)
+    out = _v2v_pipe(model)(video=_pil(inputs.source), **embeds, **common,
+                           strength=plan.strength, generator=cpu_generator(inputs.seed))
+    return np.asarray(out.frames[0], np.float32)
+
+
+def render_vace(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+                embeds: dict[str, Any]) -> np.ndarray:
+    """WanVACEPipeline: control/context video, mask (white = generate), reference images."""
+    if inputs.control is None:
+        raise SoloreelError(f"{plan.mode} needs a control video")
+    mask = inputs.mask or [np.full(f.shape[:2], 255, np.uint8) for f in inputs.control]
+    references = inputs.references or None
+    out = model.pipe(video=_pil(inputs.control), mask=_pil(mask, "L"),
+                     reference_images=references, **embeds, **_common(plan, inputs),
+                     num_frames=inputs.frames,
+                     latents=_latents(model, plan, inputs, len(inputs.references)))
+    return np.asarray(out.frames[0], np.float32)
+
+
+def render_segment(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+                   embeds: dict[str, Any]) -> np.ndarray:
+    """Dispatch one segment to its mode."""
+    if plan.mode == "t2v":
+        if model.source.entry.kind == "v2v":
+            t2v = LoadedModel(model.source, _t2v_pipe(model), model.device, model.dtype,
+                              model.placement, model.options, 0.0)
+            return render_t2v(t2v, plan, inputs, embeds)
+        return render_t2v(model, plan, inputs, embeds)
+    if plan.mode == "i2v":
+        return render_i2v(model, plan, inputs, embeds)
+    if plan.mode == "v2v_refine":
+        return render_v2v(model, plan, inputs, embeds)
+    return render_vace(model, plan, inputs, embeds)

@@ -1,0 +1,115 @@
+"""What one shot's final render will be, decided without torch: model, mode, steps, sizes.
+
+Shared by the renderer, the batch grouping and the dry-run estimate so all three agree. The
+mode defaults from the model's kind (a VACE model renders `vace_layers`, an i2v model `i2v`,
+a v2v model `v2v_refine`, a t2v model `t2v`); a spec may ask for any mode its model can do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from render_engine.bible import ModelEntry, Production, normalise_name
+from render_engine.errors import SoloreelError
+from render_engine.final.latents import native_frames_for, render_size
+from render_engine.spec import ShotSpec
+
+DEFAULT_STEPS = 30
+DEFAULT_GUIDANCE = 5.0
+DEFAULT_STRENGTH = 0.5
+"""v2v_refine: how far from the approved proxy the final may move (≈0.3–0.6)."""
+
+DEFAULT_MODE = {"t2v": "t2v", "i2v": "i2v", "v2v": "v2v_refine", "vace": "vace_layers"}
+MODE_KINDS: dict[str, tuple[str, ...]] = {
+    "t2v": ("t2v", "v2v"),
+    "v2v_refine": ("v2v", "t2v"),
+    "i2v": ("i2v",),
+    "vace_layers": ("vace",),
+    "vace_inpaint": ("vace",),
+}
+"""Which model kinds can render each mode (t2v and v2v share one set of weights)."""
+
+
+@dataclass(frozen=True)
+class LoraUse:
+    """A character LoRA a shot uses: adapter name (the character), file, weight."""
+
+    name: str
+    path: str
+    weight: float
+
+
+@dataclass
+class FinalPlan:
+    """The resolved final-tier settings of one shot."""
+
+    model: str
+    entry: ModelEntry
+    mode: str
+    steps: int
+    guidance: float
+    strength: float
+    seed: int
+    width: int
+    height: int
+    """Render size (/16); the media is resized to the tier's size if that differs."""
+    loras: tuple[LoraUse, ...] = field(default_factory=tuple)
+    triggers: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def lora_key(self) -> tuple[tuple[str, str, float], ...]:
+        """The LoRA set as a hashable key (jobs with equal keys share loaded adapters)."""
+        return tuple((u.name, u.path, u.weight) for u in self.loras)
+
+    def wan_frames(self, frame_count: int, fps: float) -> int:
+        """Native 16 fps frames (4k+1) spanning `frame_count` frames at `fps`."""
+        return native_frames_for(frame_count, fps)
+
+
+def shot_characters(spec: ShotSpec, production: Production) -> list:
+    """The cast members a shot shows, in spec order, unknown names skipped (validate flags
+    them)."""
+    members = []
+    for char in spec.characters:
+        try:
+            members.append(production.member(char.name))
+        except SoloreelError:
+            continue
+    return members
+
+
+def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
+    """Resolve the final-tier settings of a shot; raises SoloreelError naming what to fix."""
+    settings = production.settings
+    tier = settings.tier("final")
+    wanted = spec.render.final
+    name = wanted.model or tier.model
+    if not name:
+        known = ", ".join(sorted(settings.models)) or "none"
+        raise SoloreelError(
+            "no model for the final tier: set tiers.final.model in soloreel.toml or "
+            f"render.final.model in the shot (models defined: {known})")
+    entry = settings.models.get(name)
+    if entry is None:
+        known = ", ".join(sorted(settings.models)) or "none"
+        raise SoloreelError(f'model "{name}" is not in [models] of soloreel.toml; known: {known}')
+    mode = wanted.mode or DEFAULT_MODE[entry.kind]
+    if entry.kind not in MODE_KINDS[mode]:
+        raise SoloreelError(
+            f'mode {mode} needs a model of kind {" or ".join(MODE_KINDS[mode])}, but "{name}" '
+            f"is of kind {entry.kind}; pick another render.final.model or mode")
+    loras: list[LoraUse] = []
+    triggers: list[str] = []
+    for member in shot_characters(spec, production):
+        if member.trigger and member.trigger not in triggers:
+            triggers.append(member.trigger)
+        if member.lora is not None and member.role == "lead":
+            path = production.cast_file(member, member.lora.path)
+            loras.append(LoraUse(normalise_name(member.name), str(path), member.lora.weight))
+    width, height = render_size(tier.width, tier.height)
+    return FinalPlan(
+        model=name, entry=entry, mode=mode, steps=wanted.steps or tier.steps or DEFAULT_STEPS,
+        guidance=DEFAULT_GUIDANCE if wanted.guidance is None else wanted.guidance,
+        strength=wanted.strength or DEFAULT_STRENGTH, seed=spec.seed, width=width,
+        height=height, loras=tuple(sorted(loras, key=lambda u: u.name)),
+        triggers=tuple(triggers))

@@ -1,0 +1,169 @@
+"""One shot's final frames: inputs, segments, Wan renders, joins and retiming.
+
+`render_frames` turns a RenderJob into exactly `job.frame_count` float frames at the job's
+fps and the render size, plus the manifest details of how they were made. A shot longer than
+one Wan render is split into overlapping segments; each later segment is conditioned on the
+end of the one before where the mode allows it (VACE keeps the previous frames via its mask,
+i2v starts from the previous last frame), and the joins are colour-matched and cross-faded.
+CUDA out-of-memory becomes a SoloreelError that names the next memory profile to try.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from render_engine.errors import SoloreelError
+from render_engine.final import inputs as conditioning
+from render_engine.final.cost import cost_record, model_class
+from render_engine.final.latents import WAN_FPS, WAN_MAX_FRAMES, latent_shape
+from render_engine.final.modes import (
+    SegmentInputs,
+    encode_prompts,
+    render_segment,
+    use_loras,
+)
+from render_engine.final.plan import FinalPlan
+from render_engine.final.registry import NEXT_PROFILE, LoadedModel, ModelRegistry
+from render_engine.final.retime import join_segments, plan_segments, retime, to_uint8
+from render_engine.render import RenderJob
+
+SEGMENT_OVERLAP = 9
+"""Native frames shared by consecutive segments (≈0.5 s): the colour-match window."""
+
+
+@dataclass
+class ShotFrames:
+    """A shot's final frames (uint8, timeline rate, render size) and how they were made."""
+
+    frames: np.ndarray
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _gpu_name(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    from render_engine.final.cost import GPU_NAMES
+
+    name = torch.cuda.get_device_name()
+    return next((key for marker, key in GPU_NAMES.items() if marker in name), name.lower())
+
+
+def _oom_message(model: LoadedModel) -> str:
+    profile = model.source.entry.memory_profile
+    following = NEXT_PROFILE.get(profile)
+    fix = (f'set models.{model.source.name}.memory_profile = "{following}" in soloreel.toml'
+           if following else "lower tiers.final width/height or render fewer frames per shot")
+    return (f'CUDA out of memory rendering with model "{model.source.name}" at the {profile} '
+            f"memory profile; {fix}")
+
+
+def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
+                  max_frames: int | None = None, retime_method: str | None = None) -> ShotFrames:
+    """Render one shot's final frames through the registry's pipeline for `plan.model`."""
+    import torch
+
+    max_frames = max_frames or int(os.environ.get("SOLOREEL_WAN_MAX_FRAMES", WAN_MAX_FRAMES))
+    method = retime_method or os.environ.get("SOLOREEL_RETIME", "flow")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    loads_before = registry.loads[plan.model]
+    model = registry.get(plan.model)
+    timings["load"] = (model.load_seconds if registry.loads[plan.model] > loads_before else 0.0)
+    marker = time.perf_counter()
+    loras = use_loras(model, plan)
+    timings["loras"] = time.perf_counter() - marker
+
+    marker = time.perf_counter()
+    total = plan.wan_frames(job.frame_count, job.fps)
+    overlap = min(SEGMENT_OVERLAP, max(1, (max_frames - 1) // 2))
+    segments = plan_segments(total, max_frames, overlap)
+    total = segments[-1].end
+    proxy = conditioning.proxy_entry(job)
+    prompt, negative = conditioning.build_prompt(job, plan)
+    control = mask = source = None
+    control_source = key_source = None
+    references: list = []
+    keyframe = None
+    if plan.mode.startswith("vace"):
+        pose = conditioning.control_video(job, plan, total, proxy)
+        control, control_source = pose.frames, pose.source
+        references = conditioning.reference_images(job, plan)
+        if plan.mode == "vace_inpaint":
+            mask = conditioning.pose_masks(control)
+            context = (conditioning.source_video(job, plan, total, proxy) if proxy is not None
+                       else [conditioning.plate_image(job, plan.width, plan.height)] * total)
+            grey = np.full_like(context[0], 127)
+            control = [np.where(m[..., None] > 0, grey, c) for c, m in zip(context, mask,
+                                                                          strict=True)]
+    elif plan.mode == "i2v":
+        keyframe, key_source = conditioning.keyframe(job, plan, proxy)
+    elif plan.mode == "v2v_refine":
+        source = conditioning.source_video(job, plan, total, proxy)
+    embeds = encode_prompts(model, prompt, negative, plan.guidance)
+    timings["conditioning"] = time.perf_counter() - marker
+
+    rendered: list[np.ndarray] = []
+    tokens = forwards = 0
+    marker = time.perf_counter()
+    for index, segment in enumerate(segments):
+        window = slice(segment.start, segment.end)
+        seg = SegmentInputs(frames=segment.frames, seed=plan.seed + 7919 * index,
+                            references=references, keyframe=keyframe)
+        if control is not None:
+            seg.control = list(control[window])
+            seg.mask = list(mask[window]) if mask is not None else None
+            if index and segment.overlap:  # keep the previous segment's frames (black mask)
+                tail = to_uint8(rendered[-1][-segment.overlap:])
+                seg.control[:segment.overlap] = list(tail)
+                full = seg.mask or [np.full(tail.shape[1:3], 255, np.uint8)] * segment.frames
+                seg.mask = [np.zeros_like(full[0])] * segment.overlap + list(
+                    full[segment.overlap:])
+        if source is not None:
+            seg.source = list(source[window])
+        if keyframe is not None and index:
+            seg.keyframe = to_uint8(rendered[-1][-segment.overlap])
+        try:
+            frames = render_segment(model, plan, seg, embeds)
+        except torch.cuda.OutOfMemoryError as exc:
+            registry.release(plan.model)
+            raise SoloreelError(_oom_message(model)) from exc
+        rendered.append(frames)
+        shape = latent_shape(plan.width, plan.height, segment.frames,
+                             reference_images=len(references) if control is not None else 0)
+        tokens = max(tokens, shape[2] * (shape[3] // 2) * (shape[4] // 2))
+        steps = (max(1, int(plan.steps * plan.strength)) if plan.mode == "v2v_refine"
+                 else plan.steps)
+        forwards += steps * (2 if plan.guidance > 1.0 else 1)
+    timings["denoise"] = time.perf_counter() - marker
+
+    marker = time.perf_counter()
+    joined = join_segments(rendered, [s.overlap for s in segments])
+    frames = retime(joined, WAN_FPS, job.fps, job.frame_count, method=method)  # type: ignore[arg-type]
+    timings["retime"] = time.perf_counter() - marker
+    timings["total"] = time.perf_counter() - started
+    gpu = _gpu_name(model.device)
+    details = {
+        "model": {"name": plan.model, "source": model.source.location,
+                  "kind": model.source.entry.kind, "dtype": model.dtype,
+                  "memory_profile": model.source.entry.memory_profile,
+                  "placement": model.placement, "options": model.options,
+                  "device": model.device, "gpu": gpu},
+        "mode": plan.mode, "seed": plan.seed, "steps": plan.steps, "guidance": plan.guidance,
+        "strength": plan.strength if plan.mode == "v2v_refine" else None,
+        "loras": loras, "prompt": prompt, "negative_prompt": negative,
+        "render_size": [plan.width, plan.height], "wan_fps": WAN_FPS, "wan_frames": total,
+        "segments": [[s.start, s.end] for s in segments], "retime": method,
+        "control_video": control_source, "keyframe": key_source,
+        "reference_images": len(references), "proxy": proxy.hash if proxy else None,
+        "stage_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "cost": cost_record(plan, model_class(plan.entry, job.production), gpu, tokens,
+                            forwards, timings["denoise"]),
+    }
+    return ShotFrames(to_uint8(frames), details)

@@ -1,0 +1,127 @@
+"""`export`: a flattened copy of a master edit for one NLE, with identity markers.
+
+NLEs read only a clip's active reference, so the copy keeps exactly one reference per clip (the
+asked tier, rendered first when missing, in the NLE's media profile); the master keeps all tiers.
+Each shot clip gets a `soloreel:shot=<id>` marker, and the registry learns every exported spec,
+media path and position so `import` can find the shots again.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from render_engine.bible import Production
+from render_engine.cache import RenderCache
+from render_engine.errors import SoloreelError
+from render_engine.nle.identity import MARKER_RE, marker_texts, media_path, shot_marker
+from render_engine.nle.registry import ShotRegistry
+from render_engine.render import link_plan, plan_shot
+from render_engine.timeline_io import iter_shots
+
+NLE_TARGETS: dict[str, tuple[str, str, str]] = {
+    "resolve": ("otio_json", ".otio", "resolve"),
+    "kdenlive": ("otio_json", ".otio", "kdenlive"),
+    "fcp7": ("fcp_xml", ".xml", "resolve"),
+    "mlt": ("soloreel_mlt", ".mlt", "kdenlive"),
+}
+"""NLE → (OTIO adapter, file suffix, default media profile). FCP7 XML serves older Resolve,
+whose free Linux build cannot decode H.264/AAC; MLT is Kdenlive's engine."""
+
+EXPORT_LAYOUT = "last-export"
+
+
+@dataclass
+class ExportResult:
+    """The flattened timeline, what the user should know, and where each shot sits."""
+
+    timeline: otio.schema.Timeline
+    adapter: str
+    warnings: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def with_profile(production: Production, profile: str | None) -> Production:
+    """The production with another encode profile (renders then land under their own hashes)."""
+    if not profile or profile == production.settings.encode.profile:
+        return production
+    changed = copy.copy(production)
+    encode = production.settings.encode.model_copy(update={"profile": profile})
+    changed.settings = production.settings.model_copy(update={"encode": encode})
+    return changed
+
+
+def flatten(clip: otio.schema.Clip) -> None:
+    """Keep only the active reference, under the default key every reader understands."""
+    key = otio.schema.Clip.DEFAULT_MEDIA_KEY
+    clip.set_media_references({key: clip.media_reference.clone()}, key)
+
+
+def _drop_identity_markers(clip: otio.schema.Clip) -> None:
+    keep = [m for m in clip.markers if not any(MARKER_RE.search(t) for t in marker_texts(m))]
+    clip.markers[:] = keep  # type: ignore[index]
+
+
+def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
+                tier: str = "placeholder", profile: str | None = None,
+                render: bool = True) -> ExportResult:
+    """Render what the export needs, flatten, mark and register; the master is untouched."""
+    if nle not in NLE_TARGETS:
+        raise SoloreelError(f'unknown NLE "{nle}"; choose one of {", ".join(NLE_TARGETS)}')
+    adapter, _suffix, default_profile = NLE_TARGETS[nle]
+    production = with_profile(production, profile or default_profile)
+    cache = RenderCache(production.renders_dir())
+    registry = ShotRegistry(production.root)
+    timeline = master.deepcopy()
+    timeline.name = timeline.name or "soloreel edit"
+    result = ExportResult(timeline=timeline, adapter=adapter)
+    tracks = list(timeline.video_tracks())
+    for ref in iter_shots(timeline):
+        clip = ref.clip
+        if not ref.has_spec:
+            if clip.media_references() and len(clip.media_references()) > 1:
+                flatten(clip)
+            continue
+        plan = plan_shot(ref, production, cache, tier)
+        if plan.problem or plan.spec is None:
+            result.warnings.append(f"{plan.problem or ref.label}: skipped (run soloreel "
+                                   "validate)")
+            continue
+        link_plan(plan, production, cache, render)
+        active = plan.extra.get("active")
+        if plan.error:
+            result.warnings.append(f"{ref.label}: render failed ({plan.error}); exported the "
+                                   "error slate")
+        elif active is None:
+            result.warnings.append(f"{ref.label}: no media at any tier yet; render it first")
+            continue
+        elif active != tier:
+            result.warnings.append(f"{ref.label}: no {tier} media yet; exported its {active}")
+        flatten(clip)
+        _drop_identity_markers(clip)
+        clip.markers.append(shot_marker(plan.spec.shot.id, clip.source_range.start_time, nle))
+        path = media_path(clip)
+        media = [str(path.resolve())] if path is not None and path.exists() else []
+        registry.record(plan.spec, reason="edit", media=media)
+        result.rows.append({
+            "shot_id": plan.spec.shot.id, "track": tracks.index(ref.track),
+            "record": round(clip.trimmed_range_in_parent().start_time.value),
+            "source": [plan.shown[0], plan.shown[1]], "media": media[0] if media else "",
+        })
+    registry.save_layout(EXPORT_LAYOUT, result.rows)
+    return result
+
+
+def default_suffix(nle: str) -> str:
+    """The file suffix an export for `nle` is written with."""
+    return NLE_TARGETS[nle][1]
+
+
+def check_output(path: Path, nle: str) -> None:
+    """Refuse a suffix the NLE's adapter would not write."""
+    if path.suffix.lower() != default_suffix(nle):
+        raise SoloreelError(f"{path.name}: a {nle} export is written as {default_suffix(nle)}")

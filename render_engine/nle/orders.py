@@ -1,0 +1,144 @@
+"""Editor orders: markers the editor drops on a clip in the NLE become render jobs on import.
+
+- `retake`: a new seed (derived from the shot id, old seed and take number); the old take is
+  kept on the registry record and comes back as an alternate reference `take<n>` on the clip.
+- `fix: <note>`: the note is appended to the shot's prompt, so the shot re-renders.
+- `final`: the shot is queued for its final render (`registry/final_queue.json`).
+
+An order marker is applied once: the registry remembers it (shot, order, marker position), and
+the marker on the master edit is renamed `done: <order>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import opentimelineio as otio
+
+from render_engine.atomic import write_text_atomic
+from render_engine.nle.identity import MARKER_RE, marker_texts, media_path
+from render_engine.nle.registry import ShotRegistry
+from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error, write_spec
+from render_engine.timeline_io import iter_shots
+
+TAKE_PREFIX = "take"
+
+
+@dataclass
+class Order:
+    """One applied order."""
+
+    shot_id: str
+    kind: str
+    note: str = ""
+    detail: str = ""
+
+
+def parse_order(text: str) -> tuple[str, str] | None:
+    """`retake` / `fix: note` / `final` (any case, surrounding spaces ignored) → (kind, note)."""
+    cleaned = text.strip()
+    lower = cleaned.lower()
+    if lower in ("retake", "final"):
+        return lower, ""
+    if lower.startswith("fix:") and cleaned[4:].strip():
+        return "fix", cleaned[4:].strip()
+    return None
+
+
+def _marker_order(marker: otio.schema.Marker) -> tuple[str, str] | None:
+    for text in marker_texts(marker):
+        if MARKER_RE.search(text) or text.lower().startswith("done:"):
+            return None
+        found = parse_order(text)
+        if found:
+            return found
+    return None
+
+
+def new_seed(shot_id: str, seed: int, take: int) -> int:
+    """A different, reproducible seed for take `take` of a shot."""
+    digest = hashlib.sha256(f"{shot_id}:{seed}:{take}".encode()).hexdigest()
+    value = int(digest[:8], 16)
+    return value if value != seed else (value + 1) % 2**32
+
+
+def _take_reference(clip: otio.schema.Clip) -> dict[str, Any] | None:
+    """The clip's current media as a plain record (the alternate take)."""
+    path = media_path(clip)
+    if path is None:
+        return None
+    available = clip.media_reference.available_range
+    return {"url": path.resolve().as_uri(),
+            "range": [available.start_time.value, available.duration.value,
+                      available.duration.rate] if available else None}
+
+
+def add_alternates(clip: otio.schema.Clip, record: dict[str, Any] | None) -> None:
+    """Hang the record's earlier takes on the clip as extra references `take1`, `take2`…"""
+    if not record or not record.get("takes"):
+        return
+    references = dict(clip.media_references())
+    active = clip.active_media_reference_key
+    for number, take in enumerate(record["takes"], start=1):
+        media = take.get("media")
+        if not media:
+            continue
+        reference = otio.schema.ExternalReference(target_url=media["url"])
+        if media.get("range"):
+            start, duration, rate = media["range"]
+            reference.available_range = otio.opentime.TimeRange(
+                otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(duration, rate))
+        reference.metadata[NAMESPACE] = {"take": number, "seed": take["spec"]["seed"]}
+        references[f"{TAKE_PREFIX}{number}"] = reference
+    clip.set_media_references(references, active)
+
+
+def _apply(kind: str, note: str, spec: ShotSpec, record: dict[str, Any],
+           clip: otio.schema.Clip) -> tuple[ShotSpec | None, str]:
+    if kind == "retake":
+        take = len(record.get("takes", [])) + 1
+        record.setdefault("takes", []).append(
+            {"spec": spec.to_metadata(), "media": _take_reference(clip)})
+        seed = new_seed(spec.shot.id, spec.seed, take)
+        return spec.model_copy(update={"seed": seed}), f"seed {spec.seed} → {seed}"
+    if kind == "fix":
+        prompt = f"{spec.prompt.rstrip()} {note}".strip()
+        return spec.model_copy(update={"prompt": prompt}), f"prompt += {note!r}"
+    return None, "queued for the final tier"
+
+
+def apply_orders(timeline: otio.schema.Timeline, registry: ShotRegistry) -> list[Order]:
+    """Apply every new order marker on the edit's shot clips; returns what was done."""
+    done: list[Order] = []
+    queue_path = registry.root / "final_queue.json"
+    for ref in iter_shots(timeline):
+        spec = spec_or_error(ref.clip) if ref.has_spec else None
+        if spec is None:
+            continue
+        for marker in ref.clip.markers:
+            found = _marker_order(marker)
+            if found is None:
+                continue
+            kind, note = found
+            key = f"{kind}:{note}@{marker.marked_range.start_time.value}"
+            record = registry.record(spec, reason="import")
+            if key in record.get("orders_done", []):
+                marker.name = f"done: {marker.name}"
+                continue
+            changed, detail = _apply(kind, note, spec, record, ref.clip)
+            record.setdefault("orders_done", []).append(key)
+            registry.save(record)
+            if changed is not None:
+                registry.record(changed, reason=kind)
+                write_spec(ref.clip, changed)
+                spec = changed
+            else:
+                queue = json.loads(queue_path.read_text()) if queue_path.is_file() else []
+                if spec.shot.id not in queue:
+                    write_text_atomic(queue_path, json.dumps([*queue, spec.shot.id]))
+            marker.name = f"done: {kind}" + (f": {note}" if note else "")
+            done.append(Order(spec.shot.id, kind, note, detail))
+    return done

@@ -1,0 +1,140 @@
+"""A pinhole camera in a set's world, shared by framing, plates, cut-outs and the final tier.
+
+World conventions (metres): x to the right of the set camera, y up (floor at y = 0), z forward,
+away from the set camera, which stands at (0, plate.camera_height_m, 0) looking along +z with
+yaw 0 and pitch 0 — exactly where the set's plate was "photographed" from. A character's floor
+`position` [x, z] is the point (x, 0, z). Headings (camera yaw, character facing) are degrees
+clockwise seen from above: 0 = +z, 90 = +x, 180 = -z (towards the set camera), 270 = -x.
+Pitch is positive looking up. Image coordinates: u to the right, v down, (0, 0) top-left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Position, orientation and lens of a view rendered at width x height pixels."""
+
+    position: tuple[float, float, float]
+    yaw_deg: float
+    pitch_deg: float
+    hfov_deg: float
+    width: int
+    height: int
+    roll_deg: float = 0.0
+
+    @property
+    def focal_px(self) -> float:
+        """Focal length in pixels (horizontal field of view across the width)."""
+        return (self.width / 2) / math.tan(math.radians(self.hfov_deg) / 2)
+
+    @property
+    def vfov_deg(self) -> float:
+        return math.degrees(2 * math.atan((self.height / 2) / self.focal_px))
+
+    def focal_mm(self, sensor_width_mm: float = 36.0) -> float:
+        """The equivalent focal length on a full-frame sensor (for slates and prompts)."""
+        return sensor_width_mm / 2 / math.tan(math.radians(self.hfov_deg) / 2)
+
+    def rotation(self) -> np.ndarray:
+        """World-to-camera rotation (rows: camera right, up, forward in world coordinates)."""
+        yaw, pitch, roll = (math.radians(a) for a in (self.yaw_deg, self.pitch_deg,
+                                                      self.roll_deg))
+        forward = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch),
+                            math.cos(yaw) * math.cos(pitch)])
+        right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
+        up = np.cross(forward, right)
+        if roll:
+            right, up = (right * math.cos(roll) + up * math.sin(roll),
+                         up * math.cos(roll) - right * math.sin(roll))
+        return np.stack([right, up, forward])
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) → camera coordinates (x right, y up, z forward)."""
+        return (np.asarray(points, float) - np.asarray(self.position)) @ self.rotation().T
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) → (..., 3) of (u, v, depth); depth <= 0 is behind the camera."""
+        cam = self.to_camera(points)
+        depth = cam[..., 2]
+        safe = np.where(np.abs(depth) < 1e-9, 1e-9, depth)
+        u = self.width / 2 + self.focal_px * cam[..., 0] / safe
+        v = self.height / 2 - self.focal_px * cam[..., 1] / safe
+        return np.stack([u, v, depth], axis=-1)
+
+    def ray(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Unit world-space directions through pixel coordinates (u, v)."""
+        x = (np.asarray(u, float) - self.width / 2) / self.focal_px
+        y = -(np.asarray(v, float) - self.height / 2) / self.focal_px
+        dirs = np.stack([x, y, np.ones_like(x)], axis=-1) @ self.rotation()
+        return dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)
+
+    def moved(self, **changes: object) -> Camera:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def aimed(self, point: tuple[float, float, float] | np.ndarray, u: float | None = None,
+              v: float | None = None) -> Camera:
+        """A copy turned so the world `point` lands on pixel (u, v) (see `aim_camera`)."""
+        return aim_camera(self, point, u, v)
+
+    @property
+    def forward(self) -> np.ndarray:
+        """Unit viewing direction in world coordinates."""
+        return self.rotation()[2]
+
+
+def heading_to(source: tuple[float, float], target: tuple[float, float]) -> float:
+    """Floor heading (degrees, 0 = +z, 90 = +x) from one floor point [x, z] to another."""
+    return math.degrees(math.atan2(target[0] - source[0], target[1] - source[1])) % 360.0
+
+
+def _aim_error(camera: Camera, point: np.ndarray, u: float, v: float) -> np.ndarray:
+    projected = camera.project(point)
+    if projected[2] <= 0:
+        return np.array([1e6, 1e6])
+    return np.array([projected[0] - u, projected[1] - v])
+
+
+def hfov_from_focal_mm(focal_mm: float, sensor_width_mm: float = 36.0) -> float:
+    """Horizontal field of view (degrees) of a focal length on a full-frame-wide sensor."""
+    return math.degrees(2 * math.atan(sensor_width_mm / 2 / focal_mm))
+
+
+def aim_camera(camera: Camera, point: tuple[float, float, float] | np.ndarray,
+               u: float | None = None, v: float | None = None) -> Camera:
+    """A copy of `camera` turned (yaw and pitch; position, roll and lens kept) so the world
+    `point` projects to continuous pixel (u, v) — by default the image centre.
+
+    Framing puts eyes on thirds lines with it; moves use it to keep a subject in place.
+    """
+    target = np.asarray(point, float)
+    u = camera.width / 2 if u is None else u
+    v = camera.height / 2 if v is None else v
+    offset = target - np.asarray(camera.position)
+    yaw = math.degrees(math.atan2(offset[0], offset[2]))
+    pitch = math.degrees(math.atan2(offset[1], math.hypot(offset[0], offset[2])))
+    current = camera.moved(yaw_deg=yaw, pitch_deg=pitch)
+    step = 1e-3
+    for _ in range(12):
+        error = _aim_error(current, target, u, v)
+        if np.abs(error).max() < 1e-4:
+            break
+        jac = np.empty((2, 2))
+        jac[:, 0] = (_aim_error(current.moved(yaw_deg=current.yaw_deg + step), target, u, v)
+                     - error) / step
+        jac[:, 1] = (_aim_error(current.moved(pitch_deg=current.pitch_deg + step), target, u, v)
+                     - error) / step
+        try:
+            delta = np.linalg.solve(jac, -error)
+        except np.linalg.LinAlgError:
+            break
+        delta = np.clip(delta, -30.0, 30.0)
+        current = current.moved(yaw_deg=current.yaw_deg + float(delta[0]),
+                                pitch_deg=float(np.clip(current.pitch_deg + delta[1], -89, 89)))
+    return current

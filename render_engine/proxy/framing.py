@@ -1,0 +1,428 @@
+"""Framing by film grammar: where the camera stands at the start of a shot.
+
+From the shot size and its subjects: the subject's eyes on the upper third line, look room on
+the side they face, head room by size, the camera at eye level for an eye-level angle (higher,
+lower, overhead or rolled for the other angles). Singles are three-quarter views from the
+camera side of the scene's 180-degree line (`SceneLine`), so reverse angles keep each speaker
+on their own side of the screen for the whole scene. Wide shots stay at the set camera, where
+the plate is exact, and only turn and zoom. An explicit camera in the spec wins.
+
+Yaw, pitch and field of view are kept inside what a flat or wide plate covers, so the
+background never runs out; a 360 plate allows any direction (use one for true reverses).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from render_engine.bible import Production
+from render_engine.proxy.blocking import (
+    character_floor,
+    eye_height,
+    find_character,
+    head_top,
+    height_of,
+)
+from render_engine.proxy.camera import Camera, aim_camera, hfov_from_focal_mm
+from render_engine.proxy.projection import PlateModel, plate_source
+from render_engine.spec import CharacterSpec, ShotSpec
+
+__all__ = ["SceneLine", "character_floor", "frame_shot", "scene_line_for", "subjects_of"]
+
+Floor = tuple[float, float]
+
+# shot size → (frame height at the subject in metres for a 1.75 m person, focal length in mm,
+# horizontal offset of the subject from the centre as a fraction of the width)
+SIZES: dict[str, tuple[float, float, float]] = {
+    "ECU": (0.16, 100.0, 1 / 12),
+    "CU": (0.34, 85.0, 1 / 8),
+    "MCU": (0.55, 75.0, 1 / 6),
+    "MS": (0.95, 50.0, 1 / 6),
+    "MWS": (1.45, 40.0, 1 / 6),
+    "FS": (0.0, 35.0, 1 / 8),  # full body: the height comes from the figure
+    "OTS": (0.0, 50.0, 1 / 6),
+    "TWO": (1.1, 40.0, 0.0),
+}
+THREE_QUARTER_RANGE = (25.0, 60.0)
+"""How far (degrees) a single's camera stands off the subject's facing: inside this range it
+stays on the set camera's ray to the subject."""
+ANGLE_ELEVATION = {"eye": 0.0, "high": 20.0, "low": -15.0, "overhead": 60.0, "dutch": 0.0}
+DUTCH_ROLL_DEG = 12.0
+MIN_CAMERA_HEIGHT_M = 0.3
+WS_MIN_HFOV = 55.0
+EWS_HFOV = 90.0
+SET_CAMERA_MARGIN = 0.95
+"""A group shot that would stand farther back than the set camera uses the set camera instead."""
+
+
+@dataclass(frozen=True)
+class SceneLine:
+    """The scene's 180-degree line between its two main speakers, and the side cameras keep to.
+
+    `left` stays screen-left and `right` screen-right in every shot from `side` (a unit floor
+    vector (x, z) from the line towards the cameras). Names are empty when the scene has
+    nobody; `left == right` when it has one character (then `side` points at the set camera).
+    """
+
+    left: str
+    right: str
+    left_pos: Floor
+    right_pos: Floor
+    side: Floor
+
+    def signed_distance(self, point: Floor) -> float:
+        """How far a floor point is on the camera side of the line (negative: across it)."""
+        mid_x = (self.left_pos[0] + self.right_pos[0]) / 2
+        mid_z = (self.left_pos[1] + self.right_pos[1]) / 2
+        return (point[0] - mid_x) * self.side[0] + (point[1] - mid_z) * self.side[1]
+
+    def has(self, name: str) -> bool:
+        """Whether a character is one of the line's two speakers."""
+        key = name.strip().lower()
+        return key in (self.left.lower(), self.right.lower()) and bool(key)
+
+
+def _speakers(specs: list[ShotSpec]) -> list[str]:
+    """The scene's characters, most lines first, then most shots, then first appearance."""
+    lines: Counter[str] = Counter()
+    shots: Counter[str] = Counter()
+    order: dict[str, int] = {}
+    for spec in specs:
+        for line in spec.dialog:
+            if not line.audio_only:
+                lines[line.speaker.lower()] += 1
+        for character in spec.characters:
+            key = character.name.lower()
+            shots[key] += 1
+            order.setdefault(key, len(order))
+    names = [n for n in order if n in lines or shots[n]]
+    return sorted(names, key=lambda n: (-lines[n], -shots[n], order[n]))
+
+
+def _floor_of(specs: list[ShotSpec], name: str, partner: str | None = None) -> Floor | None:
+    """Where a character is at t = 0 of the first shot that has it (with `partner`, if any)."""
+    for want_partner in (True, False):
+        for spec in specs:
+            names = [c.name.lower() for c in spec.characters]
+            if name in names and (not want_partner or partner is None or partner in names):
+                x, z, _, _ = character_floor(find_character(spec, name), 0.0)
+                return (x, z)
+    return None
+
+
+def scene_line_for(specs: list[ShotSpec], production: Production | None = None) -> SceneLine:
+    """The 180-degree line of a scene (its shots' specs, in edit order): between the two
+    characters with the most dialog lines, on the side the set camera sees them from."""
+    del production  # the line is pure blocking; kept for a uniform signature
+    names = _speakers(specs)
+    if not names:
+        return SceneLine("", "", (0.0, 0.0), (0.0, 0.0), (0.0, -1.0))
+    first = names[0]
+    pos_a = _floor_of(specs, first) or (0.0, 0.0)
+    if len(names) == 1:
+        side = _unit((-pos_a[0], -pos_a[1])) or (0.0, -1.0)
+        return SceneLine(first, first, pos_a, pos_a, side)
+    second = names[1]
+    pos_a = _floor_of(specs, first, second) or pos_a
+    pos_b = _floor_of(specs, second, first) or (0.0, 0.0)
+    along = _unit((pos_b[0] - pos_a[0], pos_b[1] - pos_a[1])) or (1.0, 0.0)
+    normal = (-along[1], along[0])
+    mid = ((pos_a[0] + pos_b[0]) / 2, (pos_a[1] + pos_b[1]) / 2)
+    towards_camera = -mid[0] * normal[0] - mid[1] * normal[1]
+    if abs(towards_camera) < 1e-6:
+        towards_camera = -normal[1]  # the set camera is on the line: take the nearer side
+    if towards_camera < 0:
+        normal = (-normal[0], -normal[1])
+    # looking across the line (along -normal), screen-right is (-normal_z, normal_x)
+    right = (-normal[1], normal[0])
+    if (pos_a[0] - mid[0]) * right[0] + (pos_a[1] - mid[1]) * right[1] > 0:
+        return SceneLine(second, first, pos_b, pos_a, normal)
+    return SceneLine(first, second, pos_a, pos_b, normal)
+
+
+def _unit(vector: Floor) -> Floor | None:
+    length = math.hypot(*vector)
+    if length < 1e-9:
+        return None
+    return (vector[0] / length, vector[1] / length)
+
+
+def _heading_vector(heading_deg: float) -> Floor:
+    rad = math.radians(heading_deg)
+    return (math.sin(rad), math.cos(rad))
+
+
+def _rotate(vector: Floor, degrees: float) -> Floor:
+    """Rotate a floor vector clockwise seen from above (as headings turn)."""
+    rad = math.radians(degrees)
+    c, s = math.cos(rad), math.sin(rad)
+    return (vector[0] * c + vector[1] * s, -vector[0] * s + vector[1] * c)
+
+
+def subjects_of(spec: ShotSpec) -> list[CharacterSpec]:
+    """The characters a shot frames: `shot.subjects` in order, or every character."""
+    if spec.shot.subjects:
+        found = []
+        for name in spec.shot.subjects:
+            try:
+                found.append(find_character(spec, name))
+            except KeyError:
+                continue
+        if found:
+            return found
+    return list(spec.characters)
+
+
+@dataclass(frozen=True)
+class _Figure:
+    name: str
+    floor: Floor
+    facing: float
+    eye: float
+    top: float
+    height: float
+
+    @property
+    def eye_point(self) -> tuple[float, float, float]:
+        return (self.floor[0], self.eye, self.floor[1])
+
+
+def _figure(character: CharacterSpec, production: Production) -> _Figure:
+    height = height_of(production, character.name)
+    x, z, facing, _ = character_floor(character, 0.0)
+    return _Figure(character.name, (x, z), facing, eye_height(character, height),
+                   head_top(character, height), height)
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def frame_shot(spec: ShotSpec, production: Production, width: int, height: int,
+               scene_line: SceneLine | None = None) -> Camera:
+    """The camera at the start of a shot, rendered at width x height (see the module doc)."""
+    model = plate_source(spec, production).model
+    figures = [_figure(c, production) for c in subjects_of(spec)]
+    line = scene_line or scene_line_for([spec], production)
+    size = spec.shot.size
+    if not figures or size in ("EWS", "WS"):
+        camera = _wide(model, figures, size, width, height)
+    elif size == "OTS" and len(figures) >= 2:
+        camera = _over_the_shoulder(model, figures[0], figures[1], line, width, height)
+    elif size == "TWO" or len(figures) >= 2:
+        camera = _group(model, figures, size, line, spec.shot.angle, width, height)
+    else:
+        camera = _single(model, figures[0], size, line, spec.shot.angle, width, height)
+    if spec.shot.angle == "dutch":
+        camera = model.clamp_view(camera.moved(roll_deg=DUTCH_ROLL_DEG))
+    return _explicit(spec, camera, figures)
+
+
+def _explicit(spec: ShotSpec, camera: Camera, figures: list[_Figure]) -> Camera:
+    """Apply the spec's explicit camera fields; an explicit position without a heading aims at
+    the subjects' eyes."""
+    wanted = spec.camera
+    if wanted.focal_mm is not None:
+        camera = camera.moved(hfov_deg=hfov_from_focal_mm(wanted.focal_mm))
+    if wanted.position is not None:
+        camera = camera.moved(position=tuple(float(p) for p in wanted.position))
+        if figures and wanted.heading_deg is None:
+            eyes = np.mean([f.eye_point for f in figures], axis=0)
+            camera = aim_camera(camera, eyes, camera.width / 2, camera.height / 3)
+    if wanted.heading_deg is not None:
+        camera = camera.moved(yaw_deg=float(wanted.heading_deg))
+    if wanted.pitch_deg is not None:
+        camera = camera.moved(pitch_deg=float(wanted.pitch_deg))
+    return camera
+
+
+def _vfov(hfov_deg: float, width: int, height: int) -> float:
+    return math.degrees(2 * math.atan(math.tan(math.radians(hfov_deg) / 2) * height / width))
+
+
+def _wide(model: PlateModel, figures: list[_Figure], size: str, width: int, height: int
+          ) -> Camera:
+    """EWS/WS: the set camera, turned towards the subjects' centroid, wide enough for them."""
+    origin = model.origin
+    hfov = EWS_HFOV if size == "EWS" or not figures else WS_MIN_HFOV
+    yaw = pitch = 0.0
+    if figures:
+        cx = float(np.mean([f.floor[0] for f in figures]))
+        cz = float(np.mean([f.floor[1] for f in figures]))
+        yaw = math.degrees(math.atan2(cx, cz))
+        mid_y = float(np.mean([f.top for f in figures])) / 2
+        pitch = math.degrees(math.atan2(mid_y - origin[1], math.hypot(cx, cz)))
+        headings = [_wrap(math.degrees(math.atan2(f.floor[0], f.floor[1])) - yaw)
+                    for f in figures]
+        hfov = max(hfov, max(abs(h) for h in headings) * 2 + 24.0)
+        if size == "EWS":
+            hfov = max(hfov, EWS_HFOV)
+    camera = Camera(origin, yaw, pitch, min(hfov, 120.0), width, height)
+    return model.clamp_view(camera)
+
+
+def _aim_third(camera: Camera, eye: tuple[float, float, float], offset: float) -> Camera:
+    """Aim so the eyes sit on the upper third line, `offset` (fraction of the width, + right)
+    from the centre."""
+    return aim_camera(camera, eye, camera.width * (0.5 + offset), camera.height / 3)
+
+
+def _look_side(camera: Camera, figure: _Figure) -> float:
+    """+1 when the figure faces screen-right in this camera, -1 screen-left."""
+    facing = _heading_vector(figure.facing)
+    right = camera.rotation()[0]
+    dot = facing[0] * right[0] + facing[1] * right[2]
+    return 1.0 if dot > 0 else -1.0
+
+
+def _frame_height(size: str, figure: _Figure) -> float:
+    """Metres of the subject the frame's height spans, by shot size."""
+    if size == "FS":
+        return figure.top / 0.8
+    base = SIZES.get(size, SIZES["MS"])[0] or SIZES["MCU"][0]
+    return base * figure.height / 1.75
+
+
+def _single(model: PlateModel, figure: _Figure, size: str, line: SceneLine, angle: str,
+            width: int, height: int) -> Camera:
+    """A three-quarter single from the camera side of the line: eyes on the upper third, look
+    room on the side the subject faces."""
+    _, focal, offset = SIZES.get(size, SIZES["MS"])
+    hfov = hfov_from_focal_mm(focal)
+    frame_h = _frame_height(size, figure)
+    distance = frame_h / (2 * math.tan(math.radians(_vfov(hfov, width, height)) / 2))
+    side = _camera_side(line, figure)
+    direction = _onto_side(_three_quarter(figure), side, 0.25)
+    elevation = ANGLE_ELEVATION.get(angle, 0.0)
+    camera = _place(figure, direction, distance, elevation, hfov, width, height)
+    for _ in range(8):
+        camera = _place(figure, direction, distance, elevation, hfov, width, height)
+        sign = _look_side(camera, figure)
+        if size == "FS":  # the whole figure, centred with a tenth of the frame above the head
+            middle = (figure.floor[0], figure.top / 2 + 0.05 * frame_h, figure.floor[1])
+            camera = aim_camera(camera, middle, camera.width * (0.5 - sign * offset),
+                                camera.height / 2)
+        else:
+            camera = _aim_third(camera, figure.eye_point, -sign * offset)
+        clamped = model.clamp_view(camera)
+        yaw_excess = _wrap(camera.yaw_deg - clamped.yaw_deg)
+        pitch_excess = camera.pitch_deg - clamped.pitch_deg
+        if abs(yaw_excess) < 0.05 and (abs(pitch_excess) < 0.05 or elevation == 0.0):
+            break
+        # walk round the subject towards what the plate covers (staying on the camera side),
+        # and bring a high or low camera nearer eye level
+        direction = _onto_side(_rotate(direction, -yaw_excess), side, 0.05)
+        if abs(pitch_excess) >= 0.05:
+            elevation = elevation * 0.6 if abs(elevation) > 1.0 else 0.0
+    return model.clamp_view(camera)
+
+
+def _three_quarter(figure: _Figure) -> Floor:
+    """The floor direction from the figure to its single's camera: towards the set camera (so
+    the camera dollies in along a plate ray and the background stays close to what the plate
+    shows), turned just enough to see the face between a three-quarter and a near-profile."""
+    to_set = _unit((-figure.floor[0], -figure.floor[1])) or (0.0, -1.0)
+    set_heading = math.degrees(math.atan2(*to_set))
+    off = _wrap(set_heading - figure.facing)
+    low, high = THREE_QUARTER_RANGE
+    turned = math.copysign(min(max(abs(off), low), high), off if off else 1.0)
+    return _heading_vector(figure.facing + turned)
+
+
+def _wrap(angle: float) -> float:
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+def _camera_side(line: SceneLine, figure: _Figure) -> Floor:
+    """The floor direction cameras should stand in from this figure."""
+    if line.left and line.left != line.right:
+        return line.side
+    to_set = _unit((-figure.floor[0], -figure.floor[1]))
+    return to_set or (0.0, -1.0)
+
+
+def _onto_side(direction: Floor, side: Floor, minimum: float) -> Floor:
+    """Turn a floor direction until it points at least `minimum` (cosine) towards `side`."""
+    for _ in range(180):
+        if direction[0] * side[0] + direction[1] * side[1] >= minimum:
+            break
+        cross = direction[0] * side[1] - direction[1] * side[0]
+        direction = _rotate(direction, -2.0 if cross > 0 else 2.0)
+    return direction
+
+
+def _place(figure: _Figure, direction: Floor, distance: float, elevation: float, hfov: float,
+           width: int, height: int) -> Camera:
+    """A camera `distance` from the figure's eyes along a floor direction and an elevation."""
+    el = math.radians(elevation)
+    x = figure.floor[0] + direction[0] * distance * math.cos(el)
+    z = figure.floor[1] + direction[1] * distance * math.cos(el)
+    y = max(MIN_CAMERA_HEIGHT_M, figure.eye + distance * math.sin(el))
+    camera = Camera((x, y, z), 0.0, 0.0, hfov, width, height)
+    return aim_camera(camera, figure.eye_point)
+
+
+def _group(model: PlateModel, figures: list[_Figure], size: str, line: SceneLine, angle: str,
+           width: int, height: int) -> Camera:
+    """Two-shot (or a group): square to the line from the camera side, everyone in frame,
+    eyes on the upper third; from the set camera when that would be closer."""
+    frame_h, focal, _ = SIZES["TWO"] if size == "TWO" else SIZES.get(size, SIZES["MS"])
+    if size in ("TWO", "FS", "MWS", "OTS") or not frame_h:
+        frame_h = max(_frame_height("MS", f) for f in figures) * 1.15
+    hfov = hfov_from_focal_mm(focal)
+    vfov = _vfov(hfov, width, height)
+    centre = (float(np.mean([f.floor[0] for f in figures])),
+              float(np.mean([f.floor[1] for f in figures])))
+    eye = float(np.mean([f.eye for f in figures]))
+    named = [f for f in figures if line.has(f.name)]
+    side = line.side if len(named) >= 2 else (_unit((-centre[0], -centre[1])) or (0.0, -1.0))
+    across = (-side[1], side[0])
+    spread = max(abs((f.floor[0] - centre[0]) * across[0] + (f.floor[1] - centre[1]) * across[1])
+                 for f in figures)
+    frame_w = (2 * spread + 1.2) / 0.8
+    distance = max(frame_h / (2 * math.tan(math.radians(vfov) / 2)),
+                   frame_w / (2 * math.tan(math.radians(hfov) / 2)))
+    to_set = math.hypot(*centre)
+    eye_point = (centre[0], eye, centre[1])
+    room = -(centre[0] * side[0] + centre[1] * side[1])  # how far back the set camera stands
+    if distance >= room * SET_CAMERA_MARGIN:
+        # standing back that far would leave the set: zoom from the set camera instead
+        ahead = math.degrees(math.atan2(centre[0], centre[1]))
+        half = max(abs(_wrap(math.degrees(math.atan2(f.floor[0], f.floor[1])) - ahead))
+                   for f in figures)
+        wide_hfov = min(max(hfov, 2 * half + 2 * math.degrees(math.atan2(0.9, to_set))), 110.0)
+        camera = Camera(model.origin, 0.0, 0.0, wide_hfov, width, height)
+        camera = _aim_third(camera, eye_point, 0.0)
+        return model.clamp_view(camera)
+    figure = _Figure("group", centre, 0.0, eye, eye, 1.75)
+    camera = _place(figure, side, distance, ANGLE_ELEVATION.get(angle, 0.0), hfov, width, height)
+    camera = _aim_third(camera, eye_point, 0.0)
+    return model.clamp_view(camera)
+
+
+def _over_the_shoulder(model: PlateModel, near: _Figure, far: _Figure, line: SceneLine,
+                       width: int, height: int) -> Camera:
+    """Behind `near`'s shoulder on the camera side of the line, looking at `far`'s eyes."""
+    _, focal, offset = SIZES["OTS"]
+    hfov = hfov_from_focal_mm(focal)
+    along = _unit((far.floor[0] - near.floor[0], far.floor[1] - near.floor[1])) or (0.0, 1.0)
+    side = line.side if line.has(near.name) and line.has(far.name) else (
+        _unit((-near.floor[0], -near.floor[1])) or (0.0, -1.0))
+    back, out = 0.7, 0.45
+    x = near.floor[0] - along[0] * back + side[0] * out
+    z = near.floor[1] - along[1] * back + side[1] * out
+    camera = Camera((x, near.eye + 0.08, z), 0.0, 0.0, hfov, width, height)
+    # the far subject sits on the side of the frame away from the near shoulder
+    near_right = _look_side_point(camera.aimed(far.eye_point), near.floor) > 0
+    camera = _aim_third(camera, far.eye_point, -offset if near_right else offset)
+    return model.clamp_view(camera)
+
+
+def _look_side_point(camera: Camera, floor: Floor) -> float:
+    """Positive when a floor point is right of the camera's view axis."""
+    right = camera.rotation()[0]
+    return ((floor[0] - camera.position[0]) * right[0]
+            + (floor[1] - camera.position[2]) * right[2])

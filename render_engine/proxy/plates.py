@@ -1,0 +1,468 @@
+"""Plates: the set's background (and its foreground masks) as seen by any shot camera.
+
+`PlateRenderer(production, spec).background(camera)` gives the view's RGB and per-pixel
+depth; `foreground(camera)` gives each foreground mask warped by exactly the same geometry, so
+the compositor can hide character pixels behind scene objects. Views of a camera at the set
+camera's position are exact reprojections (flat: pinhole, wide: cylinder, 360: equirectangular);
+moved cameras get 2.5D parallax from the depth map (`render_engine.proxy.warp`): the plate's
+point cloud is z-buffered into a coarse depth grid, every pixel is traced back through it, depth
+edges are resolved per pixel and disoccluded pixels (what the plate never saw) are filled from
+around them. Without a depth map the plate is one surface at the subjects' distance.
+
+Depth everywhere is camera-space z in metres (as `Camera.project` gives), np.inf for sky.
+
+Sampling: the plate is kept as a mip pyramid (area-averaged halvings) and the level matching the
+view's scale is sampled, blending two levels in between so zooms change sharpness smoothly;
+views magnifying the plate use bicubic sampling. Results are cached per camera (a frozen,
+hashable `Camera`), so a static shot costs one remap and identical cameras give byte-identical
+plates. Returned arrays are read-only: copy before drawing on them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from render_engine.bible import Production
+from render_engine.errors import SoloreelError
+from render_engine.proxy.blocking import character_floor
+from render_engine.proxy.camera import Camera
+from render_engine.proxy.projection import SKY_M, SKY_MM, PlateModel, PlateSource, plate_source
+from render_engine.proxy.warp import (
+    ROTATION_STEP,
+    NodeMaps,
+    fill_ghosts,
+    layered_maps,
+    parallax_maps,
+    parallax_step,
+    rotation_maps,
+    splat_depth,
+    suppress_ghosts,
+    surface_depth,
+    upsample,
+)
+from render_engine.spec import ShotSpec
+
+PAD = 4
+"""Columns of wrap-around padding on each side of a 360 plate's levels (for the seam)."""
+AT_SET_CAMERA_M = 1e-6
+"""A camera closer than this to the set camera is treated as rotation-only (exact)."""
+SMALL_SHIFT_M = 0.01
+"""Below this distance from the set camera, parallax comes from one surface (no splat)."""
+DEFAULT_PLANE_M = 5.0
+"""Distance of the one surface a plate without depth stands for, when nobody is framed."""
+CACHE_VIEWS = 3
+"""Views (per renderer) kept for repeated cameras: a static shot renders once."""
+SPLAT_BUDGET = 2
+"""Point-cloud samples per depth node the parallax splat may use (it goes coarser beyond)."""
+CLOUD_PIXELS = 2_500_000
+"""Plates larger than this splat from their first halving at the finest."""
+BLEND_BAND = (0.49, 0.51)
+"""Fractions of a mip octave between which two levels are cross-faded (else the nearest is
+used): a zoom passes a level boundary in a few frames instead of popping, and a fixed lens
+rarely pays for two remaps."""
+MAGNIFIED = 0.85
+"""Plate pixels per view pixel below which the plate is sampled bicubically."""
+
+
+@dataclass
+class _Mask:
+    name: str
+    levels: list[np.ndarray]
+    depth_m: float
+    anchor: np.ndarray
+
+
+@dataclass
+class PlateAssets:
+    """A plate loaded once: mip levels, ray distances, point clouds, masks."""
+
+    model: PlateModel
+    levels: list[np.ndarray]
+    ray_m: np.ndarray | None
+    masks: list[_Mask]
+    clouds: dict[int, np.ndarray] = field(default_factory=dict)
+    ray_levels: list[np.ndarray] = field(default_factory=list)
+    near_levels: list[np.ndarray] = field(default_factory=list)
+    """Per mip level, the nearest ray distance under each pixel (padded like `levels`): thin
+    foreground objects survive, for the parallax ghost test."""
+    typical_m: float = 10.0
+    """Median depth (the plate's own measure) of what is not sky."""
+
+    def cloud(self, level: int) -> np.ndarray:
+        """World offsets (from the set camera) of the surface point under each pixel of a mip
+        level, float32 planes (3, rows, cols); sky is SKY_M away."""
+        if level not in self.clouds:
+            assert self.ray_m is not None
+            model = self.model
+            scale = 2 ** level
+            rows = math.ceil(model.height / scale)
+            cols = math.ceil(model.width / scale)
+            u = (np.arange(cols) + 0.5) * scale
+            v = (np.arange(rows) + 0.5) * scale
+            uu, vv = np.meshgrid(u, v)
+            dist = _unpad(self.ray_m, model)[
+                np.minimum(vv.astype(np.int64), model.height - 1),
+                np.minimum(uu.astype(np.int64), model.width - 1)]
+            dist = np.minimum(dist, SKY_M)
+            points = model.directions(uu, vv) * dist[..., None]
+            self.clouds[level] = np.ascontiguousarray(np.moveaxis(points, -1, 0), np.float32)
+        return self.clouds[level]
+
+
+def _unpad(array: np.ndarray, model: PlateModel) -> np.ndarray:
+    return array[:, PAD:-PAD] if model.kind == "360" else array
+
+
+def _pad(array: np.ndarray, model: PlateModel) -> np.ndarray:
+    if model.kind != "360":
+        return np.ascontiguousarray(array)
+    return np.ascontiguousarray(np.concatenate([array[:, -PAD:], array, array[:, :PAD]], axis=1))
+
+
+def _pyramid(image: np.ndarray) -> list[np.ndarray]:
+    levels = [image]
+    while min(levels[-1].shape[:2]) >= 64:
+        h, w = levels[-1].shape[:2]
+        levels.append(cv2.resize(levels[-1], ((w + 1) // 2, (h + 1) // 2),
+                                 interpolation=cv2.INTER_AREA))
+    return levels
+
+
+def _read(path: Path, what: str) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            if what == "depth":
+                return np.array(image)
+            return np.array(image.convert("RGB" if what == "plate" else "L"))
+    except (OSError, ValueError) as exc:
+        raise SoloreelError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def _mtime(path: Path | None) -> int:
+    return path.stat().st_mtime_ns if path is not None else 0
+
+
+def load_assets(source: PlateSource) -> PlateAssets:
+    """The plate's assets, loaded once per files-and-model (shared between shots)."""
+    key = (source, _mtime(source.image), _mtime(source.depth),
+           tuple(_mtime(path) for _, path, _ in source.masks))
+    return _load_assets(key)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_assets(key: tuple) -> PlateAssets:
+    source: PlateSource = key[0]
+    model = source.model
+    rgb = _read(source.image, "plate")
+    levels = [_pad(level, model) for level in _pyramid(rgb)]
+    ray_m = None
+    if source.depth is not None:
+        raw = _read(source.depth, "depth")
+        if raw.ndim == 3:
+            raw = raw[..., 0]
+        if raw.shape != rgb.shape[:2]:
+            raise SoloreelError(f"depth map {source.depth} is {raw.shape[1]}x{raw.shape[0]}, "
+                                f"the plate {rgb.shape[1]}x{rgb.shape[0]}; they must match")
+        metres = raw.astype(np.float32) / 1000.0
+        solid = metres[raw < SKY_MM]
+        typical = float(np.median(solid)) if solid.size else 10.0
+        u = np.arange(model.width) + 0.5
+        v = np.arange(model.height) + 0.5
+        scale = model.ray_scale(u[None, :], v[:, None]).astype(np.float32)
+        ray = np.where(raw >= SKY_MM, np.float32(np.inf), metres * scale)
+        ray_m = _pad(np.maximum(ray, 0.01).astype(np.float32), model)
+    masks = []
+    for name, path, depth_m in source.masks:
+        mask = _read(path, "mask")
+        if mask.shape != rgb.shape[:2]:
+            raise SoloreelError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]}, the plate "
+                                f"{rgb.shape[1]}x{rgb.shape[0]}; they must match")
+        masks.append(_Mask(name, [_pad(level, model) for level in _pyramid(mask)], depth_m,
+                           _mask_anchor(model, mask, depth_m)))
+    assets = PlateAssets(model, levels, ray_m, masks)
+    if ray_m is not None:
+        assets.typical_m = typical
+    if ray_m is not None:
+        # level 0 is the depth itself in both pyramids (shared, not copied)
+        assets.ray_levels = [ray_m] + [
+            _pad(_subsample(_unpad(ray_m, model), 2 ** k, level.shape[:2], model), model)
+            for k, level in enumerate(levels) if k]
+        near = _unpad(ray_m, model)
+        assets.near_levels = [ray_m]
+        for level in levels[1:]:
+            rows, cols = level.shape[0], level.shape[1] - (2 * PAD if model.kind == "360" else 0)
+            grown = np.pad(near, ((0, rows * 2 - near.shape[0]), (0, cols * 2 - near.shape[1])),
+                           mode="edge")
+            near = grown.reshape(rows, 2, cols, 2).min(axis=(1, 3))
+            assets.near_levels.append(_pad(near, model))
+    return assets
+
+
+def _subsample(array: np.ndarray, factor: int, shape: tuple[int, int], model: PlateModel
+               ) -> np.ndarray:
+    """Nearest-neighbour mip level of a depth map: the sample nearest each level pixel's centre
+    (`shape` is the padded level's shape)."""
+    rows = shape[0]
+    cols = shape[1] - (2 * PAD if model.kind == "360" else 0)
+    r = np.minimum(np.arange(rows) * factor + factor // 2, array.shape[0] - 1)
+    c = np.minimum(np.arange(cols) * factor + factor // 2, array.shape[1] - 1)
+    return array[r][:, c]
+
+
+def _mask_anchor(model: PlateModel, mask: np.ndarray, depth_m: float) -> np.ndarray:
+    """The world point at the mask's centroid, `depth_m` away in the plate's depth measure."""
+    rows, cols = np.nonzero(mask > 127)
+    if not len(rows):
+        rows, cols = np.array([model.height // 2]), np.array([model.width // 2])
+    u, v = float(cols.mean()) + 0.5, float(rows.mean()) + 0.5
+    direction = model.directions(np.array(u), np.array(v))
+    distance = depth_m * float(model.ray_scale(np.array(u), np.array(v)))
+    return np.asarray(model.origin) + direction * distance
+
+
+@dataclass
+class _View:
+    nodes: NodeMaps
+    rgb: np.ndarray = field(default_factory=lambda: np.empty(0))
+    depth: np.ndarray = field(default_factory=lambda: np.empty(0))
+    masks: list[tuple[np.ndarray, float]] | None = None
+    full: np.ndarray | None = None
+    """Per-pixel level-0 maps where they were refined beyond the nodes (moved cameras)."""
+    depth_px: np.ndarray | None = None
+    ghosts: np.ndarray | None = None
+    """Disoccluded pixels of a moved camera, filled from around them (see `layered_maps`)."""
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+class PlateRenderer:
+    """Renders one shot's plate for any camera (see the module docstring)."""
+
+    def __init__(self, production: Production, spec: ShotSpec, *,
+                 parallax: Literal["sharp", "fast"] = "sharp"):
+        """Load the set's plate, depth and masks once (`spec.plate` replaces them with a flat
+        plate without depth or masks). `parallax` sets how moved cameras are warped: "sharp"
+        resolves depth edges per pixel and fills disocclusions; "fast" (about half the cost)
+        interpolates the depth-node maps, so edges are soft over a node (4 px at 640 wide)
+        and thin objects may break up. Both are deterministic per camera."""
+        self.parallax = parallax
+        self.source = plate_source(spec, production)
+        self.model = self.source.model
+        self.assets = load_assets(self.source)
+        self.plane_m = _subject_distance(spec, self.model)
+        # very large plates splat from their first halving (a full-size cloud is costly)
+        self._finest_cloud = 1 if self.model.width * self.model.height > CLOUD_PIXELS else 0
+        self._views: OrderedDict[Camera, _View] = OrderedDict()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def background(self, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+        """The view's RGB (H, W, 3) uint8 and depth (H, W) float32: camera-space z in metres,
+        as `Camera.project` gives it (np.inf for sky, or everywhere when there is no depth)."""
+        view = self._view(camera)
+        return view.rgb, view.depth
+
+    def foreground(self, camera: Camera) -> list[tuple[np.ndarray, float]]:
+        """Each foreground mask in the view: (alpha (H, W) float32 in [0, 1], depth), warped
+        with the background's geometry. The depth is the camera-space z of the mask's anchor
+        (its centroid at the bible's depth_m), comparable with `Camera.project` depths."""
+        view = self._view(camera)
+        if view.masks is None:
+            level = self._levels(camera)[0][0]
+            masks = []
+            for mask in self.assets.masks:
+                map1, map2 = self._maps(camera, view, level)
+                alpha = cv2.remap(mask.levels[level], map1, map2, cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+                if view.ghosts is not None:
+                    alpha = fill_ghosts(alpha, view.ghosts)
+                alpha = alpha.astype(np.float32) * np.float32(1 / 255)
+                alpha.setflags(write=False)
+                masks.append((alpha, float(camera.to_camera(mask.anchor)[2])))
+            view.masks = masks
+        return list(view.masks)
+
+    def at_set_camera(self, camera: Camera) -> bool:
+        """Whether the camera stands at the set camera (an exact rotation/zoom view)."""
+        return math.dist(camera.position, self.model.origin) < AT_SET_CAMERA_M
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _view(self, camera: Camera) -> _View:
+        view = self._views.get(camera)
+        if view is not None:
+            self._views.move_to_end(camera)
+            return view
+        view = self._render(camera)
+        self._views[camera] = view
+        while len(self._views) > CACHE_VIEWS:
+            self._views.popitem(last=False)
+        return view
+
+    def _render(self, camera: Camera) -> _View:
+        model, assets = self.model, self.assets
+        depth_nodes = reach = None
+        shift = math.dist(camera.position, model.origin)
+        if shift < AT_SET_CAMERA_M:
+            nodes = rotation_maps(model, camera)
+        elif shift < SMALL_SHIFT_M and assets.ray_m is not None:
+            # a handheld wobble or the first frame of a dolly: one surface at the plate's
+            # typical distance is within a pixel or two, and costs no splat
+            plane = surface_depth(model, camera, assets.typical_m, ROTATION_STEP)
+            nodes, _ = parallax_maps(model, camera, plane, ROTATION_STEP)
+        else:
+            step = parallax_step(camera.width)
+            if assets.ray_m is not None:
+                # about one plate sample per node in the far field (a sample covers the gap to
+                # its neighbours where the surface is magnified); coarser for a large region
+                ratio = model.focal / camera.focal_px * step
+                first = min(max(self._finest_cloud, math.floor(math.log2(max(ratio, 1.0)))),
+                            len(assets.levels) - 1)
+                n_nodes = ((math.ceil(camera.width / step) + 2)
+                           * (math.ceil(camera.height / step) + 2))
+                depth_nodes, holes = splat_depth(model, camera, assets.cloud,
+                                                 range(first, len(assets.levels)), step,
+                                                 SPLAT_BUDGET * n_nodes)
+                nodes, reach = parallax_maps(model, camera, depth_nodes, step)
+                level = self._levels(camera)[0][0]
+                nodes, depth_nodes, _ = suppress_ghosts(
+                    model, nodes, depth_nodes, reach, holes,
+                    _unpad(assets.near_levels[level], model), level)
+            else:
+                depth_nodes = surface_depth(model, camera, self.plane_m, step)
+                nodes, _ = parallax_maps(model, camera, depth_nodes, step)
+        view = _View(nodes)
+        if reach is not None and self.parallax == "sharp":
+            layered = layered_maps(model, camera, nodes, depth_nodes, reach,
+                                   self._plate_distance)
+            view.full = layered.maps
+            view.depth_px = layered.depth
+            view.ghosts = layered.ghosts
+        view.rgb = self._sample_rgb(camera, view)
+        if view.ghosts is not None:
+            view.rgb = fill_ghosts(view.rgb, view.ghosts)
+        view.depth = self._depth(camera, view, depth_nodes)
+        view.rgb.setflags(write=False)
+        view.depth.setflags(write=False)
+        return view
+
+    def _plate_distance(self, maps: np.ndarray) -> np.ndarray:
+        """The plate's ray distance (sky capped at SKY_M) at level-0 maps (H, W, 2)."""
+        if self.model.kind == "360":
+            maps = maps.copy()
+            maps[..., 0] = np.mod(maps[..., 0], np.float32(self.model.width)) + np.float32(PAD)
+        seen = cv2.remap(self.assets.ray_levels[0], maps, None, cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_REPLICATE)
+        return np.minimum(seen, np.float32(SKY_M))
+
+    def _levels(self, camera: Camera) -> list[tuple[int, float]]:
+        """(mip level, weight) pairs for the view's scale at its centre: the level nearest the
+        view's scale, two blended in a narrow band between levels so zooms stay smooth."""
+        ratio = self.model.focal / camera.focal_px  # plate pixels per view pixel
+        top = len(self.assets.levels) - 1
+        if ratio <= 1.0:
+            return [(0, 1.0)]
+        lam = math.log2(ratio)
+        base = min(math.floor(lam), top)
+        frac = lam - math.floor(lam)
+        low, high = BLEND_BAND
+        if base >= top or frac < low:
+            return [(base, 1.0)]
+        if frac >= high:
+            return [(base + 1, 1.0)]
+        weight = (frac - low) / (high - low)
+        return [(base, 1.0 - weight), (base + 1, weight)]
+
+    def _maps(self, camera: Camera, view: _View, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """The view's maps into a (padded) mip level, as fixed-point maps for cv2.remap."""
+        if level not in view.maps:
+            scale = 1.0 / 2 ** level
+            if view.full is None:
+                maps = view.nodes.full(camera.width, camera.height, scale, 0.5 * scale - 0.5)
+            elif level == 0:
+                maps = view.full
+            else:
+                maps = view.full * np.float32(scale) + np.float32(0.5 * scale - 0.5)
+            if self.model.kind == "360":
+                cols = self.assets.levels[level].shape[1] - 2 * PAD
+                maps = maps.copy()
+                maps[..., 0] = np.mod(maps[..., 0], np.float32(cols)) + np.float32(PAD)
+            view.maps[level] = cv2.convertMaps(maps, None, cv2.CV_16SC2)
+        return view.maps[level]
+
+    def _sample_rgb(self, camera: Camera, view: _View) -> np.ndarray:
+        levels = self._levels(camera)
+        magnified = self.model.focal / camera.focal_px < MAGNIFIED
+        interp = cv2.INTER_CUBIC if magnified else cv2.INTER_LINEAR
+        out = None
+        for level, weight in levels:
+            map1, map2 = self._maps(camera, view, level)
+            sample = cv2.remap(self.assets.levels[level], map1, map2, interp,
+                               borderMode=cv2.BORDER_REPLICATE)
+            if len(levels) == 1:
+                return sample
+            out = sample if out is None else cv2.addWeighted(out, 1.0 - weight, sample, weight,
+                                                             0.0)
+        assert out is not None
+        return out
+
+    def _depth(self, camera: Camera, view: _View, depth_nodes: np.ndarray | None
+               ) -> np.ndarray:
+        width, height = camera.width, camera.height
+        if self.assets.ray_m is None:
+            return np.full((height, width), np.inf, np.float32)
+        if depth_nodes is not None:
+            depth = view.depth_px if view.depth_px is not None else upsample(
+                depth_nodes, view.nodes.step, width, height, nearest=True)
+            return np.where(depth >= SKY_M * 0.5, np.float32(np.inf), depth).astype(np.float32)
+        level = self._levels(camera)[0][0]
+        ray = self._nearest(camera, view, self.assets.ray_levels[level], level)
+        return ray * _cosines(width, height, camera.hfov_deg)
+
+    def _nearest(self, camera: Camera, view: _View, source: np.ndarray, level: int
+                 ) -> np.ndarray:
+        """Nearest-neighbour samples of a per-pixel plate array (a depth level) with the view's
+        maps; reuses the colour's fixed-point maps, whose integer part picks the pixel whose
+        footprint holds the sample point (within one plate pixel of exact rounding)."""
+        map1, _ = self._maps(camera, view, level)
+        return cv2.remap(source, map1, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=8)
+def _cosines(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """Per view pixel, camera-space z of a unit-length ray (1 / |(x, y, 1)|)."""
+    f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
+    x = (np.arange(width) + 0.5 - width / 2) / f
+    y = (np.arange(height) + 0.5 - height / 2) / f
+    out = 1.0 / np.sqrt(1.0 + x[None, :] ** 2 + y[:, None] ** 2)
+    out = out.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def _subject_distance(spec: ShotSpec, model: PlateModel) -> float:
+    """Distance of the shot's subjects from the set camera, in the plate's depth measure: the
+    surface a plate without a depth map is assumed to lie on."""
+    names = {n.lower() for n in spec.shot.subjects}
+    chosen = [c for c in spec.characters if not names or c.name.lower() in names]
+    chosen = chosen or list(spec.characters)
+    if not chosen:
+        return DEFAULT_PLANE_M
+    points = [character_floor(c, 0.0)[:2] for c in chosen]
+    x = sum(p[0] for p in points) / len(points)
+    z = sum(p[1] for p in points) / len(points)
+    if model.kind == "flat":
+        distance = z
+    elif model.kind == "wide":
+        distance = math.hypot(x, z)
+    else:
+        distance = math.hypot(x, z, model.camera_height_m - 1.0)
+    return max(distance, 1.0)

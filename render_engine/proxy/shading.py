@@ -1,0 +1,159 @@
+"""Shading a cut-out's pixels for its place: ambient match in Lab, key gradient, rim.
+
+Three things happen on the sprite's own pixels only:
+1. ambient match: a partial colour transfer in Lab of the cut-out towards the statistics of the
+   plate around it (per channel, so three 256-entry lookup tables on 8-bit Lab); the tier
+   applies it to the view's pyramid level before warping (`AmbientMatch`, cached per rounded
+   plate statistics), so a static shot pays for it once;
+2. key: a cylinder-like shading gradient across the cut-out from the key's side, in the key's
+   colour over the ambient colour, normalised so the match above keeps the exposure;
+3. rim: a light edge on the key's side when the key is behind the character.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from render_engine.proxy.lighting import MATCH_AB, MATCH_L, SpriteLight
+
+WRAP = 0.35
+"""Wrap lighting: how far round the body the key reaches past the terminator."""
+LIGHT_MIX = 1.0
+"""How much of the key/ambient gradient is applied (the rest stays as painted)."""
+RIM_WIDTH = 0.02
+"""Rim thickness in sprite heights (at most RIM_MAX_PX)."""
+
+
+def plate_stats(background: np.ndarray, box: tuple[int, int, int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (8-bit Lab units) of the plate around a box: the box grown by its own size
+    on each side, sampled on a sparse grid (a few thousand pixels)."""
+    height, width = background.shape[:2]
+    x0, y0, x1, y1 = box
+    grow_x, grow_y = (x1 - x0), (y1 - y0) // 2
+    x0, x1 = max(0, x0 - grow_x), min(width, x1 + grow_x)
+    y0, y1 = max(0, y0 - grow_y), min(height, y1 + grow_y)
+    if x1 <= x0 or y1 <= y0:
+        x0, y0, x1, y1 = 0, 0, width, height
+    step = max(1, int(math.sqrt((x1 - x0) * (y1 - y0) / 3000)))
+    sample = np.ascontiguousarray(background[y0:y1:step, x0:x1:step])
+    mean, std = cv2.meanStdDev(cv2.cvtColor(sample, cv2.COLOR_RGB2Lab))
+    return mean.ravel().astype(np.float32), np.maximum(std.ravel(), 1.0).astype(np.float32)
+
+
+def match_tables(char_mean: np.ndarray, char_std: np.ndarray, plate_mean: np.ndarray,
+                 plate_std: np.ndarray, strength_l: float, strength_ab: float) -> np.ndarray:
+    """A 256x1x3 lookup table on 8-bit Lab: the partial colour transfer towards the plate."""
+    values = np.arange(256, dtype=np.float32)
+    table = np.empty((256, 1, 3), np.uint8)
+    contrast = float(np.clip(plate_std[0] / char_std[0], 0.6, 1.25)) ** strength_l
+    lightness = char_mean[0] + strength_l * (plate_mean[0] - char_mean[0])
+    table[:, 0, 0] = np.clip(lightness + (values - char_mean[0]) * contrast + 0.5, 0, 255)
+    for channel in (1, 2):
+        shift = strength_ab * (plate_mean[channel] - char_mean[channel])
+        table[:, 0, channel] = np.clip(values + shift + 0.5, 0, 255)
+    return table
+
+
+QUANT_MEAN = 2.0
+"""Plate statistics are rounded to this many 8-bit Lab units before a match is computed, so a
+static shot builds its matched cut-out once and a moving one every few frames."""
+MATCH_CACHE = 12
+GAIN_STEP = 4
+"""Pixels between the samples of the (smooth) shading gain, which is then resized up."""
+GAIN_ONE = 127.5
+"""Fixed-point scale of the 8-bit gain (255 = 2x)."""
+RIM_MAX_PX = 7
+
+
+class AmbientMatch:
+    """The ambient match applied to a cut-out view's pyramid level before it is warped.
+
+    Set `background` to each frame's plate; calling the object with a view, its pyramid level
+    and the sprite's box returns that level recoloured towards the plate around the box (cached
+    per rounded plate statistics).
+    """
+
+    def __init__(self, strength_l: float = MATCH_L, strength_ab: float = MATCH_AB):
+        self.strength_l = strength_l
+        self.strength_ab = strength_ab
+        self.background: np.ndarray | None = None
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, view: object, level: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The view's level image (straight RGBA uint8) matched to the plate around `box`."""
+        levels = view.levels  # type: ignore[attr-defined]
+        if self.background is None:
+            return levels[level]
+        mean, std = plate_stats(self.background, box)
+        mean = np.round(mean / QUANT_MEAN) * QUANT_MEAN
+        std = np.round(std / QUANT_MEAN) * QUANT_MEAN
+        key = (id(view), level, *mean.tolist(), float(std[0]))
+        found = self._cache.get(key)
+        if found is None:
+            table = match_tables(view.lab_mean, view.lab_std, mean,  # type: ignore[attr-defined]
+                                 np.maximum(std, 1.0), self.strength_l, self.strength_ab)
+            found = recolour(levels[level], table)
+            if len(self._cache) >= MATCH_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = found
+        return found
+
+
+def recolour(rgba: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Straight RGBA with its colours passed through an 8-bit Lab lookup table."""
+    rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+    matched = cv2.cvtColor(cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), table),
+                           cv2.COLOR_Lab2RGB)
+    out = cv2.cvtColor(matched, cv2.COLOR_RGB2RGBA)
+    out[..., 3] = rgba[..., 3]
+    return out
+
+
+def light_patch(rgb: np.ndarray, coverage: np.ndarray, light: SpriteLight,
+                origin: tuple[int, int], feet: tuple[float, float], height_px: float,
+                half_width_px: float, match: np.ndarray | None = None) -> np.ndarray:
+    """A sprite patch's colours lit for its place: h x w x 3 uint8 (straight alpha).
+
+    `coverage` is the patch's alpha (uint8), `origin` its top-left in the frame, `feet` and
+    `height_px` place the body in it and `half_width_px` is the body's half width for the
+    shading gradient. `match` is an 8-bit Lab table (see `match_tables`) for patches whose
+    view was not matched before warping. The gain is applied in 8-bit fixed point (up to 2x).
+    """
+    h, w = rgb.shape[:2]
+    if match is not None:
+        rgb = cv2.cvtColor(cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), match),
+                           cv2.COLOR_Lab2RGB)
+    lx, ly, lz = light.direction
+    # the gain is smooth: evaluate it on a grid GAIN_STEP pixels apart and resize it up
+    gw, gh = max(2, -(-w // GAIN_STEP) + 1), max(2, -(-h // GAIN_STEP) + 1)
+    cols = np.linspace(0, w - 1, gw, dtype=np.float32) + (origin[0] - feet[0])
+    nx = np.clip(cols / max(half_width_px, 1.0), -1.0, 1.0)
+    nz = -np.sqrt(1.0 - nx * nx)
+    rows = feet[1] - (np.linspace(0, h - 1, gh, dtype=np.float32) + origin[1])
+    ny = 0.45 * (np.clip(rows / max(height_px, 1.0), 0.0, 1.0) - 0.45)
+    across = (nx * lx + nz * lz + WRAP) / (1.0 + WRAP)
+    shade = np.clip(across[None, :] + (ny * (ly / (1.0 + WRAP)))[:, None], 0.0, 1.0)
+    key = np.asarray(light.key, np.float32) * (LIGHT_MIX / light.norm)
+    base = (1.0 - LIGHT_MIX) + np.asarray(light.ambient, np.float32) * (LIGHT_MIX / light.norm)
+    coarse = cv2.merge([shade * float(key[c] * GAIN_ONE) + float(base[c] * GAIN_ONE)
+                        for c in range(3)])
+    gain = cv2.resize(cv2.convertScaleAbs(coarse), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = cv2.multiply(rgb, gain, scale=1.0 / GAIN_ONE)
+    if light.rim_strength > 0.02 and height_px > 12:
+        size = int(np.clip(RIM_WIDTH * height_px, 2, RIM_MAX_PX))
+        edge = cv2.subtract(coverage, cv2.erode(coverage, np.ones((size, size), np.uint8)))
+        if abs(lx) > 0.1:
+            full_nx = np.clip((np.arange(w, dtype=np.float32) + (origin[0] - feet[0]))
+                              / max(half_width_px, 1.0), -1.0, 1.0)
+            side = np.clip(0.35 + math.copysign(0.65, lx) * full_nx, 0.0, 1.0) * 255.0
+            edge = cv2.multiply(edge, cv2.repeat(side.astype(np.uint8)[None, :], h, 1),
+                                scale=1.0 / 255.0)
+        rim = np.asarray(light.rim, np.float32) * light.rim_strength
+        rim_rgb = cv2.multiply(cv2.cvtColor(edge, cv2.COLOR_GRAY2RGB),
+                               (float(rim[0]), float(rim[1]), float(rim[2]), 0.0))
+        out = cv2.add(out, rim_rgb)
+    return out

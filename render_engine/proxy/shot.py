@@ -1,0 +1,163 @@
+"""One shot of the animatic, frame by frame: camera, plate, cut-outs, lip flap, light, poses.
+
+`ShotFrames` sets a shot up once (base camera, plate renderer, cut-outs, lighting, pose tracks)
+and then makes any frame on demand, so the tier can stream frames into the encoder and a bench
+or a test can pull single frames. Frame i is source frame `first + i`; its shot time is
+`(first + i) / fps - origin` and its camera progress runs 0..1 over the frames the edit shows
+(handles hold the first/last camera).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from render_engine.audio.dialog import SpokenLine, mouth_shape
+from render_engine.bible import Production
+from render_engine.proxy import cutouts, lipflap
+from render_engine.proxy.camera import Camera
+from render_engine.proxy.compositor import compose
+from render_engine.proxy.lighting import ShotLighting, shot_lighting
+from render_engine.proxy.poses import PoseTrack, pose_keypoints
+from render_engine.proxy.shading import AmbientMatch
+from render_engine.spec import CharacterSpec, ShotSpec
+
+CameraFn = Callable[[float, float], Camera]
+"""(progress 0..1, shot seconds) → the camera of that frame."""
+FloorFn = Callable[[CharacterSpec, float], tuple[float, float, float, bool]]
+
+
+@dataclass
+class Frame:
+    """One rendered frame and what went into it."""
+
+    rgb: np.ndarray
+    people: list[np.ndarray]
+    """COCO-18 keypoints (18, 3) of every character in frame pixels."""
+    camera: Camera
+    sprites: list[cutouts.Sprite]
+    shapes: dict[str, str]
+    """Mouth shape per character."""
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over frames."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> float:
+        """Add the time since `started` to a stage; returns now."""
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - started
+        return now
+
+
+def default_camera(spec: ShotSpec, production: Production, width: int, height: int) -> CameraFn:
+    """The framing + camera-move camera of the shot (items 1-3 of the proxy tier)."""
+    from render_engine.proxy import framing, moves
+
+    base = framing.frame_shot(spec, production, width, height)
+
+    def camera(progress: float, seconds: float) -> Camera:
+        return moves.camera_at(base, spec, production, progress, seconds)
+
+    return camera
+
+
+def default_floor() -> FloorFn:
+    """Where characters stand at a moment (the shared blocking)."""
+    from render_engine.proxy.blocking import character_floor
+
+    return character_floor
+
+
+class ShotFrames:
+    """Makes the frames of one shot (see the module docstring)."""
+
+    def __init__(self, spec: ShotSpec, production: Production, width: int, height: int,
+                 fps: float, first: int, shown: tuple[int, int],
+                 lines: list[SpokenLine] | None = None, camera: CameraFn | None = None,
+                 plates: object | None = None, floor: FloorFn | None = None):
+        """Set the shot up; `camera`, `plates` and `floor` replace the framing/moves, the
+        plate renderer and the blocking (tests and benches use stand-ins)."""
+        self.spec, self.production = spec, production
+        self.width, self.height, self.fps = width, height, fps
+        self.first, self.shown = first, shown
+        self.lines = lines or []
+        self.camera = camera or default_camera(spec, production, width, height)
+        if plates is None:
+            from render_engine.proxy.plates import PlateRenderer
+
+            plates = PlateRenderer(production, spec, parallax="fast")  # 4x real time needs it
+        self.plates = plates
+        self.floor = floor or default_floor()
+        self.lighting: ShotLighting = shot_lighting(production, spec)
+        self.ambient = AmbientMatch()
+        self.cast = {c.name: cutouts.CastCutouts(production, production.member(c.name))
+                     for c in spec.characters}
+        self.idle = {c.name: cutouts.Idle.for_character(spec.seed, c.name)
+                     for c in spec.characters}
+        self.tracks = {c.name: PoseTrack(production, c.pose_track, width, height)
+                       for c in spec.characters if c.pose_track}
+        self.times = StageTimes()
+
+    def seconds(self, index: int) -> float:
+        """Shot time of rendered frame `index`."""
+        return (self.first + index) / self.fps - self.spec.shot.origin
+
+    def progress(self, index: int) -> float:
+        """Camera-move progress of rendered frame `index`: 0..1 over the shown frames."""
+        lo, hi = self.shown
+        span = max(1, hi - lo - 1)
+        return min(1.0, max(0.0, (self.first + index - lo) / span))
+
+    def speaking(self, name: str, seconds: float) -> bool:
+        """Whether the character is saying an on-screen line at that moment."""
+        return any(line.speaker == name and not line.audio_only
+                   and 0 <= seconds - line.start < line.duration for line in self.lines)
+
+    def frame(self, index: int) -> Frame:
+        """Render frame `index` (0 = the first frame, handles included)."""
+        t = self.seconds(index)
+        started = time.perf_counter()
+        cam = self.camera(self.progress(index), t)
+        started = self.times.add("camera", started)
+        background, depth = self.plates.background(cam)  # type: ignore[attr-defined]
+        foregrounds = self.plates.foreground(cam)  # type: ignore[attr-defined]
+        started = self.times.add("plate", started)
+        self.ambient.background = background
+        sprites: list[cutouts.Sprite] = []
+        people: list[np.ndarray] = []
+        shapes: dict[str, str] = {}
+        postures = []
+        for char in self.spec.characters:
+            x, z, facing, walking = self.floor(char, t)
+            posture = cutouts.posture_of(char.action, x, z, facing, walking)
+            postures.append((char, posture))
+            shape = mouth_shape(self.lines, char.name, t)
+            shapes[char.name] = shape
+            sprite = cutouts.place(self.cast[char.name], cam, posture, t, self.idle[char.name],
+                                   self.ambient)
+            if sprite is None:
+                continue
+            if shape != "X":
+                lipflap.draw_mouth(sprite, shape)
+            sprite.light = self.lighting.for_character(cam, sprite.world, t)
+            sprites.append(sprite)
+        started = self.times.add("characters", started)
+        rgb = compose(background, depth, foregrounds, sprites, cam)
+        started = self.times.add("composite", started)
+        for char, posture in postures:
+            if char.name in self.tracks:
+                people.append(self.tracks[char.name].at(index))
+                continue
+            keypoints = pose_keypoints(cam, posture, self.cast[char.name].member.height_m, t,
+                                       self.speaking(char.name, t))
+            if keypoints is not None:
+                people.append(keypoints)
+        self.times.add("poses", started)
+        return Frame(rgb, people, cam, sprites, shapes)

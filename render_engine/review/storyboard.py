@@ -1,0 +1,298 @@
+"""The storyboard page: one self-contained HTML file for an edit, with an animatic player.
+
+Scenes are sections, shots are panels (representative frames of the active tier, shot id,
+size, camera move, characters, dialog, duration, tiers fresh/stale/missing, estimated final
+cost). The player plays the edit's active media in order, with its audio, through a <video>
+element pointing at the media by relative path (or file:// URL), so opening the file is enough:
+no server. Space plays/pauses, ←/→ go to the previous/next shot, clicking a panel jumps there.
+A shot whose media the browser cannot play (or that has none) shows its still for its length,
+so the animatic's clock always runs at the edit's pace.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+from PIL import Image
+
+from render_engine.bible import TIERS
+from render_engine.review.frames import shot_stills
+from render_engine.review.shots import Review, ReviewShot, timecode
+
+TIER_COLORS = {"final": "#3fb950", "proxy": "#4c8eda", "placeholder": "#d29922"}
+
+
+def character_label(review: Review, name: str) -> str:
+    """A character's display name from the bible (else the name in capitals)."""
+    if review.production is not None and name in review.production.cast:
+        member = review.production.cast[name]
+        return (member.display_name or name).upper()
+    return name.upper()
+
+
+def shot_facts(review: Review, shot: ReviewShot) -> dict[str, str]:
+    """The caption facts of a shot, shared by the page and the contact sheet."""
+    facts = {"duration": f"{shot.seconds:.2f} s · {shot.frames} f",
+             "at": timecode(shot.record_start, review.fps)}
+    if shot.spec is not None:
+        spec = shot.spec
+        facts["size"] = f"{spec.shot.size} · {spec.shot.angle}"
+        move = spec.camera.move.replace("_", " ")
+        facts["move"] = move + (f" {spec.camera.amount:g}" if spec.camera.amount else "")
+        facts["characters"] = ", ".join(
+            f"{character_label(review, c.name)} ({c.action})" for c in spec.characters) or "—"
+    facts["final"] = ("final fresh" if shot.states.get("final") == "fresh"
+                      else f"final ≈ {shot.final_seconds / 60:.1f} GPU-min")
+    return facts
+
+
+def dialog_lines(review: Review, shot: ReviewShot) -> list[tuple[str, str]]:
+    """(speaker, text) of the shot's dialog, parentheticals folded into the text."""
+    if shot.spec is None:
+        return []
+    return [(character_label(review, line.speaker),
+             (f"({line.parenthetical}) " if line.parenthetical else "") + line.text)
+            for line in shot.spec.dialog]
+
+
+def _jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _media_url(path: Path, base: Path | None) -> str:
+    """A relative URL from the page's folder when written to a file, else a file:// URL."""
+    if base is None:
+        return path.resolve().as_uri()
+    return quote(os.path.relpath(path.resolve(), base.resolve()).replace(os.sep, "/"))
+
+
+CSS = """
+:root{--bg:#15161a;--card:#1f2127;--ink:#e8e8ea;--dim:#9a9ca5;--line:#30333b;--hi:#f0b429}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);
+font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+header.top{padding:16px 24px 8px}h1{margin:0;font-size:22px}.sub{color:var(--dim)}
+.legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:10px;
+height:10px;border-radius:2px;margin-right:4px;vertical-align:middle}
+#player{position:sticky;top:0;z-index:5;background:#0d0e11;border-bottom:1px solid var(--line);
+display:flex;gap:16px;padding:10px 24px;align-items:center}
+#screen{position:relative;width:480px;aspect-ratio:16/9;background:#000;flex:none}
+#screen video,#screen img{position:absolute;inset:0;width:100%;height:100%;object-fit:contain}
+#anim-tier{position:absolute;left:6px;top:6px;background:#000a;padding:1px 6px;
+border-radius:3px;font-size:12px}
+.controls{flex:1;min-width:0}.controls button{background:#2b2e36;color:var(--ink);
+border:1px solid var(--line);border-radius:4px;padding:5px 12px;font-size:14px;cursor:pointer}
+#anim-time{font:600 20px ui-monospace,monospace;margin-left:10px}
+#anim-shot{margin-top:6px;color:var(--dim)}
+#bar{position:relative;height:22px;margin-top:8px;background:#24262d;border-radius:3px;
+cursor:pointer;display:flex;overflow:hidden}#bar i{display:block;height:100%;
+border-right:1px solid #0d0e11;opacity:.75}#bar i.on{opacity:1;outline:2px solid var(--hi)}
+#head{position:absolute;top:0;bottom:0;width:2px;background:#fff}
+.keys{color:var(--dim);font-size:12px;margin-top:6px}
+section.scene{padding:8px 24px 20px}section.scene h2{font-size:16px;color:var(--hi);
+border-bottom:1px solid var(--line);padding-bottom:4px;margin:10px 0 12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:14px}
+.panel{background:var(--card);border:2px solid var(--line);border-radius:6px;overflow:hidden;
+cursor:pointer}.panel.current{border-color:var(--hi)}
+.stills{display:grid;grid-template-columns:1fr 1fr;gap:2px;background:#000}
+.stills.n1{grid-template-columns:1fr}.stills img{min-width:0;width:100%;
+aspect-ratio:16/9;object-fit:cover;display:block}.movecell{display:flex;flex-direction:column;
+align-items:center;justify-content:center;color:var(--dim);font-size:12px;aspect-ratio:16/9}
+.movecell b{color:var(--ink);font-size:14px}
+.body{padding:8px 10px 10px}.title{display:flex;gap:8px;align-items:baseline}
+.num{color:var(--dim)}.sid{font-weight:700}.cname{color:var(--dim);overflow:hidden;
+text-overflow:ellipsis;white-space:nowrap}
+.facts{display:grid;grid-template-columns:auto 1fr;gap:1px 8px;margin:6px 0;font-size:13px}
+.facts dt{color:var(--dim)}.facts dd{margin:0}
+.dialog{margin:4px 0;padding:0;list-style:none;font-size:13px}.dialog li{margin:2px 0}
+.dialog b{color:var(--hi);font-weight:600}
+.tiers{display:flex;gap:4px;flex-wrap:wrap;margin-top:6px}.tier{font-size:11px;
+padding:1px 6px;border-radius:9px;border:1px solid}.tier.fresh{color:#0d0e11}
+.tier.stale{background:repeating-linear-gradient(45deg,#0000 0 4px,#fff3 4px 8px)}
+.tier.missing,.tier.invalid{color:var(--dim);border-color:var(--line)}
+.cost{font-size:12px;color:var(--dim);margin-top:4px}.problem{color:#f85149;font-size:12px}
+"""
+
+JS = """
+(function(){
+const SHOTS = JSON.parse(document.getElementById('shots-data').textContent);
+const video = document.getElementById('anim-video'), still = document.getElementById('anim-still');
+const timeEl = document.getElementById('anim-time'), shotEl = document.getElementById('anim-shot');
+const tierEl = document.getElementById('anim-tier'), playBtn = document.getElementById('anim-play');
+const head = document.getElementById('head'), bar = document.getElementById('bar');
+const FPS = SHOTS.fps, TOTAL = SHOTS.total, list = SHOTS.shots;
+const failed = new Set();
+let idx = 0, playing = false, within = 0, timerStart = 0, useVideo = false, pending = null;
+function tc(s){const f=Math.floor(s*FPS+1e-6),r=Math.round(FPS),p=n=>String(n).padStart(2,'0');
+  const sec=Math.floor(f/r);return p(Math.floor(sec/3600))+':'+p(Math.floor(sec/60)%60)+':'+
+  p(sec%60)+':'+p(f%r);}
+function current(){const s=list[idx];
+  if(useVideo) return Math.max(0, video.currentTime - s.offset);
+  return playing ? (performance.now()-timerStart)/1000 : within;}
+function show(){const s=list[idx], t=s.start+Math.min(current(), s.dur);
+  timeEl.textContent=tc(t); timeEl.dataset.seconds=t.toFixed(3);
+  head.style.left=(100*t/TOTAL)+'%';}
+function load(i, at){
+  idx=Math.max(0,Math.min(list.length-1,i)); within=at||0; const s=list[idx];
+  document.querySelectorAll('.panel.current,#bar i.on')
+    .forEach(e=>e.classList.remove('current','on'));
+  const panel=document.getElementById('shot-'+s.n); if(panel){panel.classList.add('current');
+    panel.scrollIntoView({block:'nearest',behavior:'smooth'});}
+  const seg=document.getElementById('seg-'+s.n); if(seg) seg.classList.add('on');
+  shotEl.textContent='#'+s.n+'  '+s.id+'  '+s.name+(s.caption?'  ·  '+s.caption:'');
+  tierEl.textContent=s.tier||'no media';
+  still.src=s.poster; useVideo=!!s.src && !failed.has(s.src);
+  if(useVideo){ video.style.visibility='visible'; still.style.visibility='hidden';
+    if(video.dataset.src!==s.src){video.dataset.src=s.src; video.src=s.src;
+      pending=s.offset+within;}
+    else { video.currentTime=s.offset+within; }
+    if(playing) video.play().catch(()=>fallback());
+  } else { video.pause(); video.style.visibility='hidden'; still.style.visibility='visible'; }
+  timerStart=performance.now()-within*1000; show();}
+function fallback(){const s=list[idx]; if(!s.src) return; failed.add(s.src);
+  const w=useVideo?current():within; useVideo=false; load(idx, Math.min(w, s.dur));}
+video.addEventListener('loadedmetadata',()=>{if(pending!==null){video.currentTime=pending;
+  pending=null;} if(playing) video.play().catch(()=>fallback());});
+video.addEventListener('error',fallback);
+function play(){ if(playing) return; playing=true; playBtn.textContent='❚❚ pause';
+  if(current()>=list[idx].dur-1e-3 && idx===list.length-1) load(0,0);
+  timerStart=performance.now()-within*1000;
+  if(useVideo) video.play().catch(()=>fallback()); tick();}
+function pause(){ within=current(); playing=false; playBtn.textContent='▶ play';
+  video.pause(); show();}
+function toggle(){ playing?pause():play(); }
+function tick(){ if(!playing) return; const s=list[idx];
+  if(current()>=s.dur-0.5/FPS){ if(idx+1<list.length){ load(idx+1,0);} else {pause(); within=s.dur;
+    show(); return;} }
+  show(); requestAnimationFrame(tick);}
+playBtn.addEventListener('click',toggle);
+document.getElementById('anim-prev').addEventListener('click',()=>load(idx-1,0));
+document.getElementById('anim-next').addEventListener('click',()=>load(idx+1,0));
+document.addEventListener('keydown',e=>{
+  if(e.code==='Space'){e.preventDefault();toggle();}
+  else if(e.key==='ArrowRight'){e.preventDefault();load(idx+1,0);}
+  else if(e.key==='ArrowLeft'){e.preventDefault();load(idx-1,0);}});
+document.querySelectorAll('.panel').forEach(p=>p.addEventListener('click',()=>{
+  const i=list.findIndex(s=>s.n===Number(p.dataset.n)); if(i>=0) load(i,0);}));
+bar.addEventListener('click',e=>{const r=bar.getBoundingClientRect(),
+  t=(e.clientX-r.left)/r.width*TOTAL; let i=list.findIndex(s=>t<s.start+s.dur);
+  if(i<0) i=list.length-1; load(i, Math.max(0,t-list[i].start));});
+window.animatic={load,play,pause,current:()=>list[idx].start+current(),shot:()=>idx};
+if(list.length) load(0,0);
+})();
+"""
+
+
+def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    facts = shot_facts(review, shot)
+    rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in (
+        ("size", facts.get("size", "")), ("move", facts.get("move", "")),
+        ("length", facts["duration"]), ("at", facts["at"]),
+        ("cast", facts.get("characters", ""))) if v)
+    lines = "".join(f"<li><b>{esc(who)}</b> {esc(text)}</li>"
+                    for who, text in dialog_lines(review, shot))
+    tiers = "".join(
+        f'<span class="tier {state}" title="{tier}: {state}" style="'
+        + (f"background:{TIER_COLORS[tier]};border-color:{TIER_COLORS[tier]}" if state == "fresh"
+           else f"border-color:{TIER_COLORS[tier]}" if state == "stale" else "")
+        + f'">{tier} {state}</span>'
+        for tier in TIERS if (state := shot.states.get(tier, "missing")))
+    stills = "".join(f'<img src="{esc(src)}" alt="{esc(shot.shot_id)} {esc(label)}" '
+                     f'title="{esc(label)} frame, {esc(shot.active or "no media")}">'
+                     for label, src in images)
+    if len(images) == 3 and shot.spec is not None:
+        stills += (f'<div class="movecell"><b>{esc(shot.spec.camera.move.replace("_", " "))}'
+                   "</b>first · middle · last</div>")
+    problem = f'<div class="problem">{esc(shot.problem)}</div>' if shot.problem else ""
+    return (f'<article class="panel" id="shot-{shot.number}" data-n="{shot.number}" '
+            f'data-shot="{esc(shot.shot_id)}" data-tier="{esc(shot.active or "")}">'
+            f'<div class="stills n{len(images)}">{stills}</div>'
+            '<div class="body"><div class="title">'
+            f'<span class="num">#{shot.number}</span><span class="sid">{esc(shot.shot_id)}'
+            f'</span><span class="cname">{esc(shot.name)}</span></div>'
+            f'<dl class="facts">{rows}</dl><ul class="dialog">{lines}</ul>'
+            f'<div class="tiers">{tiers}</div><div class="cost">{esc(facts["final"])} '
+            f"(est., {review.final_rate[0]:g} s/frame, {esc(review.final_rate[1])})</div>"
+            f"{problem}</div></article>")
+
+
+def write_storyboard(review: Review, path: Path | None, embed: bool = False) -> str:
+    """The storyboard page as text; with `path`, also write it (stills beside it in
+    `<stem>_files/` unless `embed`, which inlines them as data URIs)."""
+    base = path.parent if path is not None else None
+    folder = path.with_name(f"{path.stem}_files") if path is not None and not embed else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    panels: dict[int, str] = {}
+    player = []
+    for shot in review.shots:
+        images = []
+        for label, image in shot_stills(shot):
+            data = _jpeg(image)
+            if folder is not None:
+                name = f"{shot.number:03d}-{shot.shot_id}-{label}.jpg"
+                (folder / name).write_bytes(data)
+                images.append((label, quote(f"{folder.name}/{name}")))
+            else:
+                images.append((label, "data:image/jpeg;base64,"
+                               + base64.b64encode(data).decode("ascii")))
+        panels[shot.number] = _panel(review, shot, images)
+        media = shot.shown()
+        poster = images[len(images) // 2][1]
+        player.append({
+            "n": shot.number, "id": shot.shot_id, "name": shot.name,
+            "start": shot.record_start / review.fps, "dur": shot.frames / review.fps,
+            "src": _media_url(media.path, base) if media else None,
+            "offset": media.offset / review.fps if media else 0.0,
+            "tier": shot.active, "poster": poster,
+            "caption": " · ".join(f"{who}: {text}" for who, text in dialog_lines(review, shot))})
+    esc = html.escape
+    sections = "".join(
+        f'<section class="scene"><h2>{esc(name)}</h2><div class="grid">'
+        + "".join(panels[s.number] for s in shots) + "</div></section>"
+        for name, shots in review.scenes())
+    seconds = review.frames / review.fps
+    counts = {t: sum(1 for s in review.shots if s.states.get(t) == "fresh") for t in TIERS}
+    summary = (f"{len(review.shots)} shots · {timecode(review.frames, review.fps)} "
+               f"({seconds:.1f} s at {review.fps:g} fps) · "
+               + " · ".join(f"{t} {counts[t]}/{len(review.shots)}" for t in TIERS)
+               + f" · finals still to render ≈ {review.final_seconds / 60:.1f} GPU-min")
+    legend = "".join(f'<span><i class="sw" style="background:{c}"></i>{t}</span>'
+                     for t, c in TIER_COLORS.items())
+    segments = "".join(
+        f'<i id="seg-{s.number}" title="{esc(s.shot_id)}" style="flex:{s.frames};background:'
+        f'{TIER_COLORS.get(s.active or "", "#444")}"></i>' for s in review.shots)
+    data = json.dumps({"fps": review.fps, "total": seconds, "shots": player}).replace(
+        "</", "<\\/")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{esc(review.title)} — storyboard</title><style>{CSS}</style></head>
+<body><header class="top"><h1>{esc(review.title)} — storyboard</h1>
+<div class="sub">{esc(summary)}</div><div class="sub legend">{legend}
+<span>striped badge = stale render</span></div></header>
+<div id="player"><div id="screen"><video id="anim-video" preload="auto" playsinline></video>
+<img id="anim-still" alt="current shot"><span id="anim-tier"></span></div>
+<div class="controls"><button id="anim-prev" title="previous shot (←)">◀◀</button>
+<button id="anim-play" title="play/pause (space)">▶ play</button>
+<button id="anim-next" title="next shot (→)">▶▶</button>
+<span id="anim-time" data-seconds="0">00:00:00:00</span>
+<div id="anim-shot"></div><div id="bar">{segments}<span id="head"></span></div>
+<div class="keys">space play/pause · ← → previous/next shot · click a panel or the bar to jump
+</div></div></div>
+{sections}
+<script type="application/json" id="shots-data">{data}</script>
+<script>{JS}</script></body></html>
+"""
+    if path is not None:
+        path.write_text(page, encoding="utf-8")
+    return page

@@ -1,0 +1,300 @@
+"""The final tier end to end on the CPU with tiny random Wan pipelines built locally.
+
+The models are built once per module (diffusers' own test configs, a UMT5 from a config, a
+WordLevel tokenizer), saved with `save_pretrained`, registered in a tiny production's
+soloreel.toml and rendered through the registry, the modes, retiming, the encoder and the
+cache exactly as a real render would be — only smaller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tomli_w
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("peft")
+
+from render_engine.bible import Production, load_production  # noqa: E402
+from render_engine.cache import RenderCache  # noqa: E402
+from render_engine.errors import SoloreelError  # noqa: E402
+from render_engine.final import shot as shot_module  # noqa: E402
+from render_engine.final.batch import render_batch  # noqa: E402
+from render_engine.final.latents import initial_latents  # noqa: E402
+from render_engine.final.modes import use_loras  # noqa: E402
+from render_engine.final.plan import plan_final  # noqa: E402
+from render_engine.final.registry import ModelRegistry, drop_shared  # noqa: E402
+from render_engine.final.retime import sample_frames  # noqa: E402
+from render_engine.media.encode import probe, read_frames  # noqa: E402
+from render_engine.render import RenderJob, ShotPlan, link_plan, plan_shot  # noqa: E402
+from render_engine.timeline_io import iter_shots  # noqa: E402
+from tests.conftest import make_clip, make_timeline, spec_dict  # noqa: E402
+from tests.final_fixtures import build_i2v, build_lora, build_t2v, build_vace  # noqa: E402
+
+pytestmark = pytest.mark.ml
+SIZE = 32
+HANDLES = 4
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny t2v, VACE and i2v pipelines and a LoRA for the t2v transformer, built once."""
+    root = tmp_path_factory.mktemp("tiny-wan")
+    started = time.perf_counter()
+    built = {"t2v": build_t2v(root / "t2v"), "vace": build_vace(root / "vace"),
+             "i2v": build_i2v(root / "i2v")}
+    built["lora"] = build_lora(root / "t2v", root / "lora" / "jane.safetensors")
+    print(f"tiny models built in {time.perf_counter() - started:.1f} s")
+    return built
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    """Each test starts without models loaded by another test."""
+    drop_shared()
+    yield
+    drop_shared()
+
+
+def _production(root: Path, models: dict[str, Path], model: str = "tiny-t2v",
+                jane_lora: bool = False, extra_models: dict[str, Any] | None = None) -> Path:
+    settings = tomllib.loads((root / "soloreel.toml").read_text())
+    settings["tiers"]["final"] = {"width": SIZE, "height": SIZE, "steps": 2, "model": model}
+    settings["tiers"]["proxy"] = {"width": SIZE, "height": SIZE}
+    settings["models"] = {
+        "tiny-t2v": {"source": str(models["t2v"]), "kind": "t2v", "dtype": "float32"},
+        "tiny-vace": {"source": str(models["vace"]), "kind": "vace", "dtype": "float32"},
+        "tiny-i2v": {"source": str(models["i2v"]), "kind": "i2v", "dtype": "float32"},
+        **(extra_models or {}),
+    }
+    (root / "soloreel.toml").write_text(tomli_w.dumps(settings))
+    if jane_lora:
+        shutil.copy(models["lora"], root / "cast" / "jane" / "lora.safetensors")
+        cast = tomllib.loads((root / "cast" / "jane.toml").read_text())
+        cast["lora"] = {"path": "jane/lora.safetensors", "weight": 1.0}
+        (root / "cast" / "jane.toml").write_text(tomli_w.dumps(cast))
+    return root
+
+
+def _plans(root: Path, specs: list[dict[str, Any]], tier: str = "final",
+           frames: int = 12) -> tuple[Production, RenderCache, list[ShotPlan]]:
+    production = load_production(root)
+    assert not production.problems, production.problems
+    timeline = make_timeline([make_clip(s, f"SHOT {i}", frames) for i, s in enumerate(specs)])
+    cache = RenderCache(production.renders_dir())
+    return production, cache, [plan_shot(ref, production, cache, tier)
+                               for ref in iter_shots(timeline)]
+
+
+def _job(plan: ShotPlan, production: Production, folder: Path) -> RenderJob:
+    settings = production.settings.tier(plan.tier)
+    assert plan.spec is not None
+    return RenderJob(spec=plan.spec, production=production, tier=plan.tier, first=plan.first,
+                     end=plan.end, fps=production.settings.production.fps,
+                     width=settings.width, height=settings.height,
+                     out_path=folder / "out.mp4", label=plan.ref.label, shown=plan.shown)
+
+
+def test_initial_noise_is_seeded_on_the_cpu_and_shape_bound() -> None:
+    a = initial_latents(42, (1, 16, 3, 4, 4))
+    assert torch.equal(a, initial_latents(42, (1, 16, 3, 4, 4)))
+    assert not torch.equal(a, initial_latents(43, (1, 16, 3, 4, 4)))
+    bigger = initial_latents(42, (1, 16, 5, 4, 4))
+    assert not torch.equal(bigger[:, :, :3], a)  # other shape, other noise: drafts keep shape
+
+
+def test_t2v_shot_renders_into_the_cache(tiny_production: Path, models) -> None:
+    root = _production(tiny_production, models)
+    production, cache, plans = _plans(root, [spec_dict("s-1")])
+    started = time.perf_counter()
+    link_plan(plans[0], production, cache, render=True)
+    seconds = time.perf_counter() - started
+    assert plans[0].error is None, plans[0].error
+    entry = plans[0].result
+    assert entry is not None and entry.tier == "final"
+    info = probe(entry.media)
+    assert info.frame_count == 12 + 2 * HANDLES
+    assert float(info.fps) == 24 and (info.width, info.height) == (SIZE, SIZE)
+    assert info.audio_codec and info.audio_duration == pytest.approx(20 / 24, abs=0.05)
+    manifest = entry.manifest
+    assert manifest["model"]["name"] == "tiny-t2v" and manifest["model"]["device"] == "cpu"
+    assert manifest["seed"] == 42 and manifest["steps"] == 2 and manifest["mode"] == "t2v"
+    assert manifest["wan_frames"] == 17 and manifest["segments"] == [[0, 17]]
+    assert manifest["cost"]["forwards"] == 4 and manifest["cost"]["gpu"] == "cpu"
+    assert set(manifest["stage_seconds"]) >= {"load", "denoise", "retime", "encode"}
+    again = _plans(root, [spec_dict("s-1")])[2][0]
+    assert again.cached is not None and again.cached.folder == entry.folder
+    print(f"tiny t2v shot (20 frames, 2 steps, CPU) rendered in {seconds:.2f} s")
+
+
+def test_lora_loads_by_character_name_and_changes_the_output(tiny_production, models,
+                                                               tmp_path) -> None:
+    root = _production(tiny_production, models, jane_lora=True)
+    production, _cache, plans = _plans(root, [spec_dict("s-1")])
+    job = _job(plans[0], production, tmp_path)
+    with_lora = plan_final(job.spec, production)
+    assert [u.name for u in with_lora.loras] == ["jane"]
+    without = dataclasses.replace(with_lora, loras=())
+    registry = ModelRegistry(production)
+    plain = shot_module.render_frames(job, without, registry, retime_method="blend")
+    plain_again = shot_module.render_frames(job, without, registry, retime_method="blend")
+    assert np.array_equal(plain.frames, plain_again.frames)  # seeded: reproducible
+    styled = shot_module.render_frames(job, with_lora, registry, retime_method="blend")
+    assert not np.array_equal(plain.frames, styled.frames)
+    assert styled.details["loras"] == [{"name": "jane", "path": with_lora.loras[0].path,
+                                        "weight": 1.0}]
+    assert styled.details["prompt"].startswith("JaneTrigger")
+    model = registry.get("tiny-t2v")
+    assert model.pipe.get_active_adapters() == ["jane"]
+    use_loras(model, without)
+    assert model.lora_key == () and not model.pipe.get_list_adapters().get("transformer")
+    assert registry.loads["tiny-t2v"] == 1
+
+
+def test_a_batch_with_two_models_loads_each_once(tiny_production, models) -> None:
+    root = _production(tiny_production, models)
+    vace = {"final": {"model": "tiny-vace"}}
+    specs = [spec_dict("a-1"), spec_dict("b-1", render=vace), spec_dict("a-2", dialog=[]),
+             spec_dict("b-2", render=vace, dialog=[])]
+    production, cache, plans = _plans(root, specs)
+    report = render_batch(plans, production, cache)
+    assert report.failed == {}
+    assert len(report.rendered) == 4
+    assert dict(report.loads) == {"tiny-t2v": 1, "tiny-vace": 1}
+    names = [p.result.manifest["model"]["name"] for p in plans if p.result]
+    assert names == ["tiny-t2v", "tiny-vace", "tiny-t2v", "tiny-vace"]
+
+
+def test_modes_that_follow_the_proxy(tiny_production, models, monkeypatch) -> None:
+    root = _production(tiny_production, models, model="tiny-vace")
+    shots = {"vace_layers": ("tiny-vace", "v-1"), "vace_inpaint": ("tiny-vace", "v-2"),
+             "i2v": ("tiny-i2v", "i-1"), "v2v_refine": ("tiny-t2v", "r-1")}
+    specs = [spec_dict(shot_id, dialog=[], render={"final": {"mode": mode, "model": model}})
+             for mode, (model, shot_id) in shots.items()]
+    production, cache, proxies = _plans(root, specs, tier="proxy")
+    for plan in proxies:
+        link_plan(plan, production, cache, render=True)
+        assert plan.result is not None, plan.error
+    seen: dict[str, Any] = {}
+    real = shot_module.render_segment
+
+    def spy(model, plan, inputs, embeds):
+        seen[plan.mode] = inputs
+        return real(model, plan, inputs, embeds)
+
+    monkeypatch.setattr(shot_module, "render_segment", spy)
+    _, _, finals = _plans(root, specs)
+    report = render_batch(finals, production, cache)
+    assert report.failed == {}
+    layers = finals[0].result.manifest
+    proxy_entry = proxies[0].result
+    assert layers["control_video"] == f"proxy:{proxy_entry.hash[:12]}/pose.mp4"
+    pose = list(read_frames(proxy_entry.folder / proxy_entry.manifest["pose_video"]))
+    count = layers["wan_frames"]
+    expected = [pose[i] for i in sample_frames(count, 24, 16, len(pose))]
+    control = seen["vace_layers"].control
+    assert len(control) == count
+    assert all(np.array_equal(a, b) for a, b in zip(control, expected, strict=True))
+    assert seen["vace_inpaint"].mask is not None and any(m.any() for m in seen["vace_inpaint"].mask)
+    assert finals[2].result.manifest["keyframe"].startswith("proxy:")
+    first_proxy = next(read_frames(proxies[2].result.media))
+    assert np.array_equal(seen["i2v"].keyframe, first_proxy)
+    assert finals[3].result.manifest["strength"] == 0.5
+    assert len(seen["v2v_refine"].source) == finals[3].result.manifest["wan_frames"]
+    for plan in finals:
+        assert probe(plan.result.media).frame_count == 12 + 2 * HANDLES
+
+
+def test_long_shots_render_as_segments(tiny_production, models, tmp_path) -> None:
+    root = _production(tiny_production, models, model="tiny-vace")
+    production, _cache, plans = _plans(root, [spec_dict("long", dialog=[])], frames=36)
+    job = _job(plans[0], production, tmp_path)
+    plan = plan_final(job.spec, production)
+    result = shot_module.render_frames(job, plan, ModelRegistry(production), max_frames=9,
+                                       retime_method="flow")
+    assert len(result.details["segments"]) > 1
+    assert result.frames.shape == (36 + 2 * HANDLES, SIZE, SIZE, 3)
+    assert result.details["control_video"] == "drawn"
+
+
+def test_missing_model_and_corrupt_lora_fail_only_their_shots(tiny_production, models) -> None:
+    root = _production(tiny_production, models, jane_lora=True, extra_models={
+        "gone": {"source": "models/gone", "kind": "t2v", "dtype": "float32"}})
+    (root / "cast" / "jane" / "lora.safetensors").write_bytes(b"not a safetensors file")
+    specs = [spec_dict("gone-1", render={"final": {"model": "gone"}}, dialog=[]),
+             spec_dict("jane-1", dialog=[]),
+             spec_dict("john-1", dialog=[], characters=[{"name": "john"}])]
+    production, cache, plans = _plans(root, specs)
+    report = render_batch(plans, production, cache)
+    assert len(report.rendered) == 1 and plans[2].result is not None
+    gone, jane = plans[0].error or "", plans[1].error or ""
+    assert 'model "gone": folder' in gone and "does not exist" in gone
+    assert "LoRA of jane (lora.safetensors) cannot be loaded" in jane
+    assert (production.renders_dir() / "errors" / "final" / "gone-1.mp4").is_file()
+
+
+def test_out_of_memory_suggests_the_next_profile(tiny_production, models, monkeypatch) -> None:
+    root = _production(tiny_production, models)
+    real = shot_module.render_segment
+
+    def oom(model, plan, inputs, embeds):
+        if plan.seed == 666:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+        return real(model, plan, inputs, embeds)
+
+    monkeypatch.setattr(shot_module, "render_segment", oom)
+    specs = [spec_dict("big", seed=666, dialog=[]), spec_dict("small", dialog=[])]
+    production, cache, plans = _plans(root, specs)
+    report = render_batch(plans, production, cache)
+    assert 'memory_profile = "12gb"' in report.failed[plans[0].ref.label]
+    assert "CUDA out of memory" in report.failed[plans[0].ref.label]
+    assert plans[1].result is not None
+
+
+def test_unknown_model_names_the_known_ones(tiny_production, models) -> None:
+    root = _production(tiny_production, models)
+    production, _cache, plans = _plans(root, [spec_dict(render={"final": {"model": "nope"}})])
+    with pytest.raises(SoloreelError, match="known: tiny-i2v, tiny-t2v, tiny-vace"):
+        plan_final(plans[0].spec, production)
+
+
+def test_12gb_profile_fp8_storage_and_group_offload_still_renders(tiny_production, models,
+                                                                  tmp_path) -> None:
+    from render_engine.final.registry import offload_12gb
+
+    root = _production(tiny_production, models)
+    production, _cache, plans = _plans(root, [spec_dict("s-1", dialog=[])])
+    job = _job(plans[0], production, tmp_path)
+    plan = plan_final(job.spec, production)
+    registry = ModelRegistry(production)
+    plain = shot_module.render_frames(job, plan, registry, retime_method="blend")
+    model = registry.get("tiny-t2v")
+    applied = offload_12gb(model.pipe, "cpu", torch.float32, use_stream=False)
+    assert applied == "transformer:fp8_storage+group_offload"
+    dtypes = {p.dtype for p in model.pipe.transformer.parameters()}
+    assert torch.float8_e4m3fn in dtypes
+    stored = shot_module.render_frames(job, plan, registry, retime_method="blend")
+    assert stored.frames.shape == plain.frames.shape
+    assert np.abs(stored.frames.astype(int) - plain.frames.astype(int)).mean() < 40
+
+
+def test_cli_renders_and_links_the_final_tier(tiny_production, models) -> None:
+    from render_engine.cli import main
+    from render_engine.timeline_io import read_timeline, write_timeline
+
+    root = _production(tiny_production, models)
+    edit = root / "timelines" / "edit.otio"
+    write_timeline(make_timeline([make_clip(spec_dict("cli-1", dialog=[]), "CLI 1", 12)]), edit)
+    assert main(["-q", "render", str(edit), "--tier", "final", "--production", str(root)]) == 0
+    clip = next(iter(read_timeline(edit).find_clips()))
+    assert clip.active_media_reference_key == "final"
+    assert clip.media_reference.metadata["soloreel"]["tier"] == "final"
+    assert probe(Path(clip.media_reference.target_url.removeprefix("file://"))).frame_count == 20
