@@ -201,3 +201,52 @@ def test_candidates_from_the_i2v_model_are_seeded_with_provenance(tiny_productio
     assert meta["mode"] == "i2v-turnaround" and meta["view"] == "side"
     assert meta["model"] == "i2v" and meta["prompt"].startswith("JaneTrigger")
     assert meta["seed"] != provenance(workspace, "c001")["seed"]
+
+
+def test_vace_candidates_are_driven_by_the_views_pose(tiny_production, tmp_path,
+                                                      monkeypatch) -> None:
+    from render_engine.cast import candidates as candidates_module
+    from render_engine.cast.dataset import provenance
+    from render_engine.final.registry import shared_registry
+    from tests.final_fixtures import build_vace
+
+    model = build_vace(tmp_path / "vace")
+    settings = tomllib.loads((tiny_production / "soloreel.toml").read_text())
+    settings["tiers"]["final"] = {"width": SIZE, "height": SIZE, "steps": 1, "model": "vace"}
+    settings["models"] = {"vace": {"source": str(model), "kind": "vace", "dtype": "float32"}}
+    (tiny_production / "soloreel.toml").write_text(tomli_w.dumps(settings))
+    production = load_production(tiny_production)
+    Workspace(production, "jane").ensure()
+    pipe = shared_registry(production).get("vace").pipe
+    seen: list[list[Image.Image]] = []
+    original = type(pipe).__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["video"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "__call__", spy)
+    ids = candidates_module.generate_candidates(
+        production, "jane", views=["front", "back"], size=SIZE, frames=5)
+    assert len(ids) == 2 and len(seen) == 2
+    for view, video in zip(("front", "back"), seen, strict=True):
+        expected = candidates_module.pose_controls(view, SIZE, 5)
+        assert [np.asarray(f).tolist() for f in video] == [
+            np.asarray(f).tolist() for f in expected]
+        assert np.asarray(video[0]).max() > 0  # a skeleton, not an empty control
+    front, back = (np.asarray(v[0]).astype(int) for v in seen)
+    assert not np.array_equal(front, back)  # the back view hides the face keypoints
+    assert provenance(Workspace(production, "jane"), ids[0])["mode"] == "vace-reference-pose"
+
+
+def test_pose_controls_show_each_view() -> None:
+    from render_engine.cast.candidates import VIEW_POSES, pose_controls
+
+    widths = {}
+    for view in VIEW_POSES:
+        frame = np.asarray(pose_controls(view, 64, 1)[0])
+        drawn = frame.max(axis=2) > 0
+        assert drawn.any(), view
+        columns = np.flatnonzero(drawn.any(axis=0))
+        widths[view] = columns.max() - columns.min()
+    assert widths["side"] < widths["front"]  # a profile is narrower than a front view

@@ -16,8 +16,8 @@ from tests.conftest import DEMO_SOURCE
 
 def test_committed_text_matches_the_generator(demo_production: Path) -> None:
     generated = sorted(p.relative_to(demo_production) for p in demo_production.rglob("*")
-                       if p.is_file() and p.suffix in {".toml", ".otio"})
-    assert len(generated) == 7  # settings, 3 cast, 2 sets, the edit
+                       if p.is_file() and p.suffix in {".toml", ".otio", ".fountain"})
+    assert len(generated) == 8  # settings, 3 cast, 2 sets, the screenplay, its edit
     committed = {p.relative_to(DEMO_SOURCE) for p in DEMO_SOURCE.rglob("*.toml")}
     assert committed == {p for p in generated if p.suffix == ".toml"}
     for rel in generated:

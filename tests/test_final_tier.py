@@ -9,6 +9,7 @@ cache exactly as a real render would be — only smaller.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 import tomllib
@@ -29,11 +30,13 @@ from render_engine.errors import SoloreelError  # noqa: E402
 from render_engine.final import shot as shot_module  # noqa: E402
 from render_engine.final.batch import render_batch  # noqa: E402
 from render_engine.final.latents import initial_latents  # noqa: E402
+from render_engine.final.layers import KEY_COLOUR, LAYER_GROW  # noqa: E402
 from render_engine.final.modes import use_loras  # noqa: E402
 from render_engine.final.plan import plan_final  # noqa: E402
 from render_engine.final.registry import ModelRegistry, drop_shared  # noqa: E402
 from render_engine.final.retime import sample_frames  # noqa: E402
 from render_engine.media.encode import probe, read_frames  # noqa: E402
+from render_engine.pose.openpose import draw_poses  # noqa: E402
 from render_engine.render import RenderJob, ShotPlan, link_plan, plan_shot  # noqa: E402
 from render_engine.timeline_io import iter_shots  # noqa: E402
 from tests.conftest import make_clip, make_timeline, spec_dict  # noqa: E402
@@ -101,6 +104,20 @@ def _job(plan: ShotPlan, production: Production, folder: Path) -> RenderJob:
                      end=plan.end, fps=production.settings.production.fps,
                      width=settings.width, height=settings.height,
                      out_path=folder / "out.mp4", label=plan.ref.label, shown=plan.shown)
+
+
+def _proxy_pose_frames(entry, count: int) -> list[list[np.ndarray]]:
+    """Per 16 fps frame of a render, each character's skeleton alone, drawn from the proxy's
+    pose.json (one person per character, spec order)."""
+    frames = json.loads((entry.folder / entry.manifest["pose_json"]).read_text())
+    out = []
+    for index in sample_frames(count, 24, 16, len(frames)):
+        frame = frames[index]
+        people = [np.asarray(p["pose_keypoints_2d"], float).reshape(18, 3)
+                  for p in frame["people"]]
+        out.append([draw_poses(frame["canvas_width"], frame["canvas_height"], [p])
+                    for p in people])
+    return out
 
 
 def test_initial_noise_is_seeded_on_the_cpu_and_shape_bound() -> None:
@@ -196,13 +213,20 @@ def test_modes_that_follow_the_proxy(tiny_production, models, monkeypatch) -> No
     assert report.failed == {}
     layers = finals[0].result.manifest
     proxy_entry = proxies[0].result
-    assert layers["control_video"] == f"proxy:{proxy_entry.hash[:12]}/pose.mp4"
+    assert layers["control_video"] == f"proxy:{proxy_entry.hash[:12]}/pose.json"
+    assert [r["characters"] for r in layers["layers"]] == [["jane"]]
     pose = list(read_frames(proxy_entry.folder / proxy_entry.manifest["pose_video"]))
     count = layers["wan_frames"]
     expected = [pose[i] for i in sample_frames(count, 24, 16, len(pose))]
-    control = seen["vace_layers"].control
+    drawn = _proxy_pose_frames(proxy_entry, count)
+    control, mask = seen["vace_layers"].control, seen["vace_layers"].mask
     assert len(control) == count
-    assert all(np.array_equal(a, b) for a, b in zip(control, expected, strict=True))
+    for frame, region, track, decoded in zip(control, mask, drawn, expected, strict=True):
+        inside = region > 0
+        assert np.array_equal(frame[inside], track[0][inside])  # the proxy's pose, drawn
+        # ... which is what pose.mp4 shows (up to its 4:2:0 coding of 1-px lines at 32 px)
+        assert np.abs(frame[inside].astype(int) - decoded[inside].astype(int)).mean() < 30
+        assert (frame[~inside] == KEY_COLOUR).all()  # the flat matte around it
     assert seen["vace_inpaint"].mask is not None and any(m.any() for m in seen["vace_inpaint"].mask)
     assert finals[2].result.manifest["keyframe"].startswith("proxy:")
     first_proxy = next(read_frames(proxies[2].result.media))
@@ -298,3 +322,87 @@ def test_cli_renders_and_links_the_final_tier(tiny_production, models) -> None:
     assert clip.active_media_reference_key == "final"
     assert clip.media_reference.metadata["soloreel"]["tier"] == "final"
     assert probe(Path(clip.media_reference.target_url.removeprefix("file://"))).frame_count == 20
+
+
+def test_vace_layers_renders_one_keyed_layer_per_character_over_the_plate(
+        tiny_production, models, monkeypatch, tmp_path) -> None:
+    import cv2
+
+    from render_engine.proxy.shot import ShotFrames
+
+    root = _production(tiny_production, models, model="tiny-vace", jane_lora=True)
+    two = spec_dict("two-1", dialog=[], shot={"id": "two-1", "size": "WS"},
+                    characters=[{"name": "jane", "position": [-1.6, 5.0]},
+                                {"name": "john", "position": [1.6, 5.0]}])
+    production, cache, proxies = _plans(root, [two], tier="proxy")
+    link_plan(proxies[0], production, cache, render=True)
+    proxy = proxies[0].result
+    assert proxy is not None, proxies[0].error
+    calls: list[Any] = []
+    real = shot_module.render_segment
+
+    def spy(model, plan, inputs, embeds):
+        calls.append((plan, inputs))
+        return real(model, plan, inputs, embeds)
+
+    monkeypatch.setattr(shot_module, "render_segment", spy)
+    _, _, finals = _plans(root, [two])
+    job = _job(finals[0], production, tmp_path)
+    plan = plan_final(job.spec, production)
+    assert plan.mode == "vace_layers"
+    result = shot_module.render_frames(job, plan, ModelRegistry(production),
+                                       retime_method="blend")
+    assert len(calls) == 2  # one VACE render per character
+    records = result.details["layers"]
+    assert [r["characters"] for r in records] == [["jane"], ["john"]]
+    assert [r["loras"] for r in records] == [["jane"], []]  # the lead's LoRA only on her layer
+    assert records[0]["prompt"].startswith("JaneTrigger")
+    assert len({r["seed"] for r in records}) == 2
+    count = result.details["wan_frames"]
+    drawn = _proxy_pose_frames(proxy, count)
+    for index, (layer_plan, inputs) in enumerate(calls):
+        assert layer_plan.seed == records[index]["seed"]
+        assert len(inputs.control) == count
+        for frame, region, people in zip(inputs.control, inputs.mask, drawn, strict=True):
+            inside = region > 0
+            assert np.array_equal(frame[inside], people[index][inside])  # its own pose ...
+            own = people[index].max(axis=2) > 8
+            other = (people[1 - index].max(axis=2) > 8) & ~own
+            assert own.any() and other.any()
+            assert not (frame[other] == people[1 - index][other]).all(axis=1).any()
+    assert result.frames.shape == (12 + 2 * HANDLES, SIZE, SIZE, 3)
+
+    # outside the characters the final is the plate
+    shot = ShotFrames(job.spec, production, SIZE, SIZE, job.fps, job.first, job.shown)
+    frames = json.loads((proxy.folder / proxy.manifest["pose_json"]).read_text())
+    radius = round((LAYER_GROW + 0.08) * SIZE)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    outside_pixels = changed = 0
+    for index, final in enumerate(result.frames):
+        cam = shot.camera(shot.progress(index), shot.seconds(index))
+        plate, _depth = shot.plates.background(cam)
+        people = [np.asarray(p["pose_keypoints_2d"], float).reshape(18, 3)
+                  for p in frames[index]["people"]]
+        near = cv2.dilate((draw_poses(SIZE, SIZE, people).max(axis=2) > 8).astype(np.uint8),
+                          kernel) > 0
+        outside = ~near
+        outside_pixels += int(outside.sum())
+        diff = np.abs(final[outside].astype(int) - plate[outside].astype(int))
+        assert diff.mean() < 4, (index, diff.mean())
+        changed += int((np.abs(final.astype(int) - plate.astype(int)).max(axis=2) > 16).sum())
+    assert outside_pixels > 0.2 * SIZE * SIZE * len(result.frames)
+    assert changed > 0  # the layers are there
+
+
+def test_touching_characters_share_a_layer() -> None:
+    from render_engine.final.layers import touching_groups
+
+    def person(x: float) -> np.ndarray:
+        points = np.zeros((18, 3))
+        points[:, 0], points[:, 1], points[:, 2] = x, np.linspace(10, 90, 18), 1.0
+        return points
+
+    apart = [[person(10), person(50), person(90)]]
+    assert touching_groups(apart, 100) == [[0], [1], [2]]
+    hug = [*apart, [person(10), person(88), person(90)], [None, person(50), None]]
+    assert touching_groups(hug, 100) == [[0], [1, 2]]  # touching in any frame: one layer

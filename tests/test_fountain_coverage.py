@@ -94,11 +94,13 @@ def test_exterior_establishing_shot_pans() -> None:
     assert (est.size, est.move, est.amount) == ("WS", "pan_right", 0.3)
 
 
-def test_speaker_talks_others_keep_their_posture_and_every_line_is_placed() -> None:
+def test_postures_hold_across_shots_and_standing_speakers_talk() -> None:
     found = shots(CHAT)
     first = found[1]
-    acting = {c["name"]: c["action"] for c in first.characters}
-    assert acting == {"jane": "talk", "john": "sit"}
+    assert {c["name"]: c["action"] for c in first.characters} == {"jane": "sit", "john": "sit"}
+    standing = shots(CHAT.replace(" sit at the table", " wait"))[1]
+    assert {c["name"]: c["action"] for c in standing.characters} == {"jane": "talk",
+                                                                   "john": "stand"}
     assert [(d.speaker, d.text, d.start) for d in first.dialog] == [("jane", "First.", 0.3)]
 
 

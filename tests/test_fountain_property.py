@@ -108,7 +108,7 @@ def mutated(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
-@settings(max_examples=700, **SETTINGS)
+@settings(max_examples=500, **SETTINGS)
 @given(text=mutated(), with_production=st.booleans())
 def test_mutated_screenplays_give_an_edit_or_a_fountain_error(text: str,
                                                               with_production: bool) -> None:
@@ -190,7 +190,7 @@ def _shots(timeline: otio.schema.Timeline) -> list[tuple]:
             for c in timeline.video_tracks()[0].find_clips()]
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=250, **SETTINGS)
 @given(text=screenplay(), with_production=st.booleans())
 def test_generated_screenplays_write_back_to_the_same_shots(text: str,
                                                             with_production: bool) -> None:

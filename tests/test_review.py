@@ -162,7 +162,7 @@ def test_storyboard_in_a_browser_shows_every_shot_and_plays(rendered_demo, tmp_p
             images = page.evaluate("""[...document.querySelectorAll('article.panel img')]
                 .map(i => [i.complete && i.naturalWidth > 0, i.alt])""")
             assert images and all(ok for ok, _alt in images), images
-            for shot_id in ("cf-010", "cf-080"):
+            for shot_id in ("s01-001", "s01-008"):
                 assert page.locator(f'article.panel[data-shot="{shot_id}"]').count() == 1
             start = float(page.locator("#anim-time").get_attribute("data-seconds"))
             page.keyboard.press("Space")
@@ -182,7 +182,7 @@ def test_storyboard_in_a_browser_shows_every_shot_and_plays(rendered_demo, tmp_p
             page.keyboard.press("Space")  # pause, then step to the next shot
             page.keyboard.press("ArrowRight")
             assert page.evaluate("window.animatic.shot()") == 1
-            assert page.locator("article.panel.current").get_attribute("data-shot") == "cf-020"
+            assert page.locator("article.panel.current").get_attribute("data-shot") == "s01-002"
             assert not errors, errors
         finally:
             browser.close()

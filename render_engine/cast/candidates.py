@@ -2,8 +2,9 @@
 
 One render per (view, expression, index): an i2v model animates the source image with an
 orbit/turn prompt and the last frame is kept (the camera has come round to the view asked
-for); a VACE model gets the source as a reference image (letterboxed on white) with an empty
-control video and a full mask; a t2v model works from the prompt alone. Seeds are derived
+for); a VACE model gets the source as a reference image (letterboxed on white) and an OpenPose
+control video of a figure in the asked view (front, three-quarter, side, back, sitting,
+close-up) with a full mask; a t2v model works from the prompt alone. Seeds are derived
 from (character, view, expression, index, base seed) with sha256, so a re-run renders the
 same candidates; each candidate's json records model, mode, prompt, seed, steps, size and
 the source's hash.
@@ -33,6 +34,28 @@ TURN_PROMPTS = {
 }
 FRAMES = 17
 """Frames per i2v/VACE render: enough motion for the orbit, 4k+1."""
+
+VIEW_POSES = {  # view → (floor facing, action, figure height in frame heights, feet row)
+    "front": (180.0, "stand", 0.86, 0.94),
+    "three_quarter": (225.0, "stand", 0.86, 0.94),
+    "side": (270.0, "stand", 0.86, 0.94),
+    "back": (0.0, "stand", 0.86, 0.94),
+    "sitting": (180.0, "sit", 0.86, 0.94),
+    "closeup": (180.0, "stand", 3.2, 2.95),
+}
+
+
+def pose_controls(view: str, side: int, count: int) -> list[Image.Image]:
+    """The VACE control video for one view: a COCO-18 skeleton in that view, breathing."""
+    from render_engine.pose.openpose import draw_poses, standing_pose
+
+    facing, action, height, feet = VIEW_POSES.get(view, VIEW_POSES["front"])
+    frames = []
+    for index in range(count):
+        pose = standing_pose((side / 2, feet * side), height * side, facing, index / 16.0,
+                             action=action)
+        frames.append(Image.fromarray(draw_poses(side, side, [pose])))
+    return frames
 
 
 def candidate_seed(name: str, view: str, expression: str, index: int, base: int) -> int:
@@ -96,10 +119,9 @@ def generate_candidates(production: Production, name: str, model: str | None = N
                     mode = "i2v-turnaround"
                     out = pipe(image=fitted, **common)
                 elif kind == "vace":
-                    mode = "vace-reference"
-                    grey = Image.new("RGB", (side, side), (127, 127, 127))
+                    mode = "vace-reference-pose"
                     white = Image.new("L", (side, side), 255)
-                    out = pipe(video=[grey] * count, mask=[white] * count,
+                    out = pipe(video=pose_controls(view, side, count), mask=[white] * count,
                                reference_images=[source], **common)
                 else:
                     mode = "t2v-prompt"

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", choices=sorted(p for p in ENCODE_PROFILES
                                                      if p in ("web", "kdenlive", "resolve")),
                         help="media profile (default: resolve for resolve/fcp7, kdenlive else)")
+    parser.add_argument("--layers", action="store_true",
+                        help="stack each shot as plate, character layers with alpha (ProRes "
+                        "4444) and foreground, so one character can be adjusted in the NLE")
     parser.add_argument("--no-render", action="store_true",
                         help="export only media already rendered")
     add_production_argument(parser)
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output, args.nle)
     production = load_production(find_production(args, args.timeline))
     result = export_edit(read_timeline(args.timeline), production, args.nle, args.tier,
-                         args.profile, render=not args.no_render)
+                         args.profile, render=not args.no_render, layers=args.layers)
     adapter_args = {}
     if args.nle == "mlt":
         tier = production.settings.tier(args.tier)

@@ -20,6 +20,9 @@ from render_engine.timeline_io import write_timeline
 
 FPS = 24
 EDIT_FILE = "timelines/campfire.otio"
+SCRIPT_FILE = "scripts/campfire.fountain"
+SCRIPT_SOURCE = Path(__file__).with_name("campfire.fountain")
+"""The scene as a screenplay: the demo's edit is generated from it (coverage by film grammar)."""
 STAMP_FILE = ".demo-assets"
 
 SETTINGS: dict[str, Any] = {
@@ -155,8 +158,19 @@ SHOTS: list[tuple[str, int, dict[str, Any]]] = [
 ]
 
 
+def script_edit(dest: Path) -> otio.schema.Timeline:
+    """The demo's edit: the campfire screenplay read by the Fountain adapter against the
+    production in `dest`, so the bible's cast and sets are matched."""
+    from otio_adapters.fountain import read_from_string
+    from render_engine.bible import load_production
+
+    return read_from_string(SCRIPT_SOURCE.read_text(encoding="utf-8"),
+                            production=load_production(dest))
+
+
 def demo_edit() -> otio.schema.Timeline:
-    """The campfire scene as an OTIO timeline whose clips carry full ShotSpecs."""
+    """The scene blocked by hand (SHOTS): the reference the screenplay's automatic coverage
+    is tested against."""
     timeline = otio.schema.Timeline(
         name="Campfire", global_start_time=otio.opentime.RationalTime(86400, FPS))
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
@@ -182,7 +196,7 @@ def demo_edit() -> otio.schema.Timeline:
 def _art_fingerprint() -> str:
     here = Path(__file__).parent
     sha = hashlib.sha256()
-    for name in ("art.py", "production.py"):
+    for name in ("art.py", "production.py", "campfire.fountain"):
         sha.update((here / name).read_bytes())
     return sha.hexdigest()
 
@@ -264,7 +278,8 @@ def build_demo(dest: Path) -> list[Path]:
     renders_ignore = dest / "renders" / ".gitignore"
     if not renders_ignore.exists():
         write("renders/.gitignore", "*\n")
-    write_timeline(demo_edit(), dest / EDIT_FILE)
+    write(SCRIPT_FILE, SCRIPT_SOURCE.read_text(encoding="utf-8"))
+    write_timeline(script_edit(dest), dest / EDIT_FILE)
     written.append(dest / EDIT_FILE)
     write(STAMP_FILE, _art_fingerprint() + "\n")
     return written

@@ -27,6 +27,7 @@ from render_engine.hashing import shot_hash
 from render_engine.media.encode import read_frames
 from render_engine.pose.openpose import draw_poses, standing_pose
 from render_engine.render import RenderJob
+from render_engine.spec import CharacterSpec
 
 NEGATIVE_PROMPT = ("blurry, low quality, distorted anatomy, extra limbs, deformed face, "
                    "flicker, static frame, watermark, subtitles, text")
@@ -120,11 +121,12 @@ class Control:
     source: str
 
 
-def _drawn_people(job: RenderJob, width: int, height: int, seconds: float) -> list[np.ndarray]:
-    """Skeletons of the spec's characters at shot time `seconds` at their starting floor
-    positions, seen by a level pinhole camera from the plate's height and field of view — a
-    stand-in for the proxy's blocking when no proxy exists (walk paths and camera moves are
-    the proxy's job; render the proxy first for those)."""
+def _drawn_person(job: RenderJob, char: CharacterSpec, width: int, height: int,
+                  seconds: float) -> np.ndarray | None:
+    """One spec character's skeleton at shot time `seconds` at its starting floor position,
+    seen by a level pinhole camera from the plate's height and field of view (None when at
+    or behind the camera) — a stand-in for the proxy's blocking when no proxy exists (walk
+    paths and camera moves are the proxy's job; render the proxy first for those)."""
     try:
         set_spec = job.production.set(job.spec.set)
         camera_height, hfov = set_spec.plate.camera_height_m, set_spec.plate.hfov_deg
@@ -132,18 +134,21 @@ def _drawn_people(job: RenderJob, width: int, height: int, seconds: float) -> li
         camera_height, hfov = 1.5, 70.0
     focal = width / 2 / np.tan(np.radians(min(hfov, 120.0)) / 2)
     horizon = 0.45 * height
+    x, z = char.position
+    if z <= 0.3:
+        return None
     members = {m.name: m for m in shot_characters(job.spec, job.production)}
-    people = []
-    for char in job.spec.characters:
-        x, z = char.position
-        if z <= 0.3:
-            continue
-        member = members.get(char.name.lower())
-        height_m = member.height_m if member else 1.75
-        feet = (width / 2 + focal * x / z, horizon + focal * camera_height / z)
-        people.append(standing_pose(feet, focal * height_m / z, char.facing, seconds, char.action,
-                                    distance=z / height_m, camera_up=camera_height / height_m))
-    return people
+    member = members.get(char.name.lower())
+    height_m = member.height_m if member else 1.75
+    feet = (width / 2 + focal * x / z, horizon + focal * camera_height / z)
+    return standing_pose(feet, focal * height_m / z, char.facing, seconds, char.action,
+                         distance=z / height_m, camera_up=camera_height / height_m)
+
+
+def _drawn_people(job: RenderJob, width: int, height: int, seconds: float) -> list[np.ndarray]:
+    """Skeletons of every spec character (see `_drawn_person`)."""
+    people = [_drawn_person(job, char, width, height, seconds) for char in job.spec.characters]
+    return [p for p in people if p is not None]
 
 
 def control_video(job: RenderJob, plan: FinalPlan, count: int,

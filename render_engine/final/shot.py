@@ -6,6 +6,9 @@ one Wan render is split into overlapping segments; each later segment is conditi
 end of the one before where the mode allows it (VACE keeps the previous frames via its mask,
 i2v starts from the previous last frame), and the joins are colour-matched and cross-faded.
 CUDA out-of-memory becomes a SoloreelError that names the next memory profile to try.
+`vace_layers` renders one such VACE pass per character (or touching group) on a key matte
+and composites the keyed layers over the plate with the proxy's compositor
+(`render_engine.final.layers`); the manifest's `layers` lists them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from render_engine.errors import SoloreelError
 from render_engine.final import inputs as conditioning
+from render_engine.final import layers
 from render_engine.final.cost import cost_record, model_class
 from render_engine.final.latents import WAN_FPS, WAN_MAX_FRAMES, latent_shape
 from render_engine.final.modes import (
@@ -64,58 +68,29 @@ def _oom_message(model: LoadedModel) -> str:
             f"memory profile; {fix}")
 
 
-def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
-                  max_frames: int | None = None, retime_method: str | None = None) -> ShotFrames:
-    """Render one shot's final frames through the registry's pipeline for `plan.model`."""
+@dataclass
+class _Conditioning:
+    """What every segment of one Wan render is conditioned on (whole-render arrays)."""
+
+    control: list[np.ndarray] | None = None
+    mask: list[np.ndarray] | None = None
+    references: list = field(default_factory=list)
+    keyframe: np.ndarray | None = None
+    source: list[np.ndarray] | None = None
+
+
+def _denoise(model: LoadedModel, plan: FinalPlan, registry: ModelRegistry, segments: list,
+             inputs: _Conditioning, embeds: dict[str, Any]) -> tuple[np.ndarray, int, int]:
+    """Render every segment and join them: (float frames at 16 fps, max tokens, forwards)."""
     import torch
 
-    max_frames = max_frames or int(os.environ.get("SOLOREEL_WAN_MAX_FRAMES", WAN_MAX_FRAMES))
-    method = retime_method or os.environ.get("SOLOREEL_RETIME", "flow")
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    loads_before = registry.loads[plan.model]
-    model = registry.get(plan.model)
-    timings["load"] = (model.load_seconds if registry.loads[plan.model] > loads_before else 0.0)
-    marker = time.perf_counter()
-    loras = use_loras(model, plan)
-    timings["loras"] = time.perf_counter() - marker
-
-    marker = time.perf_counter()
-    total = plan.wan_frames(job.frame_count, job.fps)
-    overlap = min(SEGMENT_OVERLAP, max(1, (max_frames - 1) // 2))
-    segments = plan_segments(total, max_frames, overlap)
-    total = segments[-1].end
-    proxy = conditioning.proxy_entry(job)
-    prompt, negative = conditioning.build_prompt(job, plan)
-    control = mask = source = None
-    control_source = key_source = None
-    references: list = []
-    keyframe = None
-    if plan.mode.startswith("vace"):
-        pose = conditioning.control_video(job, plan, total, proxy)
-        control, control_source = pose.frames, pose.source
-        references = conditioning.reference_images(job, plan)
-        if plan.mode == "vace_inpaint":
-            mask = conditioning.pose_masks(control)
-            context = (conditioning.source_video(job, plan, total, proxy) if proxy is not None
-                       else [conditioning.plate_image(job, plan.width, plan.height)] * total)
-            grey = np.full_like(context[0], 127)
-            control = [np.where(m[..., None] > 0, grey, c) for c, m in zip(context, mask,
-                                                                          strict=True)]
-    elif plan.mode == "i2v":
-        keyframe, key_source = conditioning.keyframe(job, plan, proxy)
-    elif plan.mode == "v2v_refine":
-        source = conditioning.source_video(job, plan, total, proxy)
-    embeds = encode_prompts(model, prompt, negative, plan.guidance)
-    timings["conditioning"] = time.perf_counter() - marker
-
+    control, mask, source = inputs.control, inputs.mask, inputs.source
     rendered: list[np.ndarray] = []
     tokens = forwards = 0
-    marker = time.perf_counter()
     for index, segment in enumerate(segments):
         window = slice(segment.start, segment.end)
         seg = SegmentInputs(frames=segment.frames, seed=plan.seed + 7919 * index,
-                            references=references, keyframe=keyframe)
+                            references=inputs.references, keyframe=inputs.keyframe)
         if control is not None:
             seg.control = list(control[window])
             seg.mask = list(mask[window]) if mask is not None else None
@@ -127,7 +102,7 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
                     full[segment.overlap:])
         if source is not None:
             seg.source = list(source[window])
-        if keyframe is not None and index:
+        if inputs.keyframe is not None and index:
             seg.keyframe = to_uint8(rendered[-1][-segment.overlap])
         try:
             frames = render_segment(model, plan, seg, embeds)
@@ -136,17 +111,123 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
             raise SoloreelError(_oom_message(model)) from exc
         rendered.append(frames)
         shape = latent_shape(plan.width, plan.height, segment.frames,
-                             reference_images=len(references) if control is not None else 0)
+                             reference_images=len(inputs.references) if control is not None
+                             else 0)
         tokens = max(tokens, shape[2] * (shape[3] // 2) * (shape[4] // 2))
         steps = (max(1, int(plan.steps * plan.strength)) if plan.mode == "v2v_refine"
                  else plan.steps)
         forwards += steps * (2 if plan.guidance > 1.0 else 1)
-    timings["denoise"] = time.perf_counter() - marker
+    return join_segments(rendered, [s.overlap for s in segments]), tokens, forwards
+
+
+def _render_layers(job: RenderJob, plan: FinalPlan, model: LoadedModel,
+                   registry: ModelRegistry, segments: list, total: int, proxy: Any,
+                   method: str) -> tuple[np.ndarray, dict[str, Any], int, int, list]:
+    """vace_layers: one VACE render per character (or touching group), keyed and composited
+    over the plate by the proxy compositor (see `render_engine.final.layers`). Returns the
+    timeline-rate uint8 frames, the manifest's layer details, tokens, forwards and the LoRA
+    entries used."""
+    from render_engine.audio.dialog import spoken_lines
+    from render_engine.proxy.shot import ShotFrames as ProxyFrames
+
+    people, source = layers.character_people(job, plan, total, proxy)
+    built = layers.build_layers(job, plan, people)
+    tokens = forwards = 0
+    keyed_layers: list[np.ndarray] = []
+    records: list[dict[str, Any]] = []
+    loras: list[dict[str, Any]] = []
+    for layer in built:
+        narrowed = layers.layer_plan(plan, layer)
+        marker = time.perf_counter()
+        entries = use_loras(model, narrowed)
+        loras += [e for e in entries if e not in loras]
+        embeds = encode_prompts(model, layer.prompt, layer.negative, plan.guidance)
+        inputs = _Conditioning(control=layer.control, mask=layer.mask,
+                               references=layer.references)
+        joined, seg_tokens, seg_forwards = _denoise(model, narrowed, registry, segments, inputs,
+                                                    embeds)
+        tokens, forwards = max(tokens, seg_tokens), forwards + seg_forwards
+        frames = to_uint8(retime(joined, WAN_FPS, job.fps, job.frame_count,
+                                 method=method))  # type: ignore[arg-type]
+        region = retime(np.stack(layer.mask)[..., None].astype(np.float32) / 255.0, WAN_FPS,
+                        job.fps, job.frame_count, method="blend")[..., 0]
+        keyed_layers.append(np.stack([layers.keyed(f, r) for f, r in zip(frames, region,
+                                                                          strict=True)]))
+        records.append({"characters": layer.names, "seed": layer.seed,
+                        "loras": [u.name for u in layer.loras],
+                        "reference_images": len(layer.references), "prompt": layer.prompt,
+                        "seconds": round(time.perf_counter() - marker, 4)})
+    shot = ProxyFrames(job.spec, job.production, plan.width, plan.height, job.fps, job.first,
+                      job.shown, spoken_lines(job.spec, job.production, job.label))
+    if built:
+        frames = layers.composite_layers(shot, built, keyed_layers)
+    else:  # nobody in frame: the plate alone
+        frames = np.stack([shot.frame(i).rgb for i in range(job.frame_count)])
+    details = {"layers": records, "control_video": source, "key_colour": list(layers.KEY_COLOUR)}
+    return frames, details, tokens, forwards, loras
+
+
+def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
+                  max_frames: int | None = None, retime_method: str | None = None) -> ShotFrames:
+    """Render one shot's final frames through the registry's pipeline for `plan.model`."""
+    max_frames = max_frames or int(os.environ.get("SOLOREEL_WAN_MAX_FRAMES", WAN_MAX_FRAMES))
+    method = retime_method or os.environ.get("SOLOREEL_RETIME", "flow")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    loads_before = registry.loads[plan.model]
+    model = registry.get(plan.model)
+    timings["load"] = (model.load_seconds if registry.loads[plan.model] > loads_before else 0.0)
+    marker = time.perf_counter()
+    layered = plan.mode == "vace_layers"
+    loras = [] if layered else use_loras(model, plan)
+    timings["loras"] = time.perf_counter() - marker
 
     marker = time.perf_counter()
-    joined = join_segments(rendered, [s.overlap for s in segments])
-    frames = retime(joined, WAN_FPS, job.fps, job.frame_count, method=method)  # type: ignore[arg-type]
-    timings["retime"] = time.perf_counter() - marker
+    total = plan.wan_frames(job.frame_count, job.fps)
+    overlap = min(SEGMENT_OVERLAP, max(1, (max_frames - 1) // 2))
+    segments = plan_segments(total, max_frames, overlap)
+    total = segments[-1].end
+    proxy = conditioning.proxy_entry(job)
+    prompt, negative = conditioning.build_prompt(job, plan)
+    inputs = _Conditioning()
+    control_source = key_source = None
+    extra: dict[str, Any] = {}
+    if layered:
+        timings["conditioning"] = time.perf_counter() - marker
+        marker = time.perf_counter()
+        frames, extra, tokens, forwards, loras = _render_layers(
+            job, plan, model, registry, segments, total, proxy, method)
+        control_source = extra.pop("control_video")
+        reference_count = sum(r["reference_images"] for r in extra["layers"])
+        timings["denoise"] = time.perf_counter() - marker
+    else:
+        if plan.mode.startswith("vace"):
+            pose = conditioning.control_video(job, plan, total, proxy)
+            inputs.control, control_source = pose.frames, pose.source
+            inputs.references = conditioning.reference_images(job, plan)
+            if plan.mode == "vace_inpaint":
+                inputs.mask = conditioning.pose_masks(inputs.control)
+                context = (conditioning.source_video(job, plan, total, proxy)
+                           if proxy is not None
+                           else [conditioning.plate_image(job, plan.width, plan.height)] * total)
+                grey = np.full_like(context[0], 127)
+                inputs.control = [np.where(m[..., None] > 0, grey, c)
+                                  for c, m in zip(context, inputs.mask, strict=True)]
+        elif plan.mode == "i2v":
+            inputs.keyframe, key_source = conditioning.keyframe(job, plan, proxy)
+        elif plan.mode == "v2v_refine":
+            inputs.source = conditioning.source_video(job, plan, total, proxy)
+        embeds = encode_prompts(model, prompt, negative, plan.guidance)
+        timings["conditioning"] = time.perf_counter() - marker
+
+        marker = time.perf_counter()
+        joined, tokens, forwards = _denoise(model, plan, registry, segments, inputs, embeds)
+        timings["denoise"] = time.perf_counter() - marker
+        marker = time.perf_counter()
+        frames = to_uint8(retime(joined, WAN_FPS, job.fps, job.frame_count,
+                                 method=method))  # type: ignore[arg-type]
+        timings["retime"] = time.perf_counter() - marker
+        reference_count = len(inputs.references)
     timings["total"] = time.perf_counter() - started
     gpu = _gpu_name(model.device)
     details = {
@@ -161,9 +242,10 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
         "render_size": [plan.width, plan.height], "wan_fps": WAN_FPS, "wan_frames": total,
         "segments": [[s.start, s.end] for s in segments], "retime": method,
         "control_video": control_source, "keyframe": key_source,
-        "reference_images": len(references), "proxy": proxy.hash if proxy else None,
+        "reference_images": reference_count, "proxy": proxy.hash if proxy else None,
+        **extra,
         "stage_seconds": {k: round(v, 4) for k, v in timings.items()},
         "cost": cost_record(plan, model_class(plan.entry, job.production), gpu, tokens,
                             forwards, timings["denoise"]),
     }
-    return ShotFrames(to_uint8(frames), details)
+    return ShotFrames(frames, details)

@@ -88,6 +88,11 @@ ENCODE_PROFILES: dict[str, EncodeProfile] = {
         video_options=dict(_H264), audio_codec="aac", audio_format="fltp",
         audio_bit_rate=192_000, gop_seconds=1.0,
     ),
+    "control": EncodeProfile(
+        name="control", suffix=".mp4", video_codec="libx264", pix_fmt="yuv420p",
+        video_options={"crf": "16", "preset": "ultrafast"}, audio_codec="aac",
+        audio_format="fltp",
+    ),
     "resolve": EncodeProfile(
         name="resolve", suffix=".mov", video_codec="dnxhd", pix_fmt="yuv422p",
         video_options={"profile": "dnxhr_hq"}, audio_codec="pcm_s16le", audio_format="s16",
@@ -105,7 +110,8 @@ ENCODE_PROFILES: dict[str, EncodeProfile] = {
     ),
 }
 """Encode profiles by name. "resolve" falls back to ProRes 422 HQ below DNxHR's 256x120 minimum
-(Resolve reads both); "prores4444" keeps an alpha channel for character layers."""
+(Resolve reads both); "prores4444" keeps an alpha channel for character layers; "control" is
+for pose control videos (flat colours on black: the fastest preset, a low CRF keeps the lines)."""
 
 
 def fps_fraction(fps: float | int | Fraction) -> Fraction:
@@ -128,6 +134,22 @@ def fps_fraction(fps: float | int | Fraction) -> Fraction:
     if rate <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     return rate
+
+
+def timecode_at(frame: int, fps: float | int | Fraction) -> str:
+    """SMPTE non-drop timecode HH:MM:SS:FF of source frame `frame` at `fps`.
+
+    Frames are counted at the nominal (rounded) rate, as NLEs do for non-drop timecode, so
+    every tier's movie of a shot, which starts at the same source frame, gets the same start
+    timecode and an editor (or Resolve's conform) can line proxy and final up by it.
+    """
+    if frame < 0:
+        raise ValueError(f"timecode of a negative frame ({frame})")
+    base = max(1, round(float(fps_fraction(fps))))
+    seconds, frames = divmod(int(frame), base)
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    return f"{hours % 24:02d}:{mins:02d}:{secs:02d}:{frames:02d}"
 
 
 def pick_profile(name: str, width: int, height: int) -> EncodeProfile:
@@ -196,13 +218,17 @@ class VideoWriter:
         profile: str = "web",
         audio: tuple[np.ndarray, int] | None = None,
         metadata: dict[str, str] | None = None,
+        timecode: str | None = None,
     ) -> None:
+        """`timecode` (HH:MM:SS:FF) is the movie's start timecode, written on the video stream
+        (mov/mp4 get a tmcd track) so NLEs place and conform the media by it."""
         self.path = Path(path)
         self.width = int(width)
         self.height = int(height)
         self.fps = fps_fraction(fps)
         self.profile = pick_profile(profile, self.width, self.height)
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+        self.timecode = timecode
         self.frames_written = 0
         self._check_geometry()
         self._audio = resample_audio(*audio) if audio is not None else None
@@ -250,6 +276,8 @@ class VideoWriter:
         video.width = self.width
         video.height = self.height
         video.pix_fmt = self.profile.pix_fmt
+        if self.timecode:
+            video.metadata["timecode"] = self.timecode
         ctx = video.codec_context
         ctx.time_base = self._time_base
         ctx.colorspace = _BT709
@@ -406,6 +434,8 @@ class MediaInfo:
     """Seconds of audio (None without an audio stream)."""
     metadata: dict[str, str] = field(default_factory=dict)
     """Container tags, keys lower-cased (Matroska stores them upper-case)."""
+    timecode: str | None = None
+    """The start timecode (from the container, the video stream or a tmcd track), if any."""
 
     @property
     def duration(self) -> float:
@@ -442,6 +472,15 @@ def _audio_seconds(container: Any, stream: Any) -> float:
     return float(total * stream.time_base)
 
 
+def _timecode_tag(container: Any) -> str | None:
+    """The first `timecode` tag of the container or any of its streams."""
+    for tags in [container.metadata, *(stream.metadata for stream in container.streams)]:
+        for key, value in tags.items():
+            if str(key).lower() == "timecode" and value:
+                return str(value)
+    return None
+
+
 def probe(path: Path | str) -> MediaInfo:
     """Describe a movie file: exact video frame count, exact fps, sizes, codecs, audio, tags.
 
@@ -464,6 +503,7 @@ def probe(path: Path | str) -> MediaInfo:
                 audio_codec=audio.codec_context.name, audio_rate=audio.codec_context.sample_rate,
                 audio_channels=audio.codec_context.channels,
                 audio_duration=_audio_seconds(container, audio))
+        info["timecode"] = _timecode_tag(container)
         container.seek(0)
         count = sum(1 for packet in container.demux(video) if packet.size)
     return MediaInfo(frame_count=count, **info)

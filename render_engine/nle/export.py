@@ -19,8 +19,9 @@ from render_engine.bible import Production
 from render_engine.cache import RenderCache
 from render_engine.errors import SoloreelError
 from render_engine.nle.identity import MARKER_RE, marker_texts, media_path, shot_marker
+from render_engine.nle.layers import add_layer_tracks, render_shot_layers
 from render_engine.nle.registry import ShotRegistry
-from render_engine.render import link_plan, plan_shot
+from render_engine.render import link_plan, media_reference, plan_shot
 from render_engine.timeline_io import iter_shots
 
 NLE_TARGETS: dict[str, tuple[str, str, str]] = {
@@ -68,8 +69,13 @@ def _drop_identity_markers(clip: otio.schema.Clip) -> None:
 
 def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
                 tier: str = "placeholder", profile: str | None = None,
-                render: bool = True) -> ExportResult:
-    """Render what the export needs, flatten, mark and register; the master is untouched."""
+                render: bool = True, layers: bool = False) -> ExportResult:
+    """Render what the export needs, flatten, mark and register; the master is untouched.
+
+    With `layers`, each shot's clip carries its plate and its character and foreground
+    layers go on tracks above (see `render_engine.nle.layers`); shots without layers (not
+    rendered and `render` off, or failed) are exported flat with a warning.
+    """
     if nle not in NLE_TARGETS:
         raise SoloreelError(f'unknown NLE "{nle}"; choose one of {", ".join(NLE_TARGETS)}')
     adapter, _suffix, default_profile = NLE_TARGETS[nle]
@@ -80,6 +86,7 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
     timeline.name = timeline.name or "soloreel edit"
     result = ExportResult(timeline=timeline, adapter=adapter)
     tracks = list(timeline.video_tracks())
+    stacks: list[tuple[otio.schema.Clip, Any]] = []
     for ref in iter_shots(timeline):
         clip = ref.clip
         if not ref.has_spec:
@@ -91,8 +98,15 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             result.warnings.append(f"{plan.problem or ref.label}: skipped (run soloreel "
                                    "validate)")
             continue
-        link_plan(plan, production, cache, render)
-        active = plan.extra.get("active")
+        entry = _layers(plan, production, cache, render, result) if layers else None
+        if entry is not None:
+            key = otio.schema.Clip.DEFAULT_MEDIA_KEY
+            clip.set_media_references({key: media_reference(entry)}, key)
+            stacks.append((clip, entry))
+            active = tier
+        else:
+            link_plan(plan, production, cache, render)
+            active = plan.extra.get("active")
         if plan.error:
             result.warnings.append(f"{ref.label}: render failed ({plan.error}); exported the "
                                    "error slate")
@@ -112,8 +126,35 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             "record": round(clip.trimmed_range_in_parent().start_time.value),
             "source": [plan.shown[0], plan.shown[1]], "media": media[0] if media else "",
         })
+    if stacks:
+        result.warnings += add_layer_tracks(timeline, stacks)
+    _gap_text_only_audio(timeline)
     registry.save_layout(EXPORT_LAYOUT, result.rows)
     return result
+
+
+def _gap_text_only_audio(timeline: otio.schema.Timeline) -> None:
+    """Audio clips with no media (a screenplay's dialog lines: text for the editor, the sound
+    is in each shot's media) become gaps: NLEs skip or complain about missing media."""
+    for track in timeline.audio_tracks():
+        for index, item in enumerate(list(track)):
+            if isinstance(item, otio.schema.Clip) and isinstance(
+                    item.media_reference, otio.schema.MissingReference):
+                track[index] = otio.schema.Gap(source_range=item.source_range)
+
+
+def _layers(plan: Any, production: Production, cache: RenderCache, render: bool,
+            result: ExportResult) -> Any:
+    """The shot's cached layers (rendered if asked), or None with a warning: flat export."""
+    try:
+        entry = render_shot_layers(plan, production, cache, render)
+    except Exception as exc:  # one shot's layers failing must not stop the export
+        result.warnings.append(f"{plan.ref.label}: layers failed ({type(exc).__name__}: {exc});"
+                               " exported it flat")
+        return None
+    if entry is None:
+        result.warnings.append(f"{plan.ref.label}: no layers rendered yet; exported it flat")
+    return entry
 
 
 def default_suffix(nle: str) -> str:

@@ -45,6 +45,8 @@ class ReattachReport:
 
     matched: list[Match] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    layers: int = 0
+    """Layer clips of a layered export (`<shot>.layer.<name>.mov`): known, not shots."""
     deleted: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -137,6 +139,14 @@ def _derive(matches: list[Match], taken: set[str]) -> None:
             parent, "duplicate"
 
 
+def _is_layer(clip: otio.schema.Clip) -> bool:
+    """True for the stacked layer clips `soloreel export --layers` writes above a shot."""
+    reference = clip.media_reference
+    url = getattr(reference, "target_url", "") or ""
+    name = url.rsplit("/", 1)[-1]
+    return ".layer." in name and not name.split(".layer.", 1)[1].startswith("plate")
+
+
 def reattach(timeline: otio.schema.Timeline, registry: ShotRegistry) -> ReattachReport:
     """Identify every video clip, derive split/duplicate ids, write specs back onto clips."""
     report = ReattachReport()
@@ -145,6 +155,9 @@ def reattach(timeline: otio.schema.Timeline, registry: ShotRegistry) -> Reattach
     tracks = list(timeline.video_tracks())
     by_id: dict[str, list[Match]] = defaultdict(list)
     for ref in iter_shots(timeline):
+        if _is_layer(ref.clip):
+            report.layers += 1  # a --layers export's plate/character/foreground layer
+            continue
         match = _identify(ref, registry, positions, tracks.index(ref.track))
         if match is None:
             report.unknown.append(ref.label)

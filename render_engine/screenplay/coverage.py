@@ -691,8 +691,8 @@ class _ScenePlanner:
             elif name in take.exit and place is not None:
                 entry["path"] = [list(p) for p in place.exit_path()]
                 action = "walk"
-            elif name in speakers:
-                action = "talk"
+            elif name in speakers and action == "stand":
+                action = "talk"  # a seated speaker stays seated: the dialog moves the lips
             if take.enter and name not in take.enter and name not in take.moods:
                 expression = "surprised"
             entry["action"] = action
@@ -759,15 +759,20 @@ def plan_screenplay(play: Screenplay, casting: Casting) -> Plan:
     used: set[str] = set()
     previous_time: str | None = None
     for scene in play.scenes:
-        planner = _ScenePlanner(scene, casting, manual, [], previous_time)
-        planner.plan()
-        planner = _ScenePlanner(scene, casting, manual, warnings, previous_time,
-                                planner.unused_notes())
+        found: list[ParseWarning] = []
+        planner = _ScenePlanner(scene, casting, manual, found, previous_time)
+        shots = planner.plan()
+        if planner.unused_notes():  # plan again without the names only they brought in
+            found = []
+            planner = _ScenePlanner(scene, casting, manual, found, previous_time,
+                                    planner.unused_notes())
+            shots = planner.plan()
+        warnings += found
         set_name = casting.set_for(scene, planner.scene_notes.get("set"))
         lighting = casting.lighting_for(set_name, planner.time,
                                         planner.scene_notes.get("lighting"), scene.line)
         planned = PlannedScene(scene, set_name, lighting, planner.time, _id_prefix(scene, used))
-        planned.shots = planner.plan()
+        planned.shots = shots
         planned.placements = planner.placements
         planned.after = planner.before
         _name_shots(planned, casting)

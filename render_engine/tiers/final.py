@@ -18,7 +18,7 @@ from render_engine.final.plan import plan_final
 from render_engine.final.registry import shared_registry
 from render_engine.final.retime import resize_frames
 from render_engine.final.shot import render_frames
-from render_engine.media.encode import VideoWriter, probe
+from render_engine.media.encode import VideoWriter, probe, timecode_at
 from render_engine.render import RenderJob
 
 
@@ -36,7 +36,8 @@ def render(job: RenderJob) -> dict[str, Any]:
     with VideoWriter(job.out_path, job.width, job.height, job.fps,
                      profile=job.production.settings.encode.profile,
                      audio=(audio, RATE) if audio is not None else None,
-                     metadata=metadata) as writer:
+                     metadata=metadata,
+                     timecode=timecode_at(job.first, job.fps)) as writer:
         for frame in frames:
             writer.write(frame)
             job.progress(1)

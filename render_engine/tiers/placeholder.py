@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from render_engine.audio.dialog import RATE, mix_dialog, spoken_lines
-from render_engine.media.encode import VideoWriter, probe
+from render_engine.media.encode import VideoWriter, probe, timecode_at
 from render_engine.placeholder import render_error_slate, render_placeholder_frames
 from render_engine.render import RenderJob
 
@@ -25,7 +25,8 @@ def render(job: RenderJob) -> dict[str, Any]:
     profile = job.production.settings.encode.profile
     with VideoWriter(job.out_path, job.width, job.height, job.fps, profile=profile,
                      audio=(audio, RATE) if audio is not None else None,
-                     metadata=metadata) as writer:
+                     metadata=metadata,
+                     timecode=timecode_at(job.first, job.fps)) as writer:
         for frame in frames:
             writer.write(frame)
             job.progress(1)

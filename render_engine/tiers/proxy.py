@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from render_engine.audio.dialog import RATE, mix_dialog, spoken_lines
-from render_engine.media.encode import VideoWriter, probe
+from render_engine.media.encode import VideoWriter, probe, timecode_at
 from render_engine.proxy.poses import PoseJsonWriter, pose_frame
 from render_engine.proxy.shot import ShotFrames
 from render_engine.render import RenderJob
 
 POSE_VIDEO = "pose.mp4"
 POSE_JSON = "pose.json"
-POSE_PROFILE = "web"
+POSE_PROFILE = "control"
 QUEUE_FRAMES = 4
 """Frames waiting for the encoder at most (bounds memory)."""
 
@@ -103,13 +103,15 @@ def render(job: RenderJob) -> dict[str, Any]:
     metadata = {"comment": f"soloreel shot {job.spec.shot.id} tier proxy",
                 "title": job.spec.shot.id}
     profile = job.production.settings.encode.profile
+    timecode = timecode_at(job.first, job.fps)
     pose_meta = {"comment": f"soloreel shot {job.spec.shot.id} openpose control",
                  "title": f"{job.spec.shot.id} pose"}
     with (VideoWriter(job.out_path, job.width, job.height, job.fps, profile=profile,
                       audio=(audio, RATE) if audio is not None else None,
-                      metadata=metadata) as movie,
+                      metadata=metadata, timecode=timecode) as movie,
           VideoWriter(folder / POSE_VIDEO, job.width, job.height, job.fps,
-                      profile=POSE_PROFILE, metadata=pose_meta) as pose_movie,
+                      profile=POSE_PROFILE, metadata=pose_meta,
+                      timecode=timecode) as pose_movie,
           PoseJsonWriter(folder / POSE_JSON, job.width, job.height) as pose_json):
         encoder = _Encoder(movie, pose_movie, pose_json, job.width, job.height)
         encoder.start()
