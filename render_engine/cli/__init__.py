@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from render_engine import __version__
 from render_engine.cli import (
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args, console) or 0)
     except SoloreelError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", markup=True)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         errors.print("interrupted")
