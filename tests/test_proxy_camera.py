@@ -247,6 +247,16 @@ def test_push_in_gets_closer_and_pull_out_backs_away(production: Production) -> 
         assert (np.diff(dist) >= -1e-9).all() and dist[-1] > dist[0] + 0.2
 
 
+def test_push_in_on_a_single_keeps_the_eyes_in_place(production: Production) -> None:
+    for size in ("MCU", "CU"):
+        spec = shot(size, ["jane"], "round", camera={"move": "push_in", "amount": 0.3})
+        eyes = np.array(eye_point(spec, production, "jane"))
+        cameras = _frames(production, spec)
+        start, end = cameras[0].project(eyes), cameras[-1].project(eyes)
+        assert abs(end[0] - start[0]) < 0.02 * cameras[0].width, size  # look room kept
+        assert abs(end[1] - start[1]) < 0.02 * cameras[0].height, size  # eyes on the third
+
+
 def test_zoom_narrows_and_widens_the_field_of_view(production: Production) -> None:
     spec = shot("MS", ["jane"], "round", camera={"move": "zoom_in", "amount": 0.5})
     fovs = [c.hfov_deg for c in _frames(production, spec)]

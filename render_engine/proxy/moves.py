@@ -78,7 +78,7 @@ def camera_at(base: Camera, spec: ShotSpec, production: Production, progress: fl
             travel = min(travel, max(0.0, distance - MIN_SUBJECT_GAP_M))
         else:
             travel = -travel
-        camera = _translate(base, base.forward * travel * p)
+        camera = _dolly(model, base, spec, production, travel * p)
     elif move in ("truck_left", "truck_right"):
         distance = _subject_distance(base, spec, production)
         travel = amount * max(1.0, 0.5 * distance) * (1.0 if move == "truck_right" else -1.0)
@@ -148,17 +148,38 @@ def _zoom(model: PlateModel, base: Camera, amount: float, p: float, zoom_in: boo
     return base.moved(hfov_deg=math.degrees(2 * math.atan(1.0 / focal)))
 
 
-def _subject_distance(base: Camera, spec: ShotSpec, production: Production) -> float:
-    """Distance from the camera to the subjects' eyes (4 m when nobody is framed)."""
+def _subject_eyes(spec: ShotSpec, production: Production) -> np.ndarray | None:
+    """The midpoint of the framed subjects' eyes at the start of the shot (None: nobody)."""
     figures = subjects_of(spec)
     if not figures:
-        return 4.0
+        return None
     points = []
     for character in figures:
         x, z, _, _ = character_floor(character, 0.0)
         points.append((x, eye_height(character, height_of(production, character.name)), z))
-    centre = np.mean(points, axis=0)
+    return np.mean(points, axis=0)
+
+
+def _subject_distance(base: Camera, spec: ShotSpec, production: Production) -> float:
+    """Distance from the camera to the subjects' eyes (4 m when nobody is framed)."""
+    centre = _subject_eyes(spec, production)
+    if centre is None:
+        return 4.0
     return float(max(0.5, np.linalg.norm(centre - np.asarray(base.position))))
+
+
+def _dolly(model: PlateModel, base: Camera, spec: ShotSpec, production: Production,
+           travel: float) -> Camera:
+    """Move along the view axis, turning so the subjects' eyes keep their place on screen
+    (a push-in on an off-centre single would otherwise slide the face out of frame)."""
+    camera = _translate(base, base.forward * travel)
+    eyes = _subject_eyes(spec, production)
+    if eyes is None or not travel:
+        return camera
+    screen = base.project(eyes)
+    if screen[2] <= 0:
+        return camera
+    return model.clamp_view(aim_camera(camera, eyes, float(screen[0]), float(screen[1])))
 
 
 def _track(model: PlateModel, base: Camera, spec: ShotSpec, production: Production,
