@@ -21,6 +21,7 @@ import numpy as np
 from render_engine.audio.casting import style_reference, voice_for
 from render_engine.audio.conversion import convert
 from render_engine.audio.coqui import model_identity
+from render_engine.audio.resample import resample
 from render_engine.audio.voice import MouthCue, SpeechResult, VoiceError, get_engine
 from render_engine.audio.wav import read_audio_any, write_wav
 from render_engine.bible import CastMember, Production
@@ -176,7 +177,7 @@ def mix_dialog(lines: list[SpokenLine], first_seconds: float, duration: float) -
     total = round(duration * RATE)
     track = np.zeros(total, np.float32)
     for line in lines:
-        samples = line.samples if line.rate == RATE else _resample(line.samples, line.rate)
+        samples = resample(line.samples, line.rate, RATE)
         offset = round((line.start - first_seconds) * RATE)
         lo, hi = max(0, offset), min(total, offset + len(samples))
         if hi > lo:
@@ -187,11 +188,6 @@ def mix_dialog(lines: list[SpokenLine], first_seconds: float, duration: float) -
         track[:fade] *= ramp
         track[-fade:] *= ramp[::-1]
     return np.clip(track, -1.0, 1.0)
-
-
-def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    positions = np.arange(round(len(samples) * RATE / rate)) * (rate / RATE)
-    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
 
 
 def mouth_shape(lines: list[SpokenLine], speaker: str, shot_seconds: float) -> str:

@@ -25,11 +25,18 @@ def find_production(args: argparse.Namespace, timeline_path: Path | None) -> Pat
     explicit = production_from_env(args.production)
     if explicit:
         return explicit
-    if timeline_path is not None:
-        for folder in Path(timeline_path).resolve().parents:
-            if (folder / "soloreel.toml").is_file():
-                return folder
+    found = production_above(Path(timeline_path).resolve().parent) if timeline_path else None
+    if found is not None:
+        return found
     raise SoloreelError("no production given; pass --production DIR")
+
+
+def production_above(folder: Path) -> Path | None:
+    """The nearest folder, `folder` itself or one of its parents, that holds soloreel.toml."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "soloreel.toml").is_file():
+            return candidate
+    return None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

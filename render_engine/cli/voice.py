@@ -21,7 +21,7 @@ from render_engine.audio.visemes import to_rhubarb_json
 from render_engine.audio.voice import MouthCue, SpeechResult, get_engine, require_text
 from render_engine.audio.wav import read_audio_any, write_wav
 from render_engine.bible import Production, load_production
-from render_engine.cli.validate import add_production_argument
+from render_engine.cli.validate import add_production_argument, production_above
 from render_engine.errors import SoloreelError
 from render_engine.timeline_io import production_from_env
 
@@ -34,10 +34,9 @@ def production_here(args: argparse.Namespace) -> Production:
     explicit = production_from_env(args.production)
     if explicit:
         return load_production(explicit)
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "soloreel.toml").is_file():
-            return load_production(folder)
+    found = production_above(Path.cwd().resolve())
+    if found is not None:
+        return load_production(found)
     raise SoloreelError("no production here; run inside one or pass --production DIR")
 
 
