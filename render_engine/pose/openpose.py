@@ -166,6 +166,8 @@ _UPPER_ARM, _FOREARM = 0.186, 0.146
 _THIGH, _SHIN = 0.245, 0.24
 _ANKLE_UP = 0.045
 _SEAT_UP = _ANKLE_UP + _SHIN  # a chair seat puts the hips at knee height
+SEATED_EYE = _SEAT_UP - _HIP[1] + _HEAD[14][2]
+"""Eye height of the seated figure in body heights (hips on a knee-high seat)."""
 _SIDES = {2: 1, 3: 1, 4: 1, 8: 1, 9: 1, 10: 1, 14: 1, 16: 1,
           5: -1, 6: -1, 7: -1, 11: -1, 12: -1, 13: -1, 15: -1, 17: -1}
 ACTIONS = ("stand", "sit", "walk", "talk", "gesture", "turn", "lie")

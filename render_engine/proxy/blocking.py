@@ -8,16 +8,24 @@ image is loaded.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
+import numpy as np
+
 from render_engine.bible import Production
+from render_engine.pose.openpose import SEATED_EYE
 from render_engine.proxy.camera import heading_to
 from render_engine.spec import CharacterSpec, ShotSpec
 
 WALK_SPEED_M_S = 1.2
 EYE_STANDING = 0.93
-EYE_SITTING = 0.65  # where the painted sitting sheets put the eyes (0.62 is anatomical)
+EYE_SITTING = SEATED_EYE
+"""Seated eye height in body heights when the sheet does not say (the OpenPose figure's, on a
+knee-high seat); a sheet with sit views sets its own (`seated_eye_ratio`)."""
+SIT_VIEWS = ("sit_front", "sit_three_quarter", "sit_side", "sit_back")
+STANDING_VIEWS = ("front", "three_quarter", "side", "back")
 EYE_LYING = 0.12
 HEAD_ABOVE_EYES = 0.07
 DEFAULT_HEIGHT_M = 1.75
@@ -77,18 +85,55 @@ def height_of(production: Production, name: str) -> float:
         return DEFAULT_HEIGHT_M
 
 
-def eye_height(character: CharacterSpec, height_m: float) -> float:
-    """Eye height above the floor for the character's posture."""
+def seated_eye_ratio(production: Production | None, name: str) -> float:
+    """A cast member's seated eye height in body heights: where its sheet's sit views paint the
+    eyes (measured with the standing views' scale), else EYE_SITTING. Framing, the cut-out's
+    placement and the pose figure all put a seated character's eyes here, so a close-up aims
+    at the eyes the viewer sees."""
+    if production is None:
+        return EYE_SITTING
+    try:
+        member = production.member(name)
+    except Exception:
+        return EYE_SITTING
+    return _sheet_seated_eye(member.height_m, tuple(
+        (v, tuple(view.feet or ()), tuple(view.eyes or ()), tuple(view.head_top or ()))
+        for v, view in member.views.items()))
+
+
+@functools.lru_cache(maxsize=64)
+def _sheet_seated_eye(height_m: float, anchors: tuple) -> float:
+    by_name = {name: (feet, eyes, top) for name, feet, eyes, top in anchors}
+    scale = None
+    for name in STANDING_VIEWS:
+        feet, _, top = by_name.get(name, ((), (), ()))
+        if feet and top and feet[1] > top[1]:
+            scale = (feet[1] - top[1]) / height_m
+            break
+    if scale is None:
+        return EYE_SITTING
+    for name in SIT_VIEWS:
+        feet, eyes, _ = by_name.get(name, ((), (), ()))
+        if feet and eyes and feet[1] > eyes[1]:
+            return float(np.clip((feet[1] - eyes[1]) / scale / height_m, 0.45, 0.85))
+    return EYE_SITTING
+
+
+def eye_height(character: CharacterSpec, height_m: float,
+               production: Production | None = None) -> float:
+    """Eye height above the floor for the character's posture (seated: from its sheet when
+    `production` is given, see `seated_eye_ratio`)."""
     if character.action == "sit":
-        return EYE_SITTING * height_m
+        return seated_eye_ratio(production, character.name) * height_m
     if character.action == "lie":
         return EYE_LYING * height_m
     return EYE_STANDING * height_m
 
 
-def head_top(character: CharacterSpec, height_m: float) -> float:
+def head_top(character: CharacterSpec, height_m: float,
+             production: Production | None = None) -> float:
     """Height of the top of the head for the character's posture."""
-    return eye_height(character, height_m) + HEAD_ABOVE_EYES * height_m
+    return eye_height(character, height_m, production) + HEAD_ABOVE_EYES * height_m
 
 
 def eye_point(spec: ShotSpec, production: Production, name: str, t_seconds: float = 0.0
@@ -96,7 +141,7 @@ def eye_point(spec: ShotSpec, production: Production, name: str, t_seconds: floa
     """World position (x, y, z) of a character's eyes at shot time t."""
     character = find_character(spec, name)
     x, z, _, _ = character_floor(character, t_seconds)
-    return (x, eye_height(character, height_of(production, character.name)), z)
+    return (x, eye_height(character, height_of(production, character.name), production), z)
 
 
 def find_character(spec: ShotSpec, name: str) -> CharacterSpec:

@@ -10,6 +10,7 @@ Pitch is positive looking up. Image coordinates: u to the right, v down, (0, 0) 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -43,20 +44,11 @@ class Camera:
 
     def rotation(self) -> np.ndarray:
         """World-to-camera rotation (rows: camera right, up, forward in world coordinates)."""
-        yaw, pitch, roll = (math.radians(a) for a in (self.yaw_deg, self.pitch_deg,
-                                                      self.roll_deg))
-        forward = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch),
-                            math.cos(yaw) * math.cos(pitch)])
-        right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
-        up = np.cross(forward, right)
-        if roll:
-            right, up = (right * math.cos(roll) + up * math.sin(roll),
-                         up * math.cos(roll) - right * math.sin(roll))
-        return np.stack([right, up, forward])
+        return cached_rotation(self).copy()
 
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) → camera coordinates (x right, y up, z forward)."""
-        return (np.asarray(points, float) - np.asarray(self.position)) @ self.rotation().T
+        return (np.asarray(points, float) - np.asarray(self.position)) @ cached_rotation(self).T
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) → (..., 3) of (u, v, depth); depth <= 0 is behind the camera."""
@@ -71,7 +63,7 @@ class Camera:
         """Unit world-space directions through pixel coordinates (u, v)."""
         x = (np.asarray(u, float) - self.width / 2) / self.focal_px
         y = -(np.asarray(v, float) - self.height / 2) / self.focal_px
-        dirs = np.stack([x, y, np.ones_like(x)], axis=-1) @ self.rotation()
+        dirs = np.stack([x, y, np.ones_like(x)], axis=-1) @ cached_rotation(self)
         return dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)
 
     def moved(self, **changes: object) -> Camera:
@@ -86,7 +78,26 @@ class Camera:
     @property
     def forward(self) -> np.ndarray:
         """Unit viewing direction in world coordinates."""
-        return self.rotation()[2]
+        return cached_rotation(self)[2].copy()
+
+
+@functools.lru_cache(maxsize=64)
+def cached_rotation(camera: Camera) -> np.ndarray:
+    """The camera's rotation, computed once per camera (read-only): frames, moves and aiming
+    project through the same few cameras many times."""
+    yaw, pitch, roll = (math.radians(a) for a in (camera.yaw_deg, camera.pitch_deg,
+                                                  camera.roll_deg))
+    sy, cy, sp, cp = math.sin(yaw), math.cos(yaw), math.sin(pitch), math.cos(pitch)
+    forward = (sy * cp, sp, cy * cp)
+    right = (cy, 0.0, -sy)
+    up = (-sp * sy, cp, -sp * cy)  # forward x right
+    if roll:
+        cr, sr = math.cos(roll), math.sin(roll)
+        right, up = (tuple(r * cr + u * sr for r, u in zip(right, up, strict=True)),
+                     tuple(u * cr - r * sr for r, u in zip(right, up, strict=True)))
+    matrix = np.array([right, up, forward])
+    matrix.setflags(write=False)
+    return matrix
 
 
 def heading_to(source: tuple[float, float], target: tuple[float, float]) -> float:

@@ -239,10 +239,10 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
 
     The floor position (x, 0, z) and the head (x, height_m, z) are projected with the camera:
     their distance on screen sets the scale, their direction the sprite's up (so pitch and roll
-    are followed), and the view's feet land on the projected feet: the floor position itself
-    standing, a thigh in front of it seated (the floor position is under the seat, as for the
-    OpenPose figure). `recolour` (e.g. `lighting.AmbientMatch`) recolours the source level
-    before it is warped.
+    are followed). A standing view's feet land on the projected floor position; a seated view's
+    eyes land on the seated eye point above it (the floor position is under the seat; see
+    `_seated_anchor`), where framing aims and the pose figure's eyes are. `recolour` (e.g.
+    `lighting.AmbientMatch`) recolours the source level before it is warped.
     """
     member = cutouts.member
     height = member.height_m
@@ -268,14 +268,12 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     while level + 1 < len(view.levels) and scale * 2 ** (level + 1) <= 1.0:
         level += 1
     anchor = feet + up * bob * height_px
-    if view_name.startswith("sit_"):
-        heading = math.radians(posture.facing_deg)
-        reach = THIGH * height
-        front = lens.project(camera, floor + np.array([math.sin(heading) * reach, 0.0,
-                                                       math.cos(heading) * reach]))
-        if front[2] >= NEAR_M:
-            anchor = anchor + (front[:2] - 0.5 - feet)
     linear = _upright(scale, up, mirrored, stretch, sway)
+    if view_name.startswith("sit_"):
+        seated = _seated_anchor(cutouts, camera, posture, view, linear, feet)
+        if seated is None:
+            return None
+        anchor = seated
     if lying:
         laid = _lying(camera, posture, height, scale, view.px_per_m)
         if laid is None:
@@ -325,7 +323,32 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     sprite.extra["scale"] = scale
     sprite.extra["level"] = level
     sprite.extra["head_top"] = tuple(_apply(image_matrix, view.head_top))
+    sprite.extra["feet"] = tuple(_apply(image_matrix, view.ground))
+    if view.eyes is not None:
+        sprite.extra["eyes"] = tuple(_apply(image_matrix, view.eyes))
     return sprite
+
+
+def _seated_anchor(cutouts: CastCutouts, camera: Camera, posture: Posture, view: CutoutView,
+                   linear: np.ndarray, feet: np.ndarray) -> np.ndarray | None:
+    """Where a seated view's feet go on screen: so its painted eyes land on the character's
+    seated eye point above the floor position (the seat) — the point framing aims at and the
+    pose figure's eyes use — whatever the perspective does to the legs in front. A view without
+    an eyes anchor puts its feet a thigh in front of the seat. None: the eyes are behind the
+    camera."""
+    if view.eyes is not None:
+        eyes = lens.project(camera, np.array([posture.x, cutouts.seated_eye_m, posture.z]))
+        if eyes[2] < NEAR_M:
+            return None
+        offset = np.asarray(view.eyes, float) - np.asarray(view.ground, float)
+        return eyes[:2] - 0.5 - linear @ offset
+    heading = math.radians(posture.facing_deg)
+    reach = THIGH * cutouts.member.height_m
+    front = lens.project(camera, np.array([posture.x + math.sin(heading) * reach, 0.0,
+                                           posture.z + math.cos(heading) * reach]))
+    if front[2] < NEAR_M:
+        return feet
+    return front[:2] - 0.5
 
 
 def _shadow(camera: Camera, posture: Posture, height: float

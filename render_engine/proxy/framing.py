@@ -194,8 +194,8 @@ class _Figure:
 def _figure(character: CharacterSpec, production: Production) -> _Figure:
     height = height_of(production, character.name)
     x, z, facing, _ = character_floor(character, 0.0)
-    return _Figure(character.name, (x, z), facing, eye_height(character, height),
-                   head_top(character, height), height)
+    return _Figure(character.name, (x, z), facing, eye_height(character, height, production),
+                   head_top(character, height, production), height)
 
 
 # --------------------------------------------------------------------------- the entry point

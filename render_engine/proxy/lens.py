@@ -1,32 +1,28 @@
-"""Cached projection through a `Camera`: its rotation is computed once per camera, not per call.
+"""Projection through a `Camera` with its cached rotation (`camera.cached_rotation`).
 
 A frame projects a few dozen points (feet, heads, shadows, lights, skeletons) through the same
-camera; `Camera.rotation()` rebuilds its matrix each time, which costs more than the projection.
+camera; rebuilding the rotation each time would cost more than the projection.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from render_engine.proxy.camera import Camera
+from render_engine.proxy.camera import Camera, cached_rotation
 
 
-@functools.lru_cache(maxsize=16)
 def rotation(camera: Camera) -> np.ndarray:
     """The camera's world-to-camera rotation (read-only, cached per camera)."""
-    matrix = camera.rotation()
-    matrix.setflags(write=False)
-    return matrix
+    return cached_rotation(camera)
 
 
 def project(camera: Camera, points: np.ndarray) -> np.ndarray:
     """World points (..., 3) → (..., 3) of (u, v, depth), exactly as `Camera.project`."""
-    cam = (np.asarray(points, float) - np.asarray(camera.position)) @ rotation(camera).T
+    cam = (np.asarray(points, float) - camera.position) @ cached_rotation(camera).T
     depth = cam[..., 2]
-    safe = np.where(np.abs(depth) < 1e-9, 1e-9, depth)
+    safe = depth.copy()
+    safe[np.abs(safe) < 1e-9] = 1e-9
     focal = camera.focal_px
-    u = camera.width / 2 + focal * cam[..., 0] / safe
-    v = camera.height / 2 - focal * cam[..., 1] / safe
-    return np.stack([u, v, depth], axis=-1)
+    cam[..., 0] = camera.width / 2 + focal * cam[..., 0] / safe
+    cam[..., 1] = camera.height / 2 - focal * cam[..., 1] / safe
+    return cam

@@ -156,7 +156,8 @@ def _subject_eyes(spec: ShotSpec, production: Production) -> np.ndarray | None:
     points = []
     for character in figures:
         x, z, _, _ = character_floor(character, 0.0)
-        points.append((x, eye_height(character, height_of(production, character.name)), z))
+        height = height_of(production, character.name)
+        points.append((x, eye_height(character, height, production), z))
     return np.mean(points, axis=0)
 
 
@@ -196,7 +197,7 @@ def _track(model: PlateModel, base: Camera, spec: ShotSpec, production: Producti
     height = height_of(production, character.name)
     x0, z0, _, _ = character_floor(character, 0.0)
     x1, z1, _, _ = character_floor(character, t_seconds)
-    chest = 0.75 * eye_height(character, height)
+    chest = 0.75 * eye_height(character, height, production)
     start = np.array([x0, chest, z0])
     now = np.array([x1, chest, z1])
     at_set = math.dist(base.position, model.origin) < 1e-6

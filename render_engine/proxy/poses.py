@@ -18,7 +18,12 @@ import numpy as np
 
 from render_engine.bible import Production
 from render_engine.errors import SoloreelError
-from render_engine.pose.openpose import draw_poses, standing_pose, to_pose_keypoint_json
+from render_engine.pose.openpose import (
+    SEATED_EYE,
+    draw_poses,
+    standing_pose,
+    to_pose_keypoint_json,
+)
 from render_engine.proxy import lens
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.cutouts import NEAR_M, THIGH, Posture, relative_facing
@@ -35,10 +40,16 @@ def pose_action(posture: Posture, speaking: bool) -> str:
 
 
 def pose_keypoints(camera: Camera, posture: Posture, height_m: float, t: float,
-                   speaking: bool = False) -> np.ndarray | None:
-    """(18, 3) keypoints in frame pixels for one character, or None when behind the camera."""
+                   speaking: bool = False, seated_eye_m: float | None = None
+                   ) -> np.ndarray | None:
+    """(18, 3) keypoints in frame pixels for one character, or None when behind the camera.
+
+    A seated figure is scaled like its cut-out (by its height projected at the seat) and
+    shifted so its eyes land on the seated eye point above the seat (`seated_eye_m`, default
+    the figure's own), exactly where the seated cut-out puts its painted eyes."""
     x, z = posture.x, posture.z
     action = pose_action(posture, speaking)
+    seat = np.array([[x, 0.0, z], [x, height_m, z]])
     if action == "sit":  # the figure's feet are a thigh in front of the seat
         heading = math.radians(posture.facing_deg)
         x += math.sin(heading) * THIGH * height_m
@@ -47,11 +58,21 @@ def pose_keypoints(camera: Camera, posture: Posture, height_m: float, t: float,
     if points[0, 2] < NEAR_M:
         return None
     feet = (float(points[0, 0]), float(points[0, 1]))
-    height_px = float(np.hypot(*(points[1, :2] - points[0, :2])))
+    if action == "sit":
+        seat_px = lens.project(camera, seat)
+        height_px = float(np.hypot(*(seat_px[1, :2] - seat_px[0, :2])))
+    else:
+        height_px = float(np.hypot(*(points[1, :2] - points[0, :2])))
     relative = relative_facing(camera, posture.x, posture.z, posture.facing_deg)
-    return standing_pose(feet, height_px, relative, t, action,
-                         distance=float(points[0, 2]) / height_m,
-                         camera_up=camera.position[1] / height_m)
+    figure = standing_pose(feet, height_px, relative, t, action,
+                           distance=float(points[0, 2]) / height_m,
+                           camera_up=camera.position[1] / height_m)
+    if action == "sit":
+        eye_m = SEATED_EYE * height_m if seated_eye_m is None else seated_eye_m
+        eyes = lens.project(camera, np.array([posture.x, eye_m, posture.z]))
+        if eyes[2] >= NEAR_M:
+            figure[:, :2] += eyes[:2] - figure[14:16, :2].mean(axis=0)
+    return figure
 
 
 class PoseTrack:

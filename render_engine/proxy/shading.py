@@ -153,7 +153,6 @@ def light_patch(rgb: np.ndarray, coverage: np.ndarray, light: SpriteLight,
             edge = cv2.multiply(edge, cv2.repeat(side.astype(np.uint8)[None, :], h, 1),
                                 scale=1.0 / 255.0)
         rim = np.asarray(light.rim, np.float32) * light.rim_strength
-        rim_rgb = cv2.multiply(cv2.cvtColor(edge, cv2.COLOR_GRAY2RGB),
-                               (float(rim[0]), float(rim[1]), float(rim[2]), 0.0))
+        rim_rgb = cv2.merge([cv2.convertScaleAbs(edge, alpha=float(c)) for c in rim])
         out = cv2.add(out, rim_rgb)
     return out

@@ -19,6 +19,7 @@ from PIL import Image
 
 from render_engine.bible import CastMember, Production, ViewImage
 from render_engine.errors import SoloreelError
+from render_engine.proxy.blocking import seated_eye_ratio
 from render_engine.proxy.keying import as_rgba, bleed_colours
 
 STANDING_VIEWS = ("front", "three_quarter", "side", "back")
@@ -142,6 +143,8 @@ class CastCutouts:
         self.scale = _standing_scale(member, production)
         front = member.views.get("front")
         self.front_mouth_width = float(front.mouth_width or 0.0) if front else 0.0
+        self.seated_eye_m = seated_eye_ratio(production, member.name) * member.height_m
+        """Seated eye height (metres): where framing aims and seated views put their eyes."""
         self._views: dict[str, CutoutView] = {}
 
     @property

@@ -92,7 +92,11 @@ class ShotFrames:
         if plates is None:
             from render_engine.proxy.plates import PlateRenderer
 
-            plates = PlateRenderer(production, spec, parallax="fast")  # 4x real time needs it
+            # a camera that holds still renders its plate once: afford the sharp parallax
+            # (thin props stay whole); a moving one re-warps every frame, where only the fast
+            # one keeps the tier at 4x real time
+            still = spec.camera.move == "static" and not spec.camera.handheld
+            plates = PlateRenderer(production, spec, parallax="sharp" if still else "fast")
         self.plates = plates
         self.floor = floor or default_floor()
         self.lighting: ShotLighting = shot_lighting(production, spec)
@@ -155,8 +159,9 @@ class ShotFrames:
             if char.name in self.tracks:
                 people.append(self.tracks[char.name].at(index))
                 continue
-            keypoints = pose_keypoints(cam, posture, self.cast[char.name].member.height_m, t,
-                                       self.speaking(char.name, t))
+            cast = self.cast[char.name]
+            keypoints = pose_keypoints(cam, posture, cast.member.height_m, t,
+                                       self.speaking(char.name, t), cast.seated_eye_m)
             if keypoints is not None:
                 people.append(keypoints)
         self.times.add("poses", started)
