@@ -7,12 +7,22 @@ inside the production folder.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from render_engine.errors import Problem, SoloreelError
 from render_engine.paths import resolve_inside
@@ -57,13 +67,106 @@ class EncodeSettings(_Strict):
     profile: Literal["web", "kdenlive", "resolve"] = "web"
 
 
+HUB_SUFFIX = "_hub"
+"""diffusers attention backends ending in this fetch their kernels from the Hub at run time."""
+
+
 class ModelEntry(_Strict):
+    """`[models.NAME]` of soloreel.toml: where a Wan model's weights are, how to place them on
+    the GPU, optional speed-ups and an optional step-distilled LoRA for draft finals.
+
+    Its dump (`model_dump`) is what the final tier's content hash covers (render_engine.hashing
+    puts it under `model`), so the serializer keeps exactly what changes a full final's
+    pixels: the speed options only when set (an entry that does not use them hashes as it
+    always did), `compile_blocks` never (the same maths, fused) and the draft settings never
+    (they key *draft* renders instead: `render_engine.final.quality`).
+    """
+
     source: str
     """A local folder (relative to the production or absolute) or a hub id."""
     kind: Literal["t2v", "i2v", "v2v", "vace"] = "t2v"
     revision: str | None = None
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     memory_profile: Literal["12gb", "24gb", "80gb"] = "24gb"
+    attention_backend: str | None = None
+    """A diffusers attention backend for the transformer (native, flash, sage, xformers,
+    _native_cudnn…); unset keeps diffusers' default. `*_hub` backends are refused."""
+    first_block_cache: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """diffusers' first-block cache threshold (≈0.05–0.2): a step whose first transformer
+    block changes less than this re-uses the previous step's residual (faster; the pixels
+    change slightly, so it is part of the content hash)."""
+    compile_blocks: bool = False
+    """Regional torch.compile of the repeated transformer blocks (`compile_repeated_blocks`):
+    a short warm-up once per model load, faster steps after it."""
+    draft_lora: str | None = None
+    """A step-distilled LoRA for this model (lightx2v / CausVid style, .safetensors; relative
+    to the production or absolute) that `--quality draft` renders with."""
+    draft_steps: Annotated[int, Field(ge=4, le=8)] = 4
+    """Denoising steps of a draft (the distilled LoRAs are made for 4–8 steps, guidance 1)."""
+
+    @field_validator("attention_backend")
+    @classmethod
+    def _local_backend(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if value.endswith(HUB_SUFFIX):
+            raise ValueError(
+                f'"{value}" downloads its attention kernels from the Hub at run time, which '
+                "soloreel never does; use a local backend (native, flash, sage, xformers, "
+                "_native_cudnn …) or leave attention_backend out")
+        return value
+
+    @field_validator("draft_lora")
+    @classmethod
+    def _safetensors(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().endswith(".safetensors"):
+            raise ValueError("must be a .safetensors file (soloreel loads safetensors only; "
+                             "convert the LoRA)")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _hashed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in ("attention_backend", "first_block_cache"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        for key in ("compile_blocks", "draft_lora", "draft_steps"):
+            data.pop(key, None)
+        return data
+
+    def options(self) -> dict[str, Any]:
+        """Every field by name, as written or defaulted (the dump leaves some out)."""
+        return {name: getattr(self, name) for name in ModelEntry.model_fields}
+
+
+MODEL_ENVIRONMENT = {
+    "SOLOREEL_ATTENTION_BACKEND": "attention_backend",
+    "SOLOREEL_FIRST_BLOCK_CACHE": "first_block_cache",
+    "SOLOREEL_COMPILE": "compile_blocks",
+}
+"""Environment variables that override these ModelEntry fields of every model."""
+
+
+def model_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ModelEntry overrides the environment asks for (unset or empty variables ask for
+    nothing; SOLOREEL_FIRST_BLOCK_CACHE=0 turns the cache off, SOLOREEL_COMPILE=0 compiling)."""
+    found: dict[str, Any] = {}
+    for variable, field in MODEL_ENVIRONMENT.items():
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        if field == "compile_blocks":
+            found[field] = text.lower() in {"1", "true", "yes", "on"}
+        elif field == "first_block_cache":
+            try:
+                number = float(text)
+            except ValueError:
+                number = text  # type: ignore[assignment]  # validation reports it
+            found[field] = None if number == 0 else number
+        else:
+            found[field] = text
+    return found
 
 
 class ExecutorSettings(_Strict):
@@ -345,7 +448,30 @@ def load_production(root: Path | str) -> Production:
                     f"rename the file to {item.name}.toml or the name to {path.stem}"))
             target[item.name] = item  # type: ignore[index]
     _check_bible_files(prod)
+    _apply_model_environment(prod, os.environ)
     return prod
+
+
+def _apply_model_environment(prod: Production, environ: Mapping[str, str]) -> None:
+    """Apply SOLOREEL_ATTENTION_BACKEND / _FIRST_BLOCK_CACHE / _COMPILE on top of every
+    model's soloreel.toml entry, before anything hashes or loads it (so the cache key always
+    matches what renders); a bad value is a problem naming the variable."""
+    overrides = model_environment(environ)
+    if not overrides or not prod.settings.models:
+        return
+    models: dict[str, ModelEntry] = {}
+    for name, entry in prod.settings.models.items():
+        try:
+            models[name] = ModelEntry.model_validate({**entry.options(), **overrides})
+        except ValidationError as exc:
+            for item in exc.errors():
+                field = str(item["loc"][0]) if item["loc"] else ""
+                variable = next((v for v, f in MODEL_ENVIRONMENT.items() if f == field), field)
+                prod.problems.append(Problem(
+                    "environment", variable, f"{item['msg']} (overriding models.{name}.{field})",
+                    f"unset {variable} or fix its value"))
+            return
+    prod.settings = prod.settings.model_copy(update={"models": models})
 
 
 def _check_bible_files(prod: Production) -> None:

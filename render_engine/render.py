@@ -210,8 +210,9 @@ def error_reference(path: Path, tier: str, reason: str, first: int, frames: int,
 def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Production,
                       cache: RenderCache, wanted: str, shown: tuple[int, int],
                       extra: dict[str, otio.schema.ExternalReference] | None = None) -> str | None:
-    """Hang every tier the cache holds for this spec and range on the clip; activate `wanted`
-    if present, else the best tier present. Returns the active tier (None if nothing exists)."""
+    """Hang every tier the cache holds for this spec and range on the clip (a cached draft
+    final when there is no full one); activate `wanted` if present, else the best tier
+    present. Returns the active tier (None if nothing exists)."""
     references: dict[str, otio.core.MediaReference] = {}
     for tier in TIERS:
         try:
@@ -220,6 +221,13 @@ def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Produc
             entry = None
         if entry is not None:
             references[tier] = media_reference(entry)
+    if "final" not in references:  # a draft stands in until the full final exists
+        from render_engine.final.quality import cached_draft
+
+        draft = cached_draft(spec, production, cache, shown)
+        if draft is not None:
+            references["final"] = media_reference(draft)
+            references["final"].metadata[NAMESPACE]["quality"] = "draft"
     for tier, reference in (extra or {}).items():
         references.setdefault(tier, reference)
     if not references:

@@ -4,5 +4,5 @@ so every cached render of that tier becomes stale (and only that tier)."""
 RENDERER_VERSIONS: dict[str, str] = {
     "placeholder": "placeholder-1",
     "proxy": "proxy-3",
-    "final": "final-1",
+    "final": "final-2",
 }

@@ -61,3 +61,108 @@ def test_dry_run_prints_gpu_minutes_and_sources(demo_copy, capsys, monkeypatch) 
     assert "832x480" in out and "README" in out
     total = float(out.split("total GPU time to render:")[1].split("min")[0])
     assert 5 < total < 120
+
+
+def _vace(characters: tuple[str, ...], steps: int = 30, guidance: float = 5.0,
+          quality: str = "full") -> FinalPlan:
+    entry = ModelEntry(source="x/Wan2.1-VACE-14B", kind="vace", memory_profile="80gb")
+    return FinalPlan(model="m", entry=entry, mode="vace_layers", steps=steps, guidance=guidance,
+                     strength=0.5, seed=1, width=832, height=480, characters=characters,
+                     quality=quality)
+
+
+def test_vace_layers_cost_one_pass_per_layer() -> None:
+    one = estimate(_vace(("jane",)), 121, 24, gpu="h100")
+    two = estimate(_vace(("jane", "john")), 121, 24, gpu="h100")
+    assert (one.layers, two.layers) == (1, 2)
+    assert two.forwards == 2 * one.forwards == 2 * 30 * 2
+    assert two.seconds == pytest.approx(2 * one.seconds)
+    three = estimate(_vace(("jane", "john")), 121, 24, gpu="h100", layers=[0, 1, 2])
+    assert three.layers == 3 and three.forwards == 3 * one.forwards
+    nobody = estimate(_vace(()), 121, 24, gpu="h100")
+    assert nobody.layers == 0 and nobody.seconds == 0  # the plate alone, no VACE pass
+    assert any("one VACE pass per layer" in s for s in two.sources)
+
+
+def test_a_draft_costs_its_steps_without_cfg_doubling() -> None:
+    full = estimate(_vace(("jane",)), 121, 24, gpu="h100")
+    draft = estimate(_vace(("jane",), steps=4, guidance=1.0, quality="draft"), 121, 24,
+                     gpu="h100")
+    assert (draft.steps, draft.forwards, draft.quality) == (4, 4, "draft")
+    assert full.forwards / draft.forwards == 15
+    assert 8 < full.seconds / draft.seconds < 15  # text encoding + VAE decode are not cut
+    assert any("guidance 1" in s for s in draft.sources)
+
+
+def _dry_run_production(root, draft_lora: bool) -> None:
+    import tomllib
+
+    import tomli_w
+
+    settings = tomllib.loads((root / "soloreel.toml").read_text())
+    settings["tiers"]["final"] = {"width": 832, "height": 480, "steps": 30, "model": "vace"}
+    entry = {"source": "x/Wan2.1-VACE-14B", "kind": "vace", "memory_profile": "80gb"}
+    if draft_lora:
+        (root / "models").mkdir(exist_ok=True)
+        (root / "models" / "distill.safetensors").write_bytes(b"distilled")
+        entry["draft_lora"] = "models/distill.safetensors"
+    settings["models"] = {"vace": entry}
+    (root / "soloreel.toml").write_text(tomli_w.dumps(settings))
+
+
+def _dry_run(root, capsys, *extra: str) -> tuple[int, list[list[str]], str]:
+    from render_engine.timeline_io import write_timeline
+    from tests.conftest import make_clip, make_timeline, spec_dict
+
+    apart = spec_dict("two-apart", dialog=[], shot={"id": "two-apart", "size": "WS"},
+                      characters=[{"name": "jane", "position": [-1.6, 5.0]},
+                                  {"name": "john", "position": [1.6, 5.0]}])
+    close = spec_dict("two-close", dialog=[], shot={"id": "two-close", "size": "WS"},
+                      characters=[{"name": "jane", "position": [-0.1, 5.0]},
+                                  {"name": "john", "position": [0.1, 5.0]}])
+    solo = spec_dict("solo", dialog=[])
+    edit = root / "timelines" / "edit.otio"
+    write_timeline(make_timeline([make_clip(s, s["shot"]["id"], 48)
+                                  for s in (apart, close, solo)]), edit)
+    code = main(["render", str(edit), "--tier", "final", "--dry-run", "--production",
+                 str(root), *extra])
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.replace("┃", "│").split("│")[1:-1]]
+            for line in out.splitlines() if line.replace("┃", "│").count("│") > 8]
+    return code, rows, out
+
+
+def test_dry_run_shows_layers_and_the_draft_cost(tiny_production, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SOLOREEL_GPU", "h100")
+    monkeypatch.setenv("COLUMNS", "250")
+    _dry_run_production(tiny_production, draft_lora=True)
+    code, rows, out = _dry_run(tiny_production, capsys)
+    assert code == 0
+    header, *shots = rows
+    assert header[:9] == ["#", "shot", "frames", "wan", "steps", "cfg", "layers", "size", "mode"]
+    by_id = {r[1]: r for r in shots}
+    assert by_id["two-apart"][6] == "2" and by_id["two-close"][6] == "1"  # touching: 1 layer
+    assert by_id["solo"][6] == "1"
+    assert by_id["two-apart"][4:6] == ["30", "5"]
+    apart, solo = float(by_id["two-apart"][-1]), float(by_id["solo"][-1])
+    assert apart == pytest.approx(2 * solo, rel=0.1)
+    full_total = float(out.split("total GPU time to render:")[1].split("min")[0])
+
+    code, rows, out = _dry_run(tiny_production, capsys, "--quality", "draft")
+    assert code == 0 and "final draft render plan" in out
+    by_id = {r[1]: r for r in rows[1:]}
+    assert by_id["two-apart"][4:7] == ["4", "1", "2"]  # draft steps, no CFG, still 2 layers
+    draft_total = float(out.split("total GPU time to render:")[1].split("min")[0])
+    assert 8 < full_total / draft_total < 15
+
+
+def test_dry_run_draft_without_a_lora_names_the_key(tiny_production, capsys,
+                                                   monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    _dry_run_production(tiny_production, draft_lora=False)
+    code, rows, _out = _dry_run(tiny_production, capsys, "--quality", "draft")
+    assert code == 0 and len(rows) == 4  # errors are rows of the plan, not a failure
+    assert all("models.vace.draft_lora" in row[9] for row in rows[1:])
+    assert main(["render", str(tiny_production / "timelines" / "edit.otio"), "--tier",
+                 "proxy", "--quality", "draft", "--production", str(tiny_production)]) == 1
+    assert "--quality draft is a final-tier option" in capsys.readouterr().err

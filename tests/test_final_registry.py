@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from render_engine.bible import load_production
+from render_engine.bible import ModelEntry, load_production
 from render_engine.errors import SoloreelError
 from render_engine.final.plan import plan_final
 from render_engine.final.registry import ModelError, resolve_source
@@ -78,3 +78,153 @@ def test_plan_defaults_and_mode_checks(tiny_production: Path) -> None:
     wrong = ShotSpec.model_validate(spec_dict(render={"final": {"mode": "i2v"}}))
     with pytest.raises(SoloreelError, match="mode i2v needs a model of kind i2v"):
         plan_final(wrong, production)
+
+
+# --------------------------------------------------------------------------- speed options
+
+
+def _final_hash(root: Path, spec: ShotSpec | None = None, quality: str = "full",
+                tier: str = "final") -> str:
+    from render_engine.final.quality import with_quality
+    from render_engine.hashing import shot_hash
+
+    production = with_quality(load_production(root), quality)
+    assert not production.problems, production.problems
+    return shot_hash(spec or ShotSpec.model_validate(spec_dict()), production, tier)
+
+
+def test_speed_options_come_from_soloreel_toml(tiny_production: Path) -> None:
+    from render_engine.final.registry import LoadOptions
+
+    _models(tiny_production, {"wan": {"source": "a/b", "attention_backend": "Flash",
+                                      "first_block_cache": 0.08, "compile_blocks": True}},
+            final_model="wan")
+    production = load_production(tiny_production)
+    assert not production.problems
+    entry = production.settings.models["wan"]
+    assert LoadOptions.of(entry) == LoadOptions("flash", 0.08, True)
+    assert LoadOptions.of(ModelEntry(source="a/b")) == LoadOptions(None, None, False)
+
+
+def test_hub_attention_backends_are_refused_when_the_settings_are_read(
+        tiny_production: Path, monkeypatch) -> None:
+    _models(tiny_production, {"wan": {"source": "a/b", "attention_backend": "flash_hub"}})
+    problems = load_production(tiny_production).problems
+    assert len(problems) == 1
+    line = problems[0].line()
+    assert line.startswith("soloreel.toml models.wan.attention_backend:")
+    assert "downloads its attention kernels from the Hub" in line and "native" in line
+    _models(tiny_production, {"wan": {"source": "a/b", "first_block_cache": 1.5}})
+    assert load_production(tiny_production).problems[0].field == "models.wan.first_block_cache"
+    # the environment override is checked the same way, naming the variable
+    _models(tiny_production, {"wan": {"source": "a/b"}})
+    monkeypatch.setenv("SOLOREEL_ATTENTION_BACKEND", "sage_hub")
+    problems = load_production(tiny_production).problems
+    assert [(p.where, p.field) for p in problems] == [("environment",
+                                                       "SOLOREEL_ATTENTION_BACKEND")]
+    assert "Hub" in problems[0].message and "unset SOLOREEL_ATTENTION_BACKEND" in problems[0].fix
+
+
+def test_environment_overrides_the_toml_and_the_cache_key(tiny_production, monkeypatch) -> None:
+    _models(tiny_production, {"wan": {"source": "a/b", "attention_backend": "native",
+                                      "first_block_cache": 0.1}}, final_model="wan")
+    before = _final_hash(tiny_production)
+    monkeypatch.setenv("SOLOREEL_ATTENTION_BACKEND", "sage")
+    monkeypatch.setenv("SOLOREEL_FIRST_BLOCK_CACHE", "0")
+    monkeypatch.setenv("SOLOREEL_COMPILE", "1")
+    entry = load_production(tiny_production).settings.models["wan"]
+    assert (entry.attention_backend, entry.first_block_cache, entry.compile_blocks) == (
+        "sage", None, True)
+    assert _final_hash(tiny_production) != before  # what renders is what is keyed
+    monkeypatch.setenv("SOLOREEL_ATTENTION_BACKEND", "")  # empty: no override
+    assert load_production(tiny_production).settings.models["wan"].attention_backend == "native"
+
+
+def test_only_pixel_changing_options_enter_the_full_final_key(tiny_production: Path) -> None:
+    _models(tiny_production, {"wan": {"source": "a/b"}}, final_model="wan")
+    base = _final_hash(tiny_production)
+    proxy = _final_hash(tiny_production, tier="proxy")
+    _models(tiny_production, {"wan": {"source": "a/b", "compile_blocks": True,
+                                      "draft_lora": "models/distill.safetensors",
+                                      "draft_steps": 6}}, final_model="wan")
+    assert _final_hash(tiny_production) == base  # same maths; draft-only settings
+    _models(tiny_production, {"wan": {"source": "a/b", "first_block_cache": 0.05}},
+            final_model="wan")
+    assert _final_hash(tiny_production) != base
+    _models(tiny_production, {"wan": {"source": "a/b", "attention_backend": "sage"}},
+            final_model="wan")
+    assert _final_hash(tiny_production) != base
+    assert _final_hash(tiny_production, tier="proxy") == proxy
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def _draft_models(root: Path, lora: bytes | None = b"distilled weights", steps: int = 4) -> Path:
+    path = root / "models" / "distill.safetensors"
+    entry: dict = {"source": "a/b", "kind": "vace", "draft_steps": steps}
+    if lora is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(lora)
+        entry["draft_lora"] = "models/distill.safetensors"
+    _models(root, {"wan": entry}, final_model="wan")
+    return path
+
+
+def test_draft_plans_few_steps_guidance_1_and_the_distilled_lora(tiny_production) -> None:
+    from render_engine.final.quality import DRAFT_ADAPTER, with_quality
+
+    path = _draft_models(tiny_production, steps=6)
+    production = load_production(tiny_production)
+    spec = ShotSpec.model_validate(spec_dict(render={"final": {"steps": 40, "guidance": 6}}))
+    full = plan_final(spec, production)
+    assert (full.quality, full.steps, full.guidance, full.draft_lora) == ("full", 40, 6.0, None)
+    draft = plan_final(spec, with_quality(production, "draft"))
+    assert (draft.quality, draft.steps, draft.guidance) == ("draft", 6, 1.0)
+    assert draft.draft_lora is not None and draft.draft_lora.path == str(path)
+    assert [u.name for u in draft.adapters] == [DRAFT_ADAPTER]
+    # same size, seed and mode: a draft starts from the final's noise
+    assert (draft.width, draft.height, draft.seed, draft.mode) == (
+        full.width, full.height, full.seed, full.mode)
+    assert draft.characters == ("jane",)
+
+
+def test_draft_keys_differ_from_finals_and_follow_the_lora_bytes(tiny_production) -> None:
+    path = _draft_models(tiny_production)
+    full, draft = _final_hash(tiny_production), _final_hash(tiny_production, quality="draft")
+    assert draft != full
+    for tier in ("placeholder", "proxy"):  # a draft view changes nothing else
+        assert _final_hash(tiny_production, quality="draft", tier=tier) == _final_hash(
+            tiny_production, tier=tier)
+    path.write_bytes(b"another distillation")
+    assert _final_hash(tiny_production) == full
+    redrawn = _final_hash(tiny_production, quality="draft")
+    assert redrawn != draft
+    _draft_models(tiny_production, lora=b"another distillation", steps=8)
+    assert _final_hash(tiny_production, quality="draft") != redrawn
+    assert _final_hash(tiny_production) == full
+    _draft_models(tiny_production, lora=None)  # no LoRA: still never a full final's key
+    assert _final_hash(tiny_production, quality="draft") != full
+
+
+def test_a_draft_without_a_distilled_lora_names_the_model_and_the_key(tiny_production) -> None:
+    from render_engine.final.quality import with_quality
+
+    path = _draft_models(tiny_production, lora=None)
+    spec = ShotSpec.model_validate(spec_dict())
+    drafts = with_quality(load_production(tiny_production), "draft")
+    with pytest.raises(SoloreelError, match=r'model "wan": set models\.wan\.draft_lora = '):
+        plan_final(spec, drafts)
+    _draft_models(tiny_production)
+    path.unlink()
+    drafts = with_quality(load_production(tiny_production), "draft")
+    with pytest.raises(SoloreelError, match=r"distill\.safetensors\) does not exist; .*"
+                                            r"models\.wan\.draft_lora"):
+        plan_final(spec, drafts)
+
+
+def test_draft_settings_are_checked(tiny_production: Path) -> None:
+    _models(tiny_production, {"wan": {"source": "a/b", "draft_lora": "models/x.ckpt",
+                                      "draft_steps": 12}})
+    fields = {p.field for p in load_production(tiny_production).problems}
+    assert fields == {"models.wan.draft_lora", "models.wan.draft_steps"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import opentimelineio as otio
 import pytest
 import tomli_w
 
@@ -55,6 +56,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built = {"t2v": build_t2v(root / "t2v"), "vace": build_vace(root / "vace"),
              "i2v": build_i2v(root / "i2v")}
     built["lora"] = build_lora(root / "t2v", root / "lora" / "jane.safetensors")
+    built["john_lora"] = build_lora(root / "t2v", root / "lora" / "john.safetensors", seed=2)
+    built["distill"] = build_lora(root / "t2v", root / "lora" / "distill.safetensors", seed=3,
+                                  scale=0.3)
     print(f"tiny models built in {time.perf_counter() - started:.1f} s")
     return built
 
@@ -68,7 +72,8 @@ def _fresh_registry():
 
 
 def _production(root: Path, models: dict[str, Path], model: str = "tiny-t2v",
-                jane_lora: bool = False, extra_models: dict[str, Any] | None = None) -> Path:
+                jane_lora: bool = False, extra_models: dict[str, Any] | None = None,
+                john_lora: bool = False, draft: bool = False) -> Path:
     settings = tomllib.loads((root / "soloreel.toml").read_text())
     settings["tiers"]["final"] = {"width": SIZE, "height": SIZE, "steps": 2, "model": model}
     settings["tiers"]["proxy"] = {"width": SIZE, "height": SIZE}
@@ -78,12 +83,20 @@ def _production(root: Path, models: dict[str, Path], model: str = "tiny-t2v",
         "tiny-i2v": {"source": str(models["i2v"]), "kind": "i2v", "dtype": "float32"},
         **(extra_models or {}),
     }
+    if draft:
+        (root / "models").mkdir(exist_ok=True)
+        shutil.copy(models["distill"], root / "models" / "distill.safetensors")
+        for entry in settings["models"].values():
+            entry["draft_lora"] = "models/distill.safetensors"
     (root / "soloreel.toml").write_text(tomli_w.dumps(settings))
-    if jane_lora:
-        shutil.copy(models["lora"], root / "cast" / "jane" / "lora.safetensors")
-        cast = tomllib.loads((root / "cast" / "jane.toml").read_text())
-        cast["lora"] = {"path": "jane/lora.safetensors", "weight": 1.0}
-        (root / "cast" / "jane.toml").write_text(tomli_w.dumps(cast))
+    for name, wanted in (("jane", jane_lora), ("john", john_lora)):
+        if not wanted:
+            continue
+        shutil.copy(models["lora" if name == "jane" else "john_lora"],
+                    root / "cast" / name / "lora.safetensors")
+        cast = tomllib.loads((root / "cast" / f"{name}.toml").read_text())
+        cast["lora"] = {"path": f"{name}/lora.safetensors", "weight": 1.0}
+        (root / "cast" / f"{name}.toml").write_text(tomli_w.dumps(cast))
     return root
 
 
@@ -172,8 +185,15 @@ def test_lora_loads_by_character_name_and_changes_the_output(tiny_production, mo
     model = registry.get("tiny-t2v")
     assert model.pipe.get_active_adapters() == ["jane"]
     use_loras(model, without)
-    assert model.lora_key == () and not model.pipe.get_list_adapters().get("transformer")
-    assert registry.loads["tiny-t2v"] == 1
+    # the adapter stays loaded but switched off: exactly the base model again, and back on
+    # without a second load
+    assert model.lora_key == () and model.pipe.get_list_adapters()["transformer"] == ["jane"]
+    plain_after = shot_module.render_frames(job, without, registry, retime_method="blend")
+    assert np.array_equal(plain_after.frames, plain.frames)
+    styled_again = shot_module.render_frames(job, with_lora, registry, retime_method="blend")
+    assert np.array_equal(styled_again.frames, styled.frames)
+    assert styled_again.details["lora_loads"] == 0 and styled.details["lora_loads"] == 1
+    assert registry.loads["tiny-t2v"] == 1 and registry.lora_loads == {"jane": 1}
 
 
 def test_a_batch_with_two_models_loads_each_once(tiny_production, models) -> None:
@@ -360,8 +380,11 @@ def test_vace_layers_renders_one_keyed_layer_per_character_over_the_plate(
     assert len({r["seed"] for r in records}) == 2
     count = result.details["wan_frames"]
     drawn = _proxy_pose_frames(proxy, count)
-    for index, (layer_plan, inputs) in enumerate(calls):
-        assert layer_plan.seed == records[index]["seed"]
+    seeds = [r["seed"] for r in records]
+    # john's layer (no LoRA: the base model as loaded) renders before jane's (one load)
+    assert [layer_plan.seed for layer_plan, _inputs in calls] == seeds[::-1]
+    for layer_plan, inputs in calls:
+        index = seeds.index(layer_plan.seed)
         assert len(inputs.control) == count
         for frame, region, people in zip(inputs.control, inputs.mask, drawn, strict=True):
             inside = region > 0
@@ -406,3 +429,206 @@ def test_touching_characters_share_a_layer() -> None:
     assert touching_groups(apart, 100) == [[0], [1], [2]]
     hug = [*apart, [person(10), person(88), person(90)], [None, person(50), None]]
     assert touching_groups(hug, 100) == [[0], [1, 2]]  # touching in any frame: one layer
+
+
+# --------------------------------------------------------------------------- speed options
+
+
+def test_speed_options_in_the_toml_are_applied(tiny_production, models, tmp_path,
+                                               monkeypatch) -> None:
+    from diffusers import WanTransformer3DModel
+
+    from render_engine.final.registry import ModelError
+
+    compiled: list[dict[str, Any]] = []
+    monkeypatch.setattr(WanTransformer3DModel, "compile_repeated_blocks",
+                        lambda self, **kw: compiled.append(kw))  # the real one: slow test
+    t2v = {"source": str(models["t2v"]), "kind": "t2v", "dtype": "float32"}
+    root = _production(tiny_production, models, extra_models={
+        "native": {**t2v, "attention_backend": "native"},
+        "fast": {**t2v, "attention_backend": "native", "first_block_cache": 0.5,
+                 "compile_blocks": True},
+        "odd": {**t2v, "attention_backend": "nonsense"}})
+    specs = [spec_dict(f"s-{name}", dialog=[], render={"final": {"steps": 6, "model": name}})
+             for name in ("tiny-t2v", "native", "fast")]
+    production, _cache, plans = _plans(root, specs)
+    registry = ModelRegistry(production, keep=3)
+    results = [shot_module.render_frames(_job(p, production, tmp_path),
+                                         plan_final(p.spec, production), registry,
+                                         retime_method="blend") for p in plans]
+    plain, native, fast = results
+    assert native.details["model"]["options"] == ["attention:native"]
+    assert fast.details["model"]["options"] == [
+        "attention:native", "first_block_cache:0.5", "compile_repeated_blocks"]
+    assert compiled == [{"fullgraph": True}]
+    assert np.array_equal(plain.frames, native.frames)  # native is diffusers' default maths
+    assert not np.array_equal(plain.frames, fast.frames)  # cached steps: other pixels
+    with pytest.raises(ModelError, match=r'model "odd": attention_backend "nonsense" cannot be '
+                                         r"used .*models\.odd\.attention_backend"):
+        registry.get("odd")
+
+
+@pytest.mark.slow
+def test_regional_compile_renders_like_eager_with_a_lora(tiny_production, models, tmp_path,
+                                                         request) -> None:
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("torch.compile on the CPU takes ~15-30 s: run with -m slow (make test-all)")
+    t2v = {"source": str(models["t2v"]), "kind": "t2v", "dtype": "float32"}
+    root = _production(tiny_production, models, jane_lora=True,
+                       extra_models={"compiled": {**t2v, "compile_blocks": True}})
+    specs = [spec_dict("eager", dialog=[]),
+             spec_dict("compiled", dialog=[], render={"final": {"model": "compiled"}})]
+    production, _cache, plans = _plans(root, specs)
+    registry = ModelRegistry(production, keep=2)
+    eager, compiled = (shot_module.render_frames(_job(p, production, tmp_path),
+                                                 plan_final(p.spec, production), registry,
+                                                 retime_method="blend") for p in plans)
+    assert compiled.details["model"]["options"] == ["compile_repeated_blocks"]
+    assert compiled.details["loras"][0]["name"] == "jane"
+    assert np.abs(eager.frames.astype(int) - compiled.frames.astype(int)).max() <= 2
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def test_draft_renders_with_the_distilled_lora_in_few_steps(tiny_production, models,
+                                                            monkeypatch) -> None:
+    from render_engine.bible import load_production
+    from render_engine.cli import main
+    from render_engine.cli.status import shot_states
+    from render_engine.final import modes
+    from render_engine.final.registry import shared_registry
+    from render_engine.hashing import file_digest
+    from render_engine.timeline_io import read_timeline, write_timeline
+
+    root = _production(tiny_production, models, jane_lora=True, draft=True)
+    edit = root / "timelines" / "edit.otio"
+    write_timeline(make_timeline([make_clip(spec_dict("d-1", dialog=[]), "D 1", 12)]), edit)
+    seen: list[tuple] = []
+    noise: list[Any] = []
+    real_segment, real_latents = shot_module.render_segment, modes.initial_latents
+
+    def segment(model, plan, inputs, embeds):
+        seen.append((plan.quality, plan.steps, plan.guidance, sorted(embeds),
+                     sorted(model.pipe.get_active_adapters())))
+        return real_segment(model, plan, inputs, embeds)
+
+    def latents(seed, shape):
+        noise.append(real_latents(seed, shape))
+        return noise[-1]
+
+    monkeypatch.setattr(shot_module, "render_segment", segment)
+    monkeypatch.setattr(modes, "initial_latents", latents)
+
+    def final_reference() -> tuple[str, dict]:
+        clip = next(iter(read_timeline(edit).find_clips()))
+        return clip.active_media_reference_key, dict(
+            clip.media_references()["final"].metadata["soloreel"])
+
+    args = ["-q", "render", str(edit), "--tier", "final", "--production", str(root)]
+    assert main([*args, "--quality", "draft"]) == 0
+    active, meta = final_reference()
+    assert active == "final" and meta["quality"] == "draft"
+    draft_hash = meta["hash"]
+    # linking another tier keeps the draft as the clip's final media ...
+    assert main(["-q", "render", str(edit), "--tier", "placeholder", "--production",
+                 str(root)]) == 0
+    active, meta = final_reference()
+    assert active == "placeholder" and (meta["hash"], meta["quality"]) == (draft_hash, "draft")
+    # the OTIO media linker (and relink / import: all link through attach_references) too
+    from render_engine.linking import link_clip
+
+    bare = otio.schema.Clip(name="D 1", source_range=next(iter(
+        read_timeline(edit).find_clips())).source_range,
+        metadata={"soloreel": spec_dict("d-1", dialog=[])})
+    link_clip(bare, root, "placeholder", render=False)
+    linked = bare.media_references()["final"].metadata["soloreel"]
+    assert (linked["hash"], linked["quality"]) == (draft_hash, "draft")
+    # status tells a cached draft from a stale or missing final
+    assert [row["final"] for row in shot_states(edit, load_production(root))] == ["draft"]
+    # ... until a full final replaces it
+    assert main(args) == 0
+    active, meta = final_reference()
+    assert active == "final" and meta["hash"] != draft_hash and "quality" not in meta
+    assert [row["final"] for row in shot_states(edit, load_production(root))] == ["fresh"]
+    draft, full = seen
+    assert full == ("full", 2, 5.0, ["negative_prompt_embeds", "prompt_embeds"], ["jane"])
+    assert draft == ("draft", 4, 1.0, ["prompt_embeds"], ["_distill", "jane"])  # no CFG
+    assert torch.equal(noise[0], noise[1])  # the final's noise: the draft shows its layout
+    assert shared_registry(load_production(root)).loads["tiny-t2v"] == 1  # model re-used
+
+    entries = {e.manifest["quality"]: e for e in RenderCache(root / "renders").all_entries()
+               if e.tier == "final"}
+    assert set(entries) == {"full", "draft"} and entries["full"].hash != entries["draft"].hash
+    manifest = entries["draft"].manifest
+    assert (manifest["steps"], manifest["guidance"], manifest["negative_prompt"]) == (4, 1.0,
+                                                                                      None)
+    assert [u["name"] for u in manifest["loras"]] == ["jane", "_distill"]
+    assert manifest["cost"]["forwards"] == 4 and manifest["cost"]["quality"] == "draft"
+    assert manifest["inputs"]["model"]["draft"]["lora_sha256"] == file_digest(
+        root / "models" / "distill.safetensors")
+    assert "draft" not in entries["full"].manifest["inputs"]["model"]
+    full_frames, draft_frames = (np.stack(list(read_frames(entries[q].media)))
+                                 for q in ("full", "draft"))
+    assert full_frames.shape == draft_frames.shape
+    assert not np.array_equal(full_frames, draft_frames)
+    assert (entries["draft"].hash, entries["full"].hash) == (draft_hash, meta["hash"])
+
+
+def test_a_draft_without_a_distilled_lora_fails_each_shot(tiny_production, models,
+                                                          capsys) -> None:
+    from render_engine.cli import main
+    from render_engine.timeline_io import read_timeline, write_timeline
+
+    root = _production(tiny_production, models)
+    edit = root / "timelines" / "edit.otio"
+    specs = [spec_dict("n-1", dialog=[]), spec_dict("n-2", dialog=[])]
+    write_timeline(make_timeline([make_clip(s, s["shot"]["id"], 12) for s in specs]), edit)
+    assert main(["-q", "render", str(edit), "--tier", "final", "--quality", "draft",
+                 "--production", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.count('set models.tiny-t2v.draft_lora = "models/') == 2
+    for clip in read_timeline(edit).find_clips():
+        assert "draft_lora" in clip.media_references()["final"].metadata["soloreel"]["error"]
+    assert (root / "renders" / "errors" / "final" / "n-1.mp4").is_file()
+
+
+# --------------------------------------------------------------------------- LoRA swaps
+
+
+def test_a_layered_batch_loads_each_lora_once_in_any_layer_order(
+        tiny_production, models, monkeypatch, tmp_path) -> None:
+    from render_engine.final.adapters import loads_in_order
+    from render_engine.final.batch import batch_item
+
+    monkeypatch.setattr("render_engine.final.adapters.MAX_RESIDENT", 1)
+    root = _production(tiny_production, models, model="tiny-vace", jane_lora=True,
+                       john_lora=True)
+    two = spec_dict("two", dialog=[], shot={"id": "two", "size": "WS"},
+                    characters=[{"name": "jane", "position": [-1.6, 5.0]},
+                                {"name": "john", "position": [1.6, 5.0]}])
+    john = spec_dict("john", dialog=[], characters=[{"name": "john", "position": [0.5, 3.0]}])
+    production, cache, plans = _plans(root, [two, john, spec_dict("jane", dialog=[])])
+    items = [batch_item(p, production) for p in plans]
+    assert loads_in_order(items, [0, 1, 2]) == 3  # the timeline's order: jane twice
+    report = render_batch(plans, production, cache)
+    assert report.failed == {}
+    ids = {p.ref.label: p.spec.shot.id for p in plans}
+    assert [ids[label] for label in report.order] == ["john", "two", "jane"]
+    assert report.lora_loads == {"jane": 1, "john": 1}
+    assert report.lora_unloads == {"john": 1}  # room for jane (one resident adapter)
+    assert [p.result.manifest["lora_loads"] for p in plans] == [1, 1, 0]
+
+    # the two-shot after john's shot (john's layer first, no load) is the two-shot alone
+    # (jane's layer first): layer order never shows in the pixels
+    job = _job(plans[0], production, tmp_path)
+    plan = plan_final(job.spec, production)
+    registry = ModelRegistry(production)
+    shot_module.render_frames(_job(plans[1], production, tmp_path),
+                              plan_final(plans[1].spec, production), registry,
+                              retime_method="blend")
+    after_john = shot_module.render_frames(job, plan, registry, retime_method="blend")
+    alone = shot_module.render_frames(job, plan, ModelRegistry(production),
+                                      retime_method="blend")
+    assert (after_john.details["lora_loads"], alone.details["lora_loads"]) == (1, 2)
+    assert np.array_equal(after_john.frames, alone.frames)

@@ -14,6 +14,12 @@ from render_engine.cache import RenderCache
 from render_engine.cli.validate import add_production_argument, find_production
 from render_engine.errors import SoloreelError
 from render_engine.estimate import seconds_per_frame
+from render_engine.final.quality import (
+    QUALITIES,
+    mark_draft,
+    quality_of,
+    with_quality,
+)
 from render_engine.render import ShotPlan, link_plan, plan_shot
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
 
@@ -52,13 +58,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--shots", help="only these shot numbers, e.g. 3,5-9")
     parser.add_argument("--dry-run", action="store_true",
                         help="list what would render, what is cached, and time estimates")
+    parser.add_argument("--quality", choices=QUALITIES, default="full",
+                        help="final tier only: `draft` renders with the model's step-distilled "
+                        "LoRA (models.NAME.draft_lora): draft_steps steps at guidance 1, the "
+                        "same size, seeds and noise as the full final; linked as the clip's "
+                        "final media until a full final replaces it")
     add_production_argument(parser)
     parser.set_defaults(run=run)
 
 
 def plan_timeline(args: argparse.Namespace):
-    """Load everything and plan each selected shot."""
-    production = load_production(find_production(args, args.timeline))
+    """Load everything and plan each selected shot (drafts: see `final.quality`)."""
+    quality = getattr(args, "quality", "full")
+    if quality != "full" and args.tier != "final":
+        raise SoloreelError(f"--quality {quality} is a final-tier option; add --tier final "
+                            "(or leave --quality out)")
+    production = with_quality(load_production(find_production(args, args.timeline)), quality)
     timeline = read_timeline(args.timeline)
     cache = RenderCache(production.renders_dir())
     selection = parse_shot_selection(args.shots)
@@ -68,34 +83,38 @@ def plan_timeline(args: argparse.Namespace):
 
 
 def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache) -> Table:
-    """The final tier's plan: per shot frames, Wan frames, steps, size, GPU minutes; the
-    sources of the seconds-per-step figures in the caption."""
-    from render_engine.estimate import final_manifests, final_shot_cost
-    from render_engine.final.cost import detect_gpu
+    """The final tier's plan: per shot frames, Wan frames, steps, guidance (cfg), VACE passes
+    (layers), size, GPU minutes — of a draft when `production` is a draft view; the sources
+    of the seconds-per-step figures in the caption."""
+    from render_engine.estimate import final_manifests
+    from render_engine.final.cost import detect_gpu, shot_estimate
 
     gpu, found = detect_gpu()
     manifests = final_manifests(cache)
-    table = Table(title=f"final render plan on {gpu} ({found})")
-    for column in ("#", "shot", "frames", "wan", "steps", "size", "mode", "state", "GPU min"):
+    drafts = any(quality_of(e) == "draft" for e in production.settings.models.values())
+    title = "final draft render plan" if drafts else "final render plan"
+    table = Table(title=f"{title} on {gpu} ({found})")
+    for column in ("#", "shot", "frames", "wan", "steps", "cfg", "layers", "size", "mode",
+                   "state", "GPU min"):
         table.add_column(column)
     total, sources = 0.0, []
     for plan in plans:
         if plan.problem or plan.spec is None:
-            table.add_row(str(plan.ref.number), plan.ref.clip.name, "", "", "", "", "",
-                          "invalid", "")
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, *[""] * 7, "invalid", "")
             continue
         try:
-            cost = final_shot_cost(plan.spec, production, plan.frames, manifests, gpu)
+            cost = shot_estimate(plan, production, manifests, gpu)
         except SoloreelError as exc:
-            table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames), "", "", "",
-                          "", f"error: {exc}", "")
+            table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames),
+                          *[""] * 6, f"error: {exc}", "")
             continue
         minutes = 0.0 if plan.cached else cost.minutes
         total += minutes
         sources += [s for s in cost.sources if s not in sources]
         table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames),
                       f"{cost.wan_frames}" + (f"/{cost.segments}seg" if cost.segments > 1 else ""),
-                      str(cost.steps), f"{cost.width}x{cost.height}", cost.mode,
+                      str(cost.steps), f"{cost.guidance:g}", str(cost.layers),
+                      f"{cost.width}x{cost.height}", cost.mode,
                       "cached" if plan.cached else "render", f"{minutes:.1f}")
     table.caption = (f"total GPU time to render: {total:.1f} min\nsources: "
                      + "\n  ".join(sources or ["none"]))
@@ -127,13 +146,17 @@ def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache,
 
 def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCache,
                  console: Console) -> None:
-    """Render and link every plan with a progress bar of frames."""
+    """Render and link every plan with a progress bar of frames. A draft run marks the
+    clips' final media as drafts (other runs keep cached drafts on clips without a full
+    final: `render.attach_references`)."""
     todo = sum(p.frames for p in plans if not p.cached and not p.problem)
     order = plans
-    if tier == "final":  # group GPU jobs by (model, LoRA set) so each model loads once
+    if tier == "final":  # by model, then fewest LoRA loads: each model loads once
         from render_engine.final.batch import order_plans
 
         order = order_plans(plans, production)
+    drafting = tier == "final" and any(
+        quality_of(e) == "draft" for e in production.settings.models.values())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("frames"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
@@ -142,6 +165,10 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
             bar.update(task, description=f"{tier} {plan.ref.clip.name}"[:40])
             link_plan(plan, production, cache, render=True,
                       progress=lambda n: bar.advance(task, n))
+            if plan.spec is None or plan.problem:
+                continue
+            if drafting and (plan.result or plan.cached):
+                mark_draft(plan.ref.clip)
 
 
 def summarise(plans: list[ShotPlan], output: Path, console: Console) -> int:

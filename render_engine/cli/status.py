@@ -12,6 +12,7 @@ from rich.table import Table
 from render_engine.bible import TIERS, Production, load_production
 from render_engine.cache import CacheEntry, RenderCache
 from render_engine.cli.validate import add_production_argument, find_production
+from render_engine.final.quality import with_quality
 from render_engine.render import plan_shot
 from render_engine.timeline_io import iter_shots, read_timeline
 
@@ -28,10 +29,13 @@ def latest_by_shot(cache: RenderCache) -> dict[tuple[str, str], CacheEntry]:
 
 
 def shot_states(timeline_path: Path, production: Production) -> list[dict]:
-    """One row per shot: {tier: "fresh" | "stale" | "missing" | "invalid"} and last render."""
+    """One row per shot: {tier: "fresh" | "draft" | "stale" | "missing" | "invalid"} and last
+    render ("draft": no full final, but a fresh `--quality draft` final is cached)."""
     timeline = read_timeline(timeline_path)
     cache = RenderCache(production.renders_dir())
     latest = latest_by_shot(cache)
+    drafts = (with_quality(production, "draft")
+              if any(e.draft_lora for e in production.settings.models.values()) else None)
     rows = []
     for ref in iter_shots(timeline):
         if not ref.has_spec:
@@ -46,6 +50,10 @@ def shot_states(timeline_path: Path, production: Production) -> list[dict]:
             old = latest.get((plan.spec.shot.id, tier))
             row[tier] = "fresh" if plan.cached else ("stale" if old else "missing")
             entry = plan.cached or old
+            if tier == "final" and not plan.cached and drafts is not None:
+                draft = plan_shot(ref, drafts, cache, tier)
+                if draft.cached is not None:
+                    row[tier], entry = "draft", draft.cached
             if entry is not None:
                 created = entry.manifest.get("created", 0)
                 row["last"] = max(row["last"] or 0, created)
@@ -53,7 +61,8 @@ def shot_states(timeline_path: Path, production: Production) -> list[dict]:
     return rows
 
 
-STYLE = {"fresh": "green", "stale": "yellow", "missing": "dim", "invalid": "red"}
+STYLE = {"fresh": "green", "draft": "cyan", "stale": "yellow", "missing": "dim",
+         "invalid": "red"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

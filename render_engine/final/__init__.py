@@ -3,7 +3,9 @@
 One module per concern: `registry` (named models → loaded pipelines, memory profiles),
 `latents` (frame counts, sizes, seeded initial noise), `inputs` (prompts, control videos,
 masks, reference images, keyframes), `modes` (one function per render mode, LoRAs),
-`retime` (16 fps → the timeline's rate, segments and colour matching), `cost` (GPU-minute
-estimates) and `batch` (grouping shots so each model loads once). Only `registry`, `modes`
-and `latents.initial_latents` import torch, lazily, so dry runs work without the ml extra.
+`retime` (16 fps → the timeline's rate, segments and colour matching), `layers` (vace_layers:
+one keyed VACE render per character), `quality` (full finals and step-distilled drafts),
+`cost` (GPU-minute estimates), `adapters` (which LoRAs stay loaded) and `batch` (the render
+order: each model loads once, LoRAs as rarely as possible). Only `registry`, `modes` and
+`latents.initial_latents` import torch, lazily, so dry runs work without the ml extra.
 """

@@ -5,8 +5,11 @@ One forward at the reference workload (480×832, 81 frames = 32 760 latent token
 from a table seeded with published figures; other workloads scale with the token count r
 (relative to the reference) as α·r + (1−α)·r² — the projections and MLPs grow linearly, the
 attention quadratically (α from each model's FLOP split at the reference). Other GPUs scale by
-their dense bf16 tensor throughput. Every estimate names its sources; past renders recorded in
-the cache manifests (`cost` block) replace the published figure for that model and GPU.
+their dense bf16 tensor throughput. vace_layers renders one VACE pass per layer (character or
+touching group), so its cost is the sum of the passes; a draft (step-distilled LoRA) costs its
+few steps at one forward each (guidance 1: no CFG doubling). Every estimate names its
+sources; past renders recorded in the cache manifests (`cost` block) replace the published
+figure for that model and GPU.
 No torch here: the dry run must work on a laptop without the ml extra.
 """
 
@@ -96,6 +99,11 @@ class ShotCost:
     forwards: int
     seconds: float
     sources: list[str] = field(default_factory=list)
+    layers: int = 1
+    """Wan renders the shot takes: one per layer (character or touching group) for
+    vace_layers, else one."""
+    quality: str = "full"
+    guidance: float = 1.0
 
     @property
     def minutes(self) -> float:
@@ -202,10 +210,30 @@ def forwards_per_step(guidance: float) -> int:
     return 2 if guidance > 1.0 else 1
 
 
+def layer_references(plan: FinalPlan, production: Production | None) -> list[int]:
+    """vace_layers without a layer grouping at hand: one pass per character, each with that
+    character's reference images (`layers._references`: all reference images, else one
+    view)."""
+    counts = []
+    for name in plan.characters:
+        member = production.cast.get(name) if production is not None else None
+        if member is None:
+            counts.append(0)
+        else:
+            counts.append(len(member.reference_images) or min(1, len(member.views)))
+    return counts
+
+
 def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | None = None,
              manifests: list[dict[str, Any]] | None = None, gpu: str | None = None,
-             max_frames: int = 81, overlap: int = 9, references: int = 0) -> ShotCost:
-    """Estimated seconds of GPU time to render one shot of `frames` frames at `fps`."""
+             max_frames: int = 81, overlap: int = 9, references: int = 0,
+             layers: list[int] | None = None) -> ShotCost:
+    """Estimated seconds of GPU time to render one shot of `frames` frames at `fps`.
+
+    `references`: VACE reference images of a single-pass VACE render. `layers`: for
+    vace_layers, the reference images of each layer (one VACE pass each: the cost is the sum
+    of the passes); None counts one layer per character (`layer_references`). A draft plan
+    (few steps, guidance 1) costs its own steps at one forward each."""
     gpu_key = gpu or detect_gpu()[0]
     cls = model_class(plan.entry, production)
     recorded = recorded_runs(manifests or [], cls.name, gpu_key)
@@ -220,24 +248,33 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
     if plan.mode == "v2v_refine":
         steps = max(1, math.floor(plan.steps * plan.strength))
     forwards_step = forwards_per_step(plan.guidance)
+    if plan.mode == "vace_layers":
+        passes = layers if layers is not None else layer_references(plan, production)
+    else:
+        passes = [references if plan.mode.startswith("vace") else 0]
     seconds = 0.0
     forwards = 0
-    for segment in segments:
-        shape = latent_shape(plan.width, plan.height, segment.frames,
-                             reference_images=references if plan.mode.startswith("vace") else 0)
-        tokens = shape[2] * (shape[3] // 2) * (shape[4] // 2)
-        factor = token_factor(tokens, cls.alpha)
-        forwards += steps * forwards_step
-        seconds += steps * forwards_step * per_forward * factor * MODE_FACTOR[plan.mode]
-        seconds += OVERHEAD_SECONDS * tokens / REFERENCE_TOKENS
+    for refs in passes:
+        for segment in segments:
+            shape = latent_shape(plan.width, plan.height, segment.frames, reference_images=refs)
+            tokens = shape[2] * (shape[3] // 2) * (shape[4] // 2)
+            factor = token_factor(tokens, cls.alpha)
+            forwards += steps * forwards_step
+            seconds += steps * forwards_step * per_forward * factor * MODE_FACTOR[plan.mode]
+            seconds += OVERHEAD_SECONDS * tokens / REFERENCE_TOKENS
     seconds *= PROFILE_FACTOR[plan.entry.memory_profile]
     profile = plan.entry.memory_profile
     sources.append(f"{profile} profile ×{PROFILE_FACTOR[profile]}, {plan.mode} "
                    f"×{MODE_FACTOR[plan.mode]} (assumed)")
+    if plan.mode == "vace_layers":
+        sources.append("vace_layers: one VACE pass per layer (character or touching group)")
+    if plan.quality == "draft":
+        sources.append("draft: step-distilled LoRA, guidance 1 (one forward per step)")
     return ShotCost(frames=frames, wan_frames=wan_frames, segments=len(segments), steps=steps,
                     width=plan.width, height=plan.height, mode=plan.mode, model=plan.model,
                     model_class=cls.name, gpu=gpu_key, forwards=forwards, seconds=seconds,
-                    sources=sources)
+                    sources=sources, layers=len(passes), quality=plan.quality,
+                    guidance=plan.guidance)
 
 
 def cost_record(plan: FinalPlan, cls: ModelClass, gpu: str, tokens: int, forwards: int,
@@ -245,4 +282,42 @@ def cost_record(plan: FinalPlan, cls: ModelClass, gpu: str, tokens: int, forward
     """The `cost` block of a final manifest, read back by `recorded_runs`."""
     return {"model_class": cls.name, "alpha": cls.alpha, "gpu": gpu, "tokens": tokens,
             "forwards": forwards, "denoise_seconds": round(denoise_seconds, 4),
-            "mode": plan.mode, "steps": plan.steps, "size": [plan.width, plan.height]}
+            "mode": plan.mode, "steps": plan.steps, "size": [plan.width, plan.height],
+            "quality": plan.quality}
+
+
+def reference_count(member: Any) -> int:
+    """Reference images a vace_layers layer gets for one cast member (`layers._references`:
+    every reference image, else its first view)."""
+    return len(member.reference_images) or min(1, len(member.views))
+
+
+def shot_estimate(shot: Any, production: Production, manifests: list[dict[str, Any]],
+                  gpu: str | None = None) -> ShotCost:
+    """The estimate of one planned shot (a `render.ShotPlan`) as the renderer will do it:
+    the plan `plan_final` makes (a draft's steps and guidance included), and for vace_layers
+    the real layer grouping — from the proxy's poses when the proxy is cached, else from the
+    drawn ones — with each layer's reference images. No torch, no model."""
+    from render_engine.final.inputs import proxy_entry
+    from render_engine.final.layers import layer_groups
+    from render_engine.final.plan import plan_final, shot_characters
+    from render_engine.render import RenderJob
+
+    plan = plan_final(shot.spec, production)
+    fps = production.settings.production.fps
+    layers: list[int] | None = None
+    references = 0
+    if plan.mode == "vace_layers":
+        tier = production.settings.tier("final")
+        job = RenderJob(spec=shot.spec, production=production, tier="final", first=shot.first,
+                        end=shot.end, fps=fps, width=tier.width, height=tier.height,
+                        out_path=Path(os.devnull), label=shot.ref.label, shown=shot.shown)
+        groups = layer_groups(job, plan, proxy_entry(job))
+        layers = [sum(reference_count(production.member(name)) for name in group)
+                  for group in groups]
+    else:
+        with_lora = {use.name for use in plan.loras}
+        references = sum(1 for m in shot_characters(shot.spec, production)
+                         if m.name not in with_lora and (m.reference_images or m.views))
+    return estimate(plan, shot.frames, fps, production, manifests, gpu=gpu,
+                    references=references, layers=layers)

@@ -5,10 +5,11 @@ Each layer is driven by its own characters' poses only (the proxy's `pose.json`,
 character in spec order, or skeletons drawn from the spec without a proxy), their reference
 images on white and, for leads, their LoRA and trigger word. The layer is rendered on a flat
 key-green matte (asked for in the prompt and given as VACE's kept context outside the pose
-region), keyed with the proxy's colour-difference keyer, limited to the dilated pose region (so
-a stray key can never replace plate pixels far from the character) and then handed to the
-proxy compositor as the character's sprite — same placement depth, contact shadow, occlusion by
-the plate's foreground masks and lighting as the proxy, so the final matches the animatic.
+region), keyed against that known colour with the proxy's colour-difference keyer, limited
+to the dilated pose region (so a stray key can never replace plate pixels far from the
+character) and then handed to the proxy compositor as the character's sprite — same placement
+depth, contact shadow, occlusion by the plate's foreground masks and lighting as the proxy, so
+the final matches the animatic.
 """
 
 from __future__ import annotations
@@ -217,15 +218,30 @@ def build_layers(job: RenderJob, plan: FinalPlan, people: list[list[Person]]) ->
     return layers
 
 
+def layer_groups(job: RenderJob, plan: FinalPlan, entry: CacheEntry | None
+                 ) -> list[list[str]]:
+    """The characters of each layer a vace_layers render of the job will have (one per
+    character or touching group, from the proxy's poses or the drawn ones): the dry run's
+    count of VACE passes. No torch, no model."""
+    from render_engine.final.latents import native_frames_for
+
+    count = native_frames_for(job.frame_count, job.fps)
+    people, _source = character_people(job, plan, count, entry)
+    names = [c.name for c in job.spec.characters]
+    return [[names[i] for i in group] for group in touching_groups(people, plan.height)]
+
+
 def layer_plan(plan: FinalPlan, layer: Layer) -> FinalPlan:
-    """The shot's plan narrowed to one layer: its seed and its leads' LoRAs."""
+    """The shot's plan narrowed to one layer: its seed and its leads' LoRAs (a draft keeps
+    its step-distilled LoRA on every layer)."""
     return replace(plan, seed=layer.seed, loras=layer.loras)
 
 
 def keyed(frame: np.ndarray, region: np.ndarray) -> np.ndarray:
     """A rendered layer frame (uint8 RGB on the key colour) as straight RGBA, its alpha
-    limited to the layer region (a soft 0..1 map)."""
-    rgba = key_screen(frame)
+    limited to the layer region (a soft 0..1 map). Keyed against the known KEY_COLOUR, not a
+    colour guessed from the frame's border: a close-up figure may fill the border."""
+    rgba = key_screen(frame, screen=KEY_COLOUR)
     alpha = rgba[..., 3].astype(np.float32) * np.clip(region, 0.0, 1.0)
     rgba[..., 3] = np.clip(alpha + 0.5, 0, 255).astype(np.uint8)
     return rgba

@@ -5,13 +5,15 @@ works without `ftfy`, unlike the v2v and VACE copies of it in diffusers 0.42), C
 at the final latent shape (`latents=`; v2v, whose pipeline mixes its own noise into the source
 latents, gets a CPU generator instead) and returns float frames (F, H, W, 3) in [0, 1].
 Character LoRAs load by name (`load_lora_weights(..., adapter_name=character)` then
-`set_adapters`), stay loaded while consecutive shots use the same set, and are unloaded when
-the set changes or the batch ends.
+`set_adapters`), a draft's step-distilled LoRA beside them as adapter `_distill`; loaded
+adapters stay resident between renders and are switched on and off (`final.adapters` decides
+which to keep), and the batch ends by releasing the model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,40 +72,73 @@ def encode_prompts(model: LoadedModel, prompt: str, negative: str,
 
 def unload_loras(model: LoadedModel) -> None:
     """Remove every adapter from the model's pipeline."""
-    if model.lora_key:
+    if model.adapters.resident:
         model.pipe.unload_lora_weights()
+        model.lora_unloads.update(model.adapters.resident.keys())
+    model.adapters.reset()
+    model.lora_enabled = True
     model.lora_key = ()
 
 
-def use_loras(model: LoadedModel, plan: FinalPlan) -> list[dict[str, Any]]:
-    """Make the model's active adapters exactly the shot's character LoRAs; returns their
-    manifest entries. A missing or corrupt file raises a SoloreelError naming the character."""
+def _load_adapter(model: LoadedModel, name: str, path: Path) -> None:
+    """Load one LoRA file as adapter `name`; a missing or corrupt file raises a
+    SoloreelError naming whose LoRA it is."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    entries = [{"name": u.name, "path": u.path, "weight": u.weight} for u in plan.loras]
-    if model.lora_key == plan.lora_key:
-        return entries
-    unload_loras(model)
-    if not plan.loras:
+    from render_engine.final.quality import DRAFT_ADAPTER
+
+    owner = (f'the draft LoRA of model "{model.source.name}"' if name == DRAFT_ADAPTER
+             else f"LoRA of {name}")
+    fix = (f"models.{model.source.name}.draft_lora in soloreel.toml" if name == DRAFT_ADAPTER
+           else f"lora.path in cast/{name}.toml")
+    if path.suffix != ".safetensors":
+        raise SoloreelError(f"{owner} ({path.name}) is not a .safetensors file; soloreel loads "
+                            f"safetensors only (convert it, then fix {fix})")
+    try:
+        state = load_file(str(path))
+        with warnings.catch_warnings():  # several adapters on one model is what we want
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            model.pipe.load_lora_weights(state, adapter_name=name)
+    except (OSError, SafetensorError, ValueError, KeyError, RuntimeError) as exc:
+        unload_quietly(model)
+        raise SoloreelError(
+            f"{owner} ({path.name}) cannot be loaded: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}; re-export it as a "
+            f"Wan LoRA in safetensors (diffusers/peft keys) or fix {fix}") from exc
+    model.lora_loads[name] += 1
+
+
+def use_loras(model: LoadedModel, plan: FinalPlan) -> list[dict[str, Any]]:
+    """Make the model's active adapters exactly the plan's (its characters' LoRAs and, for a
+    draft, the step-distilled LoRA); returns their manifest entries.
+
+    Adapters stay loaded between renders (up to `adapters.MAX_RESIDENT`, least recently used
+    deleted first) and are only re-activated when needed again; a render without LoRAs
+    disables them, which gives exactly the base model's output. A missing or corrupt file
+    raises a SoloreelError naming the character (or the model, for a draft LoRA)."""
+    entries = [{"name": u.name, "path": u.path, "weight": u.weight} for u in plan.adapters]
+    wanted = plan.lora_key
+    state = model.adapters
+    switch = state.plan(wanted)
+    if not switch.changes:
         return entries
     pipe = model.pipe
-    for use in plan.loras:
-        path = Path(use.path)
-        if path.suffix != ".safetensors":
-            raise SoloreelError(f"LoRA of {use.name} ({path.name}) is not a .safetensors file; "
-                                "soloreel loads safetensors only (convert it)")
-        try:
-            state = load_file(str(path))
-            pipe.load_lora_weights(state, adapter_name=use.name)
-        except (OSError, SafetensorError, ValueError, KeyError, RuntimeError) as exc:
-            unload_quietly(model)
-            raise SoloreelError(
-                f"LoRA of {use.name} ({path.name}) cannot be loaded: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}; re-export it as a "
-                "Wan LoRA in safetensors (diffusers/peft keys)") from exc
-    pipe.set_adapters([u.name for u in plan.loras], [u.weight for u in plan.loras])
-    model.lora_key = plan.lora_key
+    if switch.evict:
+        pipe.delete_adapters(switch.evict)
+        model.lora_unloads.update(switch.evict)
+    for name, path in switch.load:  # a failed load unloads everything and resets the state
+        _load_adapter(model, name, Path(path))
+    state.apply(wanted, switch)
+    if wanted:
+        if not model.lora_enabled:
+            pipe.enable_lora()
+            model.lora_enabled = True
+        pipe.set_adapters([u.name for u in plan.adapters], [u.weight for u in plan.adapters])
+    elif state.resident and model.lora_enabled:
+        pipe.disable_lora()
+        model.lora_enabled = False
+    model.lora_key = wanted
     return entries
 
 
@@ -111,6 +146,8 @@ def unload_quietly(model: LoadedModel) -> None:
     """Unload adapters after a failed load (whatever state it left)."""
     with contextlib.suppress(Exception):  # best effort on a pipeline already in trouble
         model.pipe.unload_lora_weights()
+    model.adapters.reset()
+    model.lora_enabled = True
     model.lora_key = ()
 
 

@@ -3,6 +3,8 @@
 Shared by the renderer, the batch grouping and the dry-run estimate so all three agree. The
 mode defaults from the model's kind (a VACE model renders `vace_layers`, an i2v model `i2v`,
 a v2v model `v2v_refine`, a t2v model `t2v`); a spec may ask for any mode its model can do.
+A production seen through `quality.with_quality(…, "draft")` plans drafts: the model's
+step-distilled LoRA as one more adapter, its `draft_steps`, guidance 1.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ from dataclasses import dataclass, field
 from render_engine.bible import ModelEntry, Production, normalise_name
 from render_engine.errors import SoloreelError
 from render_engine.final.latents import native_frames_for, render_size
+from render_engine.final.quality import (
+    DRAFT_ADAPTER,
+    DRAFT_GUIDANCE,
+    draft_lora_path,
+    quality_of,
+)
 from render_engine.spec import ShotSpec
 
 DEFAULT_STEPS = 30
@@ -54,12 +62,25 @@ class FinalPlan:
     height: int
     """Render size (/16); the media is resized to the tier's size if that differs."""
     loras: tuple[LoraUse, ...] = field(default_factory=tuple)
+    """Character LoRAs (leads of the shot), by name."""
     triggers: tuple[str, ...] = field(default_factory=tuple)
+    quality: str = "full"
+    """"full", or "draft" (step-distilled LoRA, few steps, guidance 1)."""
+    draft_lora: LoraUse | None = None
+    """The step-distilled LoRA of a draft (adapter `quality.DRAFT_ADAPTER`)."""
+    characters: tuple[str, ...] = field(default_factory=tuple)
+    """The shot's known characters (normalised names, spec order): vace_layers renders one
+    layer per character or touching group."""
+
+    @property
+    def adapters(self) -> tuple[LoraUse, ...]:
+        """Every adapter this render needs active: the character LoRAs and a draft's LoRA."""
+        return self.loras + ((self.draft_lora,) if self.draft_lora else ())
 
     @property
     def lora_key(self) -> tuple[tuple[str, str, float], ...]:
-        """The LoRA set as a hashable key (jobs with equal keys share loaded adapters)."""
-        return tuple((u.name, u.path, u.weight) for u in self.loras)
+        """The adapter set as a hashable key (jobs with equal keys share loaded adapters)."""
+        return tuple((u.name, u.path, u.weight) for u in self.adapters)
 
     def wan_frames(self, frame_count: int, fps: float) -> int:
         """Native 16 fps frames (4k+1) spanning `frame_count` frames at `fps`."""
@@ -107,9 +128,25 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
             path = production.cast_file(member, member.lora.path)
             loras.append(LoraUse(normalise_name(member.name), str(path), member.lora.weight))
     width, height = render_size(tier.width, tier.height)
+    steps = wanted.steps or tier.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if wanted.guidance is None else wanted.guidance
+    quality, draft = quality_of(entry), None
+    if quality == "draft":
+        path = draft_lora_path(production, entry)
+        if path is None:
+            raise SoloreelError(
+                f'--quality draft needs a step-distilled LoRA for model "{name}": set '
+                f'models.{name}.draft_lora = "models/<lightx2v-or-causvid>.safetensors" in '
+                "soloreel.toml (a Wan 2.1 LoRA matching this model), or render --quality full")
+        if not path.is_file():
+            raise SoloreelError(
+                f'draft LoRA of model "{name}" ({path}) does not exist; put the file there or '
+                f"fix models.{name}.draft_lora in soloreel.toml")
+        draft = LoraUse(DRAFT_ADAPTER, str(path), 1.0)
+        steps, guidance = entry.draft_steps, DRAFT_GUIDANCE
     return FinalPlan(
-        model=name, entry=entry, mode=mode, steps=wanted.steps or tier.steps or DEFAULT_STEPS,
-        guidance=DEFAULT_GUIDANCE if wanted.guidance is None else wanted.guidance,
+        model=name, entry=entry, mode=mode, steps=steps, guidance=guidance,
         strength=wanted.strength or DEFAULT_STRENGTH, seed=spec.seed, width=width,
         height=height, loras=tuple(sorted(loras, key=lambda u: u.name)),
-        triggers=tuple(triggers))
+        triggers=tuple(triggers), quality=quality, draft_lora=draft,
+        characters=tuple(normalise_name(m.name) for m in shot_characters(spec, production)))

@@ -12,11 +12,29 @@ profile for the GPU at hand:
 - `80gb`: everything resident on the GPU.
 
 On a machine without CUDA (the tests, a laptop) the pipeline stays on the CPU and the profile
-is recorded as not applied. Safetensors only (`use_safetensors=True`). Optional speed-ups are
-read from the environment until the bible grows fields for them: `SOLOREEL_ATTENTION_BACKEND`
-(a diffusers backend name; `*_hub` backends are refused because they download kernels at run
-time), `SOLOREEL_FIRST_BLOCK_CACHE` (threshold, e.g. 0.05) and `SOLOREEL_COMPILE=1` (regional
-`compile_repeated_blocks`).
+is recorded as not applied. Safetensors only (`use_safetensors=True`).
+
+Optional speed-ups, per model in soloreel.toml (all off by default):
+
+- `attention_backend = "flash"` — a diffusers attention backend for the transformer
+  (`native`, `flash`, `_flash_3`, `sage`, `xformers`, `_native_cudnn`, …; the package behind
+  it must be installed). `*_hub` backends download kernels at run time and are refused when
+  the settings are read.
+- `first_block_cache = 0.05` — diffusers' first-block cache: when the first transformer
+  block's output changes less than this (relative) from the previous step, the remaining
+  blocks are skipped and their last residual re-used (≈1.5–2× at 0.05–0.1, slightly
+  different pixels: part of the content hash).
+- `compile_blocks = true` — regional compile: `compile_repeated_blocks(fullgraph=True)`
+  compiles the one repeated transformer block once instead of the whole model (a short
+  warm-up per load; not part of the content hash, it is the same maths).
+
+The environment overrides them for every model, on top of the toml (for experiments; the
+override is applied when the bible is read, so cache keys follow it):
+`SOLOREEL_ATTENTION_BACKEND=sage`, `SOLOREEL_FIRST_BLOCK_CACHE=0.08` (0 turns it off),
+`SOLOREEL_COMPILE=1` (0 turns it off).
+
+A model may also name a step-distilled LoRA for draft finals (`draft_lora`, `draft_steps`;
+see `render_engine.final.quality`).
 """
 
 from __future__ import annotations
@@ -29,8 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from render_engine.bible import ModelEntry, Production
+from render_engine.bible import HUB_SUFFIX, ModelEntry, Production
 from render_engine.errors import SoloreelError
+from render_engine.final.adapters import AdapterState
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +142,10 @@ class LoadOptions:
     compile_blocks: bool = False
 
     @classmethod
-    def from_environment(cls) -> LoadOptions:
-        cache = os.environ.get("SOLOREEL_FIRST_BLOCK_CACHE")
-        return cls(attention_backend=os.environ.get("SOLOREEL_ATTENTION_BACKEND") or None,
-                   first_block_cache=float(cache) if cache else None,
-                   compile_blocks=os.environ.get("SOLOREEL_COMPILE") == "1")
+    def of(cls, entry: ModelEntry) -> LoadOptions:
+        """A model entry's options (the environment is already applied to it when the
+        production was loaded: `bible.model_environment`)."""
+        return cls(entry.attention_backend, entry.first_block_cache, entry.compile_blocks)
 
 
 def torch_dtype(name: str, device: str) -> Any:
@@ -182,16 +200,26 @@ def offload_12gb(pipe: Any, device: str, dtype: Any, use_stream: bool) -> str:
     return "+".join(applied)
 
 
-def apply_options(pipe: Any, options: LoadOptions) -> list[str]:
-    """Attention backend, first-block cache and regional compile, as asked; what was done."""
+def apply_options(pipe: Any, options: LoadOptions, name: str = "") -> list[str]:
+    """Attention backend, first-block cache and regional compile, as asked; what was done.
+    A backend diffusers does not know, or whose package is missing, is a ModelError naming
+    the model and the field."""
     done = []
     transformer = pipe.transformer
+    where = f'model "{name}": ' if name else ""
     if options.attention_backend:
-        if options.attention_backend.endswith("_hub"):
-            raise ModelError(f"attention backend {options.attention_backend} downloads kernels "
-                             "at run time; pick a local one (native, flash, sage…)")
-        transformer.set_attention_backend(options.attention_backend)
-        done.append(f"attention:{options.attention_backend}")
+        backend = options.attention_backend
+        if backend.endswith(HUB_SUFFIX):
+            raise ModelError(f"{where}attention backend {backend} downloads kernels at run "
+                             "time; pick a local one (native, flash, sage…)")
+        try:
+            transformer.set_attention_backend(backend)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            raise ModelError(
+                f"{where}attention_backend \"{backend}\" cannot be used here "
+                f"({str(exc).splitlines()[0][:200]}); install its package or fix "
+                f"models.{name or 'NAME'}.attention_backend in soloreel.toml") from exc
+        done.append(f"attention:{backend}")
     if options.first_block_cache:
         from diffusers.hooks import FirstBlockCacheConfig
 
@@ -215,7 +243,14 @@ class LoadedModel:
     options: list[str]
     load_seconds: float
     lora_key: tuple = ()
-    """The LoRA set now loaded into the pipeline (by `modes.use_loras`)."""
+    """The adapter set now active in the pipeline (by `modes.use_loras`)."""
+    adapters: AdapterState = field(default_factory=AdapterState)
+    """The adapters loaded into the pipeline, least recently used first."""
+    lora_enabled: bool = True
+    """False while the loaded adapters are switched off (a render without LoRAs)."""
+    lora_loads: Counter[str] = field(default_factory=Counter)
+    """Adapter loads by name (shared with the registry, which counts per batch)."""
+    lora_unloads: Counter[str] = field(default_factory=Counter)
     derived: dict[str, Any] = field(default_factory=dict)
     """Other pipeline classes made from this one's components (`from_pipe`), by kind."""
 
@@ -246,9 +281,18 @@ def load_pipeline(source: ModelSource, device: str, options: LoadOptions | None 
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
     pipe.set_progress_bar_config(disable=True)
     placement = apply_memory_profile(pipe, source.entry.memory_profile, device, dtype)
-    done = apply_options(pipe, options or LoadOptions())
+    done = apply_options(pipe, options or LoadOptions.of(source.entry), source.name)
     return LoadedModel(source, pipe, device, str(dtype).replace("torch.", ""), placement, done,
                        time.perf_counter() - started)
+
+
+def _load_fields(entry: ModelEntry) -> dict[str, Any]:
+    """The fields of an entry that shape the loaded pipeline (not the draft settings, so a
+    draft run re-uses a model a full run loaded)."""
+    fields = entry.options()
+    fields.pop("draft_lora")
+    fields.pop("draft_steps")
+    return fields
 
 
 class ModelRegistry:
@@ -260,15 +304,20 @@ class ModelRegistry:
         self.production = production
         self.device = device
         self.keep = keep
-        self.options = options or LoadOptions.from_environment()
+        self.options = options
+        """Options for every model; None: each model's own (soloreel.toml + environment)."""
         self.loaded: dict[str, LoadedModel] = {}
         self.loads: Counter[str] = Counter()
         """How many times each model was loaded from disk (tests assert once per batch)."""
+        self.lora_loads: Counter[str] = Counter()
+        """How many times each adapter was loaded into a model (`modes.use_loras`)."""
+        self.lora_unloads: Counter[str] = Counter()
 
     def get(self, name: str) -> LoadedModel:
         """The loaded model `name`, loading it (and evicting the oldest beyond `keep`)."""
         current = self.production.settings.models.get(name)
-        if name in self.loaded and self.loaded[name].source.entry != current:
+        if name in self.loaded and (current is None or _load_fields(
+                self.loaded[name].source.entry) != _load_fields(current)):
             self.release(name)  # the bible changed under us: reload
         if name in self.loaded:
             model = self.loaded.pop(name)
@@ -279,6 +328,7 @@ class ModelRegistry:
             self.release(next(iter(self.loaded)))
         device = self.device or default_device()
         model = load_pipeline(source, device, self.options)
+        model.lora_loads, model.lora_unloads = self.lora_loads, self.lora_unloads
         self.loads[name] += 1
         self.loaded[name] = model
         log.info("loaded model %s from %s in %.1f s (%s)", name, source.location,

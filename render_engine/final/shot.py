@@ -8,7 +8,8 @@ i2v starts from the previous last frame), and the joins are colour-matched and c
 CUDA out-of-memory becomes a SoloreelError that names the next memory profile to try.
 `vace_layers` renders one such VACE pass per character (or touching group) on a key matte
 and composites the keyed layers over the plate with the proxy's compositor
-(`render_engine.final.layers`); the manifest's `layers` lists them.
+(`render_engine.final.layers`); the manifest's `layers` lists them. A draft (`plan.quality`)
+is the same render with the step-distilled LoRA active, fewer steps and guidance 1.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from render_engine.errors import SoloreelError
 from render_engine.final import inputs as conditioning
 from render_engine.final import layers
+from render_engine.final.adapters import order_layers
 from render_engine.final.cost import cost_record, model_class
 from render_engine.final.latents import WAN_FPS, WAN_MAX_FRAMES, latent_shape
 from render_engine.final.modes import (
@@ -133,11 +135,14 @@ def _render_layers(job: RenderJob, plan: FinalPlan, model: LoadedModel,
     people, source = layers.character_people(job, plan, total, proxy)
     built = layers.build_layers(job, plan, people)
     tokens = forwards = 0
-    keyed_layers: list[np.ndarray] = []
-    records: list[dict[str, Any]] = []
+    keyed_layers: list[np.ndarray] = [np.empty(0)] * len(built)
+    records: list[dict[str, Any]] = [{}] * len(built)
     loras: list[dict[str, Any]] = []
-    for layer in built:
-        narrowed = layers.layer_plan(plan, layer)
+    plans = [layers.layer_plan(plan, layer) for layer in built]
+    # layers with the adapters already loaded first, equal LoRA sets adjacent; the result
+    # does not depend on the order (each layer has its own seed; composited in spec order)
+    for index in order_layers([p.lora_key for p in plans], model.adapters):
+        layer, narrowed = built[index], plans[index]
         marker = time.perf_counter()
         entries = use_loras(model, narrowed)
         loras += [e for e in entries if e not in loras]
@@ -151,12 +156,12 @@ def _render_layers(job: RenderJob, plan: FinalPlan, model: LoadedModel,
                                  method=method))  # type: ignore[arg-type]
         region = retime(np.stack(layer.mask)[..., None].astype(np.float32) / 255.0, WAN_FPS,
                         job.fps, job.frame_count, method="blend")[..., 0]
-        keyed_layers.append(np.stack([layers.keyed(f, r) for f, r in zip(frames, region,
-                                                                          strict=True)]))
-        records.append({"characters": layer.names, "seed": layer.seed,
-                        "loras": [u.name for u in layer.loras],
-                        "reference_images": len(layer.references), "prompt": layer.prompt,
-                        "seconds": round(time.perf_counter() - marker, 4)})
+        keyed_layers[index] = np.stack([layers.keyed(f, r) for f, r in zip(frames, region,
+                                                                            strict=True)])
+        records[index] = {"characters": layer.names, "seed": layer.seed,
+                          "loras": [u.name for u in narrowed.adapters],
+                          "reference_images": len(layer.references), "prompt": layer.prompt,
+                          "seconds": round(time.perf_counter() - marker, 4)}
     shot = ProxyFrames(job.spec, job.production, plan.width, plan.height, job.fps, job.first,
                       job.shown, spoken_lines(job.spec, job.production, job.label))
     if built:
@@ -175,6 +180,7 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
     timings: dict[str, float] = {}
     started = time.perf_counter()
     loads_before = registry.loads[plan.model]
+    lora_loads_before = sum(registry.lora_loads.values())
     model = registry.get(plan.model)
     timings["load"] = (model.load_seconds if registry.loads[plan.model] > loads_before else 0.0)
     marker = time.perf_counter()
@@ -236,9 +242,11 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
                   "memory_profile": model.source.entry.memory_profile,
                   "placement": model.placement, "options": model.options,
                   "device": model.device, "gpu": gpu},
-        "mode": plan.mode, "seed": plan.seed, "steps": plan.steps, "guidance": plan.guidance,
+        "quality": plan.quality, "mode": plan.mode, "seed": plan.seed, "steps": plan.steps,
+        "guidance": plan.guidance,
         "strength": plan.strength if plan.mode == "v2v_refine" else None,
-        "loras": loras, "prompt": prompt, "negative_prompt": negative,
+        "loras": loras, "lora_loads": sum(registry.lora_loads.values()) - lora_loads_before,
+        "prompt": prompt, "negative_prompt": negative if plan.guidance > 1.0 else None,
         "render_size": [plan.width, plan.height], "wan_fps": WAN_FPS, "wan_frames": total,
         "segments": [[s.start, s.end] for s in segments], "retime": method,
         "control_video": control_source, "keyframe": key_source,

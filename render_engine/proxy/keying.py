@@ -9,6 +9,8 @@ remaining spill limited to the other channels (spill suppression).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -36,14 +38,32 @@ def screen_colour(rgb: np.ndarray) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def key_screen(rgb: np.ndarray) -> np.ndarray:
+def known_screen(colour: Sequence[float] | np.ndarray) -> tuple[str, np.ndarray]:
+    """A screen colour given by the caller as ("green" or "blue", its RGB as float32).
+
+    Raises ValueError for a colour that is neither clearly green nor clearly blue (the
+    colour-difference keyer needs one channel above the other two)."""
+    key = np.asarray(colour, np.float32).reshape(3)
+    r, g, b = (float(v) for v in key)
+    if g > max(r, b):
+        return "green", key
+    if b > max(r, g):
+        return "blue", key
+    raise ValueError(f"screen colour {tuple(int(v) for v in key)} is neither green nor blue")
+
+
+def key_screen(rgb: np.ndarray, screen: Sequence[float] | np.ndarray | None = None
+               ) -> np.ndarray:
     """Key an opaque HxWx3 uint8 image into straight RGBA uint8 (opaque if it has no screen).
 
     alpha = 1 - ramp((screen - max(others)) / screen's own difference); edge colours are
     unmixed from the screen colour and the screen channel is clamped to the larger other
-    channel, which removes green (blue) spill from hair and edges.
+    channel, which removes green (blue) spill from hair and edges. The screen is found from
+    the image's border (`screen_colour`) unless the caller knows it: `screen` (an RGB
+    triple) keys against that colour whatever the border shows — for frames rendered on a
+    known matte, where a figure may fill the border.
     """
-    found = screen_colour(rgb)
+    found = screen_colour(rgb) if screen is None else known_screen(screen)
     out = np.empty((*rgb.shape[:2], 4), np.uint8)
     if found is None:
         out[..., :3] = rgb

@@ -4,8 +4,10 @@ Resolves the shot's final settings (model, mode, steps — `render_engine.final.
 its frames through the process-wide model registry (so consecutive shots with one model load
 it once), resizes them to the tier's size if Wan's /16 size differs, and streams them into the
 production's encode profile with the dialog muxed, exactly `job.frame_count` frames (cut plus
-handles) at the timeline's fps. The manifest records model, LoRAs, seed, steps, inputs and
-timings; its `cost` block refines later dry-run estimates.
+handles) at the timeline's fps. The manifest records quality (full or draft), model, LoRAs,
+seed, steps, guidance, inputs and timings; its `cost` block refines later dry-run estimates.
+A draft renders here too: `job.production` is then the draft view of the production
+(`render_engine.final.quality.with_quality`), which `plan_final` turns into a draft plan.
 """
 
 from __future__ import annotations

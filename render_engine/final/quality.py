@@ -1,0 +1,108 @@
+"""Final-tier quality: `full` renders, and `draft` renders with a step-distilled LoRA.
+
+A draft is the full final made cheap: the model's `draft_lora` (a lightx2v / CausVid style
+step-distilled LoRA, `[models.NAME] draft_lora = "…safetensors"`) is loaded as one more
+adapter beside the characters' LoRAs, and the shot renders in `draft_steps` (4–8) steps at
+guidance 1 — one transformer forward per step, no negative prompt — instead of 30 steps with
+classifier-free guidance (two forwards): 10–25× less GPU time. The size, the frame count, the
+seeds and the CPU-drawn initial noise are the full final's, so a draft shows the composition
+the final will have (noise is shape-bound; cutting steps keeps the shape).
+
+Keying: `with_quality(production, "draft")` gives a view of the production whose model
+entries are `DraftModelEntry`s; their dump (which the final tier's content hash covers) adds
+the quality, the draft steps, guidance 1 and the SHA-256 of the LoRA file's bytes. So a draft
+never answers for a full final (or the other way round), a new distilled LoRA re-renders the
+drafts, and a full final's key does not depend on any draft setting.
+
+Linking: a draft lives in the cache as a `final` tier entry under its own key and is linked
+as the clip's `final` media (its reference's metadata says `"quality": "draft"`; its manifest
+records `quality`), so `switch --tier final`, previews and exports show the draft until a full
+final exists. Rendering the full final replaces it; whatever links a clip's tiers from the
+cache (`render`, `relink`, `import`, the OTIO media linker: `render.attach_references`) hangs
+the cached draft as its `final` media while it has no full final (`cached_draft`).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from render_engine.bible import ModelEntry, Production
+from render_engine.cache import CacheEntry, RenderCache
+from render_engine.errors import SoloreelError
+from render_engine.hashing import file_digest, shot_hash
+from render_engine.spec import NAMESPACE, ShotSpec
+
+QUALITIES = ("full", "draft")
+DRAFT_ADAPTER = "_distill"
+"""Adapter name of the draft LoRA (bible names cannot start with "_", so no character's)."""
+DRAFT_GUIDANCE = 1.0
+"""Step-distilled LoRAs are trained without classifier-free guidance."""
+
+
+class DraftModelEntry(ModelEntry):
+    """A model entry as a draft run sees it: the entry plus what keys its drafts (made by
+    `with_quality`, never read from soloreel.toml)."""
+
+    draft: dict[str, Any]
+
+
+def draft_lora_path(production: Production, entry: ModelEntry) -> Path | None:
+    """The model's draft LoRA file (relative to the production, or absolute), if set."""
+    if not entry.draft_lora:
+        return None
+    path = Path(entry.draft_lora).expanduser()
+    return path if path.is_absolute() else production.root / path
+
+
+def draft_inputs(production: Production, entry: ModelEntry) -> dict[str, Any]:
+    """What a draft of this model depends on beyond the full final's inputs."""
+    info: dict[str, Any] = {"quality": "draft", "steps": entry.draft_steps,
+                            "guidance": DRAFT_GUIDANCE, "lora": entry.draft_lora}
+    path = draft_lora_path(production, entry)
+    if path is not None:
+        info["lora_sha256"] = file_digest(path) if path.is_file() else None
+    return info
+
+
+def with_quality(production: Production, quality: str) -> Production:
+    """The production as a render of `quality` sees it: itself for "full"; for "draft" a
+    shallow copy whose models are DraftModelEntry (see the module docstring)."""
+    if quality == "full":
+        return production
+    if quality not in QUALITIES:
+        raise SoloreelError(f'unknown quality "{quality}"; choose one of {", ".join(QUALITIES)}')
+    derived = copy.copy(production)
+    models = {name: DraftModelEntry(**entry.options(), draft=draft_inputs(production, entry))
+              for name, entry in production.settings.models.items()}
+    derived.settings = production.settings.model_copy(update={"models": models})
+    return derived
+
+
+def quality_of(entry: ModelEntry) -> str:
+    """"draft" for entries seen through `with_quality(…, "draft")`, else "full"."""
+    return "draft" if isinstance(entry, DraftModelEntry) else "full"
+
+
+def mark_draft(clip: otio.schema.Clip) -> None:
+    """Say on the clip's `final` media reference that it is a draft."""
+    reference = clip.media_references().get("final")
+    if reference is not None and NAMESPACE in reference.metadata:
+        reference.metadata[NAMESPACE]["quality"] = "draft"
+
+
+def cached_draft(spec: ShotSpec, production: Production, cache: RenderCache,
+                 shown: tuple[int, int]) -> CacheEntry | None:
+    """The cached draft final of a shot, for linking when it has no full final: None when no
+    model has a draft LoRA, when `production` is already a draft view, or nothing is cached."""
+    models = production.settings.models.values()
+    if any(quality_of(e) == "draft" for e in models) or not any(e.draft_lora for e in models):
+        return None
+    try:
+        return cache.lookup("final", shot_hash(spec, with_quality(production, "draft"), "final"),
+                            *shown)
+    except SoloreelError:
+        return None
