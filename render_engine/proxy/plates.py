@@ -420,9 +420,13 @@ class PlateRenderer:
         if self.assets.ray_m is None:
             return np.full((height, width), np.inf, np.float32)
         if depth_nodes is not None:
-            depth = view.depth_px if view.depth_px is not None else upsample(
-                depth_nodes, view.nodes.step, width, height, nearest=True)
-            return np.where(depth >= SKY_M * 0.5, np.float32(np.inf), depth).astype(np.float32)
+            depth = (view.depth_px.copy() if view.depth_px is not None else upsample(
+                depth_nodes, view.nodes.step, width, height, nearest=True))
+            if np.shares_memory(depth, depth_nodes):
+                depth = depth.copy()
+            depth = depth.astype(np.float32, copy=False)
+            depth[depth >= SKY_M * 0.5] = np.inf
+            return depth
         level = self._levels(camera)[0][0]
         ray = self._nearest(camera, view, self.assets.ray_levels[level], level)
         return ray * _cosines(width, height, camera.hfov_deg)

@@ -442,10 +442,16 @@ def _splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.ndarray) -> 
             continue
         index_parts, z_parts = [], []
         for ky in range(int(cy.max())):
+            if ky:  # rows past a point's footprint drop it (the footprints only shrink)
+                keep = cy > ky
+                xs, ys, cx, cy, zs = xs[keep], ys[keep], cx[keep], cy[keep], zs[keep]
+            yy = ys + ky
+            inside = (yy >= 0) & (yy < height)
+            base = yy * width + xs
             for kx in range(int(cx.max())):
-                xx, yy = xs + kx, ys + ky
-                ok = (kx < cx) & (ky < cy) & (xx >= 0) & (xx < width) & (yy >= 0) & (yy < height)
-                index_parts.append((yy * width + xx)[ok])
+                xx = xs + kx
+                ok = (kx < cx) & inside & (xx >= 0) & (xx < width)
+                index_parts.append(base[ok] + kx)
                 z_parts.append(zs[ok])
         np.minimum.at(flat, np.concatenate(index_parts), np.concatenate(z_parts))
 
