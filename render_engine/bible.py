@@ -54,6 +54,11 @@ class TierSettings(_Strict):
     height: Annotated[int, Field(ge=16, le=8192)]
     model: str | None = None
     steps: Annotated[int, Field(ge=1, le=1000)] | None = None
+    parallax: Literal["auto", "sharp", "fast"] | None = None
+    """Proxy plates under a moved camera: "sharp" resolves depth edges per pixel (thin props
+    stay whole), "fast" interpolates a node grid (about half the plate cost; thin props may
+    break up while the camera moves); "auto" (the default) is sharp for still cameras and fast
+    for moving ones."""
 
     @field_validator("width", "height")
     @classmethod

@@ -75,7 +75,7 @@ def hash_inputs(
     inputs: dict[str, Any] = {
         "renderer": RENDERER_VERSIONS[tier],
         "tier": tier,
-        "tier_settings": settings.tier(tier).model_dump(mode="json"),
+        "tier_settings": _tier_settings(settings.tier(tier), tier),
         "fps": settings.production.fps,
         "encode": settings.encode.model_dump(mode="json"),
         "spec": spec_data,
@@ -89,6 +89,15 @@ def hash_inputs(
         entry = settings.models.get(model) if model else None
         inputs["model"] = {"name": model, **(entry.model_dump(mode="json") if entry else {})}
     return inputs
+
+
+def _tier_settings(tier_settings: Any, tier: str) -> dict[str, Any]:
+    """A tier's settings as hashed: the proxy's parallax only when it is forced (the default,
+    "auto", keeps the keys the tier had before the option existed)."""
+    data = tier_settings.model_dump(mode="json")
+    if tier != "proxy" or data.get("parallax") in (None, "auto"):
+        data.pop("parallax", None)
+    return data
 
 
 def shot_hash(

@@ -82,3 +82,20 @@ def test_hash_is_stable_across_loads(tiny_production: Path) -> None:
     spec = ShotSpec.model_validate(spec_dict())
     assert _hash(tiny_production, spec) == _hash(tiny_production, spec)
     assert len(_hash(tiny_production, spec)) == 64
+
+
+def test_proxy_parallax_keys_only_the_proxy_when_forced(tiny_production: Path) -> None:
+    import tomllib
+
+    spec = ShotSpec.model_validate(spec_dict())
+    before = {t: _hash(tiny_production, spec, t) for t in ("placeholder", "proxy", "final")}
+    toml = tiny_production / "soloreel.toml"
+    settings = tomllib.loads(toml.read_text())
+    proxy = settings.setdefault("tiers", {}).setdefault("proxy", {"width": 640, "height": 360})
+    for value, changes in (("auto", False), ("sharp", True), ("fast", True)):
+        proxy["parallax"] = value
+        toml.write_text(tomli_w.dumps(settings))
+        after = {t: _hash(tiny_production, spec, t) for t in before}
+        assert (after["proxy"] != before["proxy"]) is changes, value
+        assert after["placeholder"] == before["placeholder"]
+        assert after["final"] == before["final"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -68,6 +69,18 @@ def default_camera(spec: ShotSpec, production: Production, width: int, height: i
     return camera
 
 
+def parallax_for(spec: ShotSpec, production: Production) -> Literal["sharp", "fast"]:
+    """How the shot's plate is warped under a moved camera (`[tiers.proxy] parallax`): by
+    default a camera that holds still renders its plate once, so it affords the sharp warp
+    (thin props stay whole), and a moving one re-warps every frame, where only the fast one
+    keeps the tier at 4x real time."""
+    wanted = production.settings.tier("proxy").parallax or "auto"
+    if wanted != "auto":
+        return wanted
+    still = spec.camera.move == "static" and not spec.camera.handheld
+    return "sharp" if still else "fast"
+
+
 def default_floor() -> FloorFn:
     """Where characters stand at a moment (the shared blocking)."""
     from render_engine.proxy.blocking import character_floor
@@ -92,11 +105,7 @@ class ShotFrames:
         if plates is None:
             from render_engine.proxy.plates import PlateRenderer
 
-            # a camera that holds still renders its plate once: afford the sharp parallax
-            # (thin props stay whole); a moving one re-warps every frame, where only the fast
-            # one keeps the tier at 4x real time
-            still = spec.camera.move == "static" and not spec.camera.handheld
-            plates = PlateRenderer(production, spec, parallax="sharp" if still else "fast")
+            plates = PlateRenderer(production, spec, parallax=parallax_for(spec, production))
         self.plates = plates
         self.floor = floor or default_floor()
         self.lighting: ShotLighting = shot_lighting(production, spec)

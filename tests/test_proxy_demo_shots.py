@@ -1,9 +1,13 @@
-"""Seated characters: framing, the cut-out's painted eyes and the pose figure agree on one eye
+"""The proxy on the demo's own shots and painted sheets.
+
+Seated characters: framing, the cut-out's painted eyes and the pose figure agree on one eye
 point, so a close-up of someone sitting keeps their eyes on the thirds line (push-ins too) and
-their feet stay on the floor in wide shots. Checked on the demo's painted sheets."""
+their feet stay on the floor in wide shots. Plates: still cameras get the sharp parallax warp,
+moving ones the fast one, unless `[tiers.proxy] parallax` forces one."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +104,20 @@ def test_seated_feet_stay_on_the_floor_in_a_two_shot(plans: dict,
         feet_v = sprite.extra["feet"][1]
         assert min(lo, hi) - 0.01 * H <= feet_v <= max(lo, hi) + 0.01 * H, (
             sprite.name, feet_v, lo, hi)
+
+
+def test_still_cameras_get_the_sharp_plate_and_moving_ones_the_fast(
+        plans: dict, production: Production) -> None:
+    from render_engine.proxy.shot import parallax_for
+
+    still, moving = plans["s01-002"].spec, plans["s01-005"].spec
+    assert (still.camera.move, moving.camera.move) == ("static", "push_in")
+    assert (parallax_for(still, production), parallax_for(moving, production)) == (
+        "sharp", "fast")
+    forced = production.settings.model_copy(update={"tiers": {
+        **production.settings.tiers,
+        "proxy": production.settings.tier("proxy").model_copy(update={"parallax": "sharp"})}})
+    sharp = copy.copy(production)
+    sharp.settings = forced
+    assert parallax_for(moving, sharp) == "sharp"
+    assert _frames(plans["s01-005"], sharp).plates.parallax == "sharp"
