@@ -257,6 +257,11 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     if height_px < 1.0:
         return None
     up = span / height_px
+    reach = height_px * 1.5  # no view is wider than this either side of the body's axis
+    if (min(feet[0], head[0]) > camera.width + reach or max(feet[0], head[0]) < -reach
+            or min(feet[1], head[1]) > camera.height + reach
+            or max(feet[1], head[1]) < -reach):
+        return None  # far outside the frame: skip the view lookup and the warp set-up
     relative = relative_facing(camera, posture.x, posture.z, posture.facing_deg)
     lying = posture.action == "lie"
     view_name, mirrored = choose_view(cutouts.available(), 90.0 if lying else relative,

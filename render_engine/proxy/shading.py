@@ -62,6 +62,8 @@ QUANT_MEAN = 2.0
 """Plate statistics are rounded to this many 8-bit Lab units before a match is computed, so a
 static shot builds its matched cut-out once and a moving one every few frames."""
 MATCH_CACHE = 12
+STATS_SNAP = 4
+"""Sprite boxes are snapped to this many pixels before the plate around them is measured."""
 GAIN_STEP = 4
 """Pixels between the samples of the (smooth) shading gain, which is then resized up."""
 GAIN_ONE = 127.5
@@ -82,13 +84,15 @@ class AmbientMatch:
         self.strength_ab = strength_ab
         self.background: np.ndarray | None = None
         self._cache: dict[tuple, np.ndarray] = {}
+        self._stats_of: np.ndarray | None = None
+        self._stats: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def __call__(self, view: object, level: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """The view's level image (straight RGBA uint8) matched to the plate around `box`."""
         levels = view.levels  # type: ignore[attr-defined]
         if self.background is None:
             return levels[level]
-        mean, std = plate_stats(self.background, box)
+        mean, std = self._plate_stats(box)
         mean = np.round(mean / QUANT_MEAN) * QUANT_MEAN
         std = np.round(std / QUANT_MEAN) * QUANT_MEAN
         key = (id(view), level, *mean.tolist(), float(std[0]))
@@ -100,6 +104,19 @@ class AmbientMatch:
             if len(self._cache) >= MATCH_CACHE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = found
+        return found
+
+    def _plate_stats(self, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """`plate_stats` around the box snapped to STATS_SNAP pixels, remembered while the
+        background is the same array (a still camera's plate: sway and breathing move the box
+        a pixel or two, which changes nothing worth measuring again)."""
+        if self._stats_of is not self.background:
+            self._stats_of, self._stats = self.background, {}
+        snapped = tuple(STATS_SNAP * round(v / STATS_SNAP) for v in box)
+        found = self._stats.get(snapped)
+        if found is None:
+            found = plate_stats(self.background, snapped)  # type: ignore[arg-type]
+            self._stats[snapped] = found
         return found
 
 

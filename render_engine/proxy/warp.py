@@ -193,10 +193,12 @@ def suppress_ghosts(model: PlateModel, nodes: NodeMaps, depth_nodes: np.ndarray,
         todo = key < 0
         if not todo.any():
             break
-    pick = np.where(todo, index, np.mod(key, 2.0 ** 20)).astype(np.int64)
-    u = np.where(bad, nodes.u.ravel()[pick], nodes.u)
-    v = np.where(bad, nodes.v.ravel()[pick], nodes.v)
-    depth = np.where(bad, depth_nodes.ravel()[pick], depth_nodes)
+    where = np.flatnonzero(bad)  # only the bad nodes take a neighbour's values
+    found = key.ravel()[where]
+    pick = np.where(found < 0, where, np.mod(found, 2.0 ** 20).astype(np.int64))
+    u, v, depth = nodes.u.copy(), nodes.v.copy(), depth_nodes.copy()
+    for out, source in ((u, nodes.u), (v, nodes.v), (depth, depth_nodes)):
+        out.ravel()[where] = source.ravel()[pick]
     return NodeMaps(u, v, nodes.step), depth, holes | bad
 
 
