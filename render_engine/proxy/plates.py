@@ -290,6 +290,11 @@ class PlateRenderer:
             view.masks = masks
         return list(view.masks)
 
+    def foreground_depths(self, camera: Camera) -> list[float]:
+        """The camera-space depth of each foreground mask, without warping any: a frame whose
+        characters are all nearer than every mask needs no mask (`foreground` is the cost)."""
+        return [float(camera.to_camera(mask.anchor)[2]) for mask in self.assets.masks]
+
     def at_set_camera(self, camera: Camera) -> bool:
         """Whether the camera stands at the set camera (an exact rotation/zoom view)."""
         return math.dist(camera.position, self.model.origin) < AT_SET_CAMERA_M

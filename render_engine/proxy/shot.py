@@ -133,6 +133,15 @@ class ShotFrames:
         return any(line.speaker == name and not line.audio_only
                    and 0 <= seconds - line.start < line.duration for line in self.lines)
 
+    def _foregrounds(self, cam: Camera, sprites: list[cutouts.Sprite]) -> list:
+        """The plate's foreground masks when some character stands behind one (a mask only
+        ever hides, or shades the floor under, something farther than itself)."""
+        farthest = max((s.depth for s in sprites), default=-np.inf)
+        depths = getattr(self.plates, "foreground_depths", None)
+        if depths is not None and not any(d < farthest for d in depths(cam)):
+            return []
+        return self.plates.foreground(cam)  # type: ignore[attr-defined]
+
     def frame(self, index: int) -> Frame:
         """Render frame `index` (0 = the first frame, handles included)."""
         t = self.seconds(index)
@@ -140,7 +149,6 @@ class ShotFrames:
         cam = self.camera(self.progress(index), t)
         started = self.times.add("camera", started)
         background, depth = self.plates.background(cam)  # type: ignore[attr-defined]
-        foregrounds = self.plates.foreground(cam)  # type: ignore[attr-defined]
         started = self.times.add("plate", started)
         self.ambient.background = background
         sprites: list[cutouts.Sprite] = []
@@ -162,6 +170,8 @@ class ShotFrames:
             sprite.light = self.lighting.for_character(cam, sprite.world, t)
             sprites.append(sprite)
         started = self.times.add("characters", started)
+        foregrounds = self._foregrounds(cam, sprites)
+        started = self.times.add("plate", started)
         rgb = compose(background, depth, foregrounds, sprites, cam)
         started = self.times.add("composite", started)
         for char, posture in postures:
