@@ -238,3 +238,28 @@ def test_fast_parallax_is_close_to_sharp(production: Production) -> None:
     again, _ = PlateRenderer(production, shot("flat"), parallax="fast").background(
         camera.moved(yaw_deg=2.0))
     assert again.shape == fast.shape and np.isfinite(depth).any()
+
+
+@pytest.mark.parametrize("parallax", ["fast", "sharp"])
+@pytest.mark.parametrize("set_name", ["strip", "flat", "round"])
+def test_depth_and_mask_planes_crop_exactly_what_the_whole_plane_holds(
+        production: Production, parallax: str, set_name: str) -> None:
+    from render_engine.proxy.planes import Plane, crop
+
+    boxes = [(0, 0, 320, 180), (37, 12, 151, 170), (300, 100, 340, 200), (5, 5, 5, 9)]
+    for camera in (Camera(ORIGIN, 7.0, -3.0, 55.0, 320, 180),          # at the set camera
+                   Camera((0.3, 1.0, 0.9), 4.0, -6.0, 55.0, 320, 180),  # moved: parallax
+                   Camera((0.004, CAMERA_HEIGHT, 0.0), 7.0, -3.0, 55.0, 320, 180)):  # wobble
+        whole = PlateRenderer(production, shot(set_name), parallax=parallax)
+        lazy = PlateRenderer(production, shot(set_name), parallax=parallax)
+        rgb, depth = whole.background(camera)
+        lazy_rgb, plane = lazy.background_planes(camera)
+        assert lazy_rgb.tobytes() == rgb.tobytes()
+        masks = whole.foreground(camera)
+        lazy_masks = lazy.foreground_planes(camera)
+        assert [d for _, d in lazy_masks] == [d for _, d in masks]
+        for box in boxes:
+            assert crop(plane, box).tobytes() == crop(depth, box).tobytes(), (camera, box)
+            for (alpha, _), (lazy_alpha, _) in zip(masks, lazy_masks, strict=True):
+                assert crop(lazy_alpha, box).tobytes() == crop(alpha, box).tobytes()
+        assert isinstance(plane, Plane) and np.array_equal(np.asarray(plane), depth)

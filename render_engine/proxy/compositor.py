@@ -16,6 +16,7 @@ from render_engine.proxy.camera import Camera
 from render_engine.proxy.cutouts import Sprite
 from render_engine.proxy.lighting import SpriteLight
 from render_engine.proxy.occlusion import Foreground, depth_sorted, visibility
+from render_engine.proxy.planes import Plane, crop
 from render_engine.proxy.shading import light_patch, match_tables, plate_stats
 
 SHADOW_STRENGTH = 0.5
@@ -38,35 +39,48 @@ def _contact_shadow(frame: np.ndarray, sprite: Sprite, foregrounds: list[Foregro
     dark = SHADOW_STRENGTH * np.exp(-2.2 * (dx * dx + dy * dy))
     for alpha, depth in foregrounds:
         if depth < sprite.depth:
-            dark = dark * (1.0 - alpha[y0:y1, x0:x1])
+            dark = dark * (1.0 - crop(alpha, (x0, y0, x1, y1)))
     region = frame[y0:y1, x0:x1]
     region[...] = (region * (1.0 - dark)[..., None] + 0.5).astype(np.uint8)
 
 
-def blend(region: np.ndarray, colour: np.ndarray, coverage: np.ndarray) -> None:
-    """Alpha-blend `colour` over `region` in place with an 8-bit coverage.
+def blend(frame: np.ndarray, x0: int, y0: int, colour: np.ndarray, coverage: np.ndarray
+          ) -> None:
+    """Alpha-blend `colour` (h x w x 3) over the frame at (x0, y0) in place with an 8-bit
+    coverage (the box lies inside the frame).
 
     Opaque pixels are copied, transparent ones skipped, and only the partly covered edge
-    pixels are mixed, which is several times cheaper than blending the whole box.
+    pixels are mixed (addressed as flat indices), several times cheaper than blending the box.
     """
+    h, w = coverage.shape
+    width = frame.shape[1]
+    region = frame[y0:y0 + h, x0:x0 + w]
     opaque = cv2.compare(coverage, 254, cv2.CMP_GT)
     cv2.copyTo(colour, opaque, region)
     edge = cv2.findNonZero(cv2.inRange(coverage, 1, 254))
     if edge is None:
         return
     points = edge.reshape(-1, 2)
-    xs, ys = points[:, 0], points[:, 1]
-    a = coverage[ys, xs].astype(np.float32)[:, None] * np.float32(1.0 / 255.0)
-    below = region[ys, xs].astype(np.float32)
-    region[ys, xs] = (below + (colour[ys, xs] - below) * a + 0.5).astype(np.uint8)
+    if not frame.flags.c_contiguous:  # flat indices need the frame's own memory
+        xs, ys = points[:, 0], points[:, 1]
+        a = coverage[ys, xs].astype(np.float32)[:, None] * np.float32(1.0 / 255.0)
+        below = region[ys, xs].astype(np.float32)
+        region[ys, xs] = (below + (colour[ys, xs] - below) * a + 0.5).astype(np.uint8)
+        return
+    local = points[:, 1] * w + points[:, 0]
+    pixels = (points[:, 1] + y0) * width + (points[:, 0] + x0)
+    flat = frame.reshape(-1, 3)
+    a = coverage.reshape(-1)[local].astype(np.float32)[:, None] * np.float32(1.0 / 255.0)
+    below = flat[pixels].astype(np.float32)
+    flat[pixels] = (below + (colour.reshape(-1, 3)[local] - below) * a + 0.5).astype(np.uint8)
 
 
 def composite_sprite(frame: np.ndarray, background: np.ndarray, sprite: Sprite,
-                     plate_depth: np.ndarray | None, foregrounds: list[Foreground],
+                     plate_depth: np.ndarray | Plane | None, foregrounds: list[Foreground],
                      camera: Camera | None) -> None:
     """Light, occlude and blend one sprite onto the frame in place."""
     _contact_shadow(frame, sprite, foregrounds)
-    x0, y0, x1, y1 = sprite.bbox
+    x0, y0 = sprite.x0, sprite.y0
     coverage = sprite.coverage
     visible = visibility(sprite, plate_depth, foregrounds, camera)
     if visible is not None:
@@ -82,11 +96,12 @@ def composite_sprite(frame: np.ndarray, background: np.ndarray, sprite: Sprite,
                              sprite.height_px, sprite.body_half_px, match)
     else:
         colour = sprite.rgb
-    blend(frame[y0:y1, x0:x1], colour, coverage)
+    blend(frame, x0, y0, np.ascontiguousarray(colour), coverage)
 
 
-def compose(background: np.ndarray, bg_depth: np.ndarray | None, foregrounds: list[Foreground],
-            sprites: list[Sprite], camera: Camera | None = None) -> np.ndarray:
+def compose(background: np.ndarray, bg_depth: np.ndarray | Plane | None,
+            foregrounds: list[Foreground], sprites: list[Sprite],
+            camera: Camera | None = None) -> np.ndarray:
     """The frame: the background with every sprite composited far to near.
 
     `bg_depth` (metres, inf = sky) and `foregrounds` (mask alpha, depth) hide what is behind

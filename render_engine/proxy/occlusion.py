@@ -19,6 +19,7 @@ import numpy as np
 from render_engine.proxy import lens
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.cutouts import Sprite
+from render_engine.proxy.planes import Plane, crop
 
 TOLERANCE_M = 0.15
 TOLERANCE_PER_M = 0.04
@@ -27,7 +28,7 @@ SOFT_PER_M = 0.03
 FLOOR_RATIO = (0.8, 0.92)
 """A plate pixel whose depth is over 92 % of the floor's there is floor (80 % ramps)."""
 
-Foreground = tuple[np.ndarray, float]
+Foreground = tuple[np.ndarray | Plane, float]
 """(alpha H x W float32 0..1, depth in metres) of a plate's foreground object."""
 
 
@@ -50,26 +51,24 @@ def floor_depth(camera: Camera, box: tuple[int, int, int, int]) -> np.ndarray:
 def mask_visibility(sprite: Sprite, foregrounds: list[Foreground]) -> np.ndarray | None:
     """1 - coverage of every foreground mask nearer than the sprite, over its box (None if no
     mask is nearer)."""
-    x0, y0, x1, y1 = sprite.bbox
     visible: np.ndarray | None = None
     for alpha, depth in foregrounds:
         if depth >= sprite.depth:
             continue
-        cover = alpha[y0:y1, x0:x1]
+        cover = crop(alpha, sprite.bbox)
         if not cover.any():
             continue
         visible = (1.0 - cover) if visible is None else visible * (1.0 - cover)
     return None if visible is None else visible.astype(np.float32, copy=False)
 
 
-def depth_visibility(sprite: Sprite, plate_depth: np.ndarray | None,
+def depth_visibility(sprite: Sprite, plate_depth: np.ndarray | Plane | None,
                      camera: Camera | None = None) -> np.ndarray | None:
     """How visible each pixel of the sprite's box is behind the plate's depth map (None when
     nothing in the box is nearer than the character)."""
     if plate_depth is None:
         return None
-    x0, y0, x1, y1 = sprite.bbox
-    plate = plate_depth[y0:y1, x0:x1]
+    plate = crop(plate_depth, sprite.bbox)
     near = sprite.depth - (TOLERANCE_M + TOLERANCE_PER_M * sprite.depth)
     if not (plate < near).any():
         return None
@@ -90,8 +89,9 @@ def depth_visibility(sprite: Sprite, plate_depth: np.ndarray | None,
     return visible
 
 
-def visibility(sprite: Sprite, plate_depth: np.ndarray | None, foregrounds: list[Foreground],
-               camera: Camera | None = None) -> np.ndarray | None:
+def visibility(sprite: Sprite, plate_depth: np.ndarray | Plane | None,
+               foregrounds: list[Foreground], camera: Camera | None = None
+               ) -> np.ndarray | None:
     """Combined visibility of a sprite's box (masks x depth map); None when nothing hides it."""
     masks = mask_visibility(sprite, foregrounds)
     depth = depth_visibility(sprite, plate_depth, camera)

@@ -35,6 +35,7 @@ from render_engine.bible import Production
 from render_engine.errors import SoloreelError
 from render_engine.proxy.blocking import character_floor
 from render_engine.proxy.camera import Camera
+from render_engine.proxy.planes import Box, Plane
 from render_engine.proxy.projection import SKY_M, SKY_MM, PlateModel, PlateSource, plate_source
 from render_engine.proxy.warp import (
     ROTATION_STEP,
@@ -233,7 +234,9 @@ def _mask_anchor(model: PlateModel, mask: np.ndarray, depth_m: float) -> np.ndar
 class _View:
     nodes: NodeMaps
     rgb: np.ndarray = field(default_factory=lambda: np.empty(0))
-    depth: np.ndarray = field(default_factory=lambda: np.empty(0))
+    depth: np.ndarray | None = None
+    """The whole depth plane, once something asked for it (see `background_planes`)."""
+    depth_nodes: np.ndarray | None = None
     masks: list[tuple[np.ndarray, float]] | None = None
     full: np.ndarray | None = None
     """Per-pixel level-0 maps where they were refined beyond the nodes (moved cameras)."""
@@ -241,6 +244,8 @@ class _View:
     ghosts: np.ndarray | None = None
     """Disoccluded pixels of a moved camera, filled from around them (see `layered_maps`)."""
     maps: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    hits: int = 0
+    """How often the view was asked for again (a still camera's: every frame)."""
 
 
 class PlateRenderer:
@@ -268,7 +273,19 @@ class PlateRenderer:
         """The view's RGB (H, W, 3) uint8 and depth (H, W) float32: camera-space z in metres,
         as `Camera.project` gives it (np.inf for sky, or everywhere when there is no depth)."""
         view = self._view(camera)
-        return view.rgb, view.depth
+        return view.rgb, self._full_depth(camera, view)
+
+    def background_planes(self, camera: Camera) -> tuple[np.ndarray, Plane]:
+        """`background`, with the depth as a `Plane`: a moving camera's new view computes its
+        depth only inside the boxes the compositor asks for (a view seen again — a still
+        camera's — keeps the whole plane)."""
+        view = self._view(camera)
+        plane = Plane((camera.height, camera.width),
+                      lambda box: self._depth_crop(camera, view, box),
+                      lambda: self._full_depth(camera, view))
+        if view.depth is not None or view.hits:
+            plane.full()
+        return view.rgb, plane
 
     def foreground(self, camera: Camera) -> list[tuple[np.ndarray, float]]:
         """Each foreground mask in the view: (alpha (H, W) float32 in [0, 1], depth), warped
@@ -290,6 +307,23 @@ class PlateRenderer:
             view.masks = masks
         return list(view.masks)
 
+    def foreground_planes(self, camera: Camera) -> list[tuple[np.ndarray | Plane, float]]:
+        """`foreground`, with each alpha as a `Plane` warped only inside the boxes asked for
+        (whole arrays for a view seen again, or one whose disocclusions are filled)."""
+        view = self._view(camera)
+        if view.masks is not None or view.ghosts is not None or view.hits:
+            return self.foreground(camera)
+        level = self._levels(camera)[0][0]
+        planes: list[tuple[np.ndarray | Plane, float]] = []
+        for index, mask in enumerate(self.assets.masks):
+            planes.append((Plane(
+                (camera.height, camera.width),
+                lambda box, mask=mask: self._mask_crop(camera, view, mask.levels[level], level,
+                                                       box),
+                lambda index=index: self.foreground(camera)[index][0]),
+                float(camera.to_camera(mask.anchor)[2])))
+        return planes
+
     def foreground_depths(self, camera: Camera) -> list[float]:
         """The camera-space depth of each foreground mask, without warping any: a frame whose
         characters are all nearer than every mask needs no mask (`foreground` is the cost)."""
@@ -305,6 +339,7 @@ class PlateRenderer:
         view = self._views.get(camera)
         if view is not None:
             self._views.move_to_end(camera)
+            view.hits += 1
             return view
         view = self._render(camera)
         self._views[camera] = view
@@ -354,10 +389,50 @@ class PlateRenderer:
         view.rgb = self._sample_rgb(camera, view)
         if view.ghosts is not None:
             view.rgb = fill_ghosts(view.rgb, view.ghosts)
-        view.depth = self._depth(camera, view, depth_nodes)
+        view.depth_nodes = depth_nodes
         view.rgb.setflags(write=False)
-        view.depth.setflags(write=False)
         return view
+
+    def _full_depth(self, camera: Camera, view: _View) -> np.ndarray:
+        """The view's whole depth plane, made once."""
+        if view.depth is None:
+            depth = self._depth(camera, view, view.depth_nodes)
+            depth.setflags(write=False)
+            view.depth = depth
+        return view.depth
+
+    def _depth_crop(self, camera: Camera, view: _View, box: Box) -> np.ndarray:
+        """The depth plane inside a box, pixel for pixel what `_depth` gives there."""
+        x0, y0, x1, y1 = box
+        if self.assets.ray_m is None or x1 <= x0 or y1 <= y0:
+            return np.full((y1 - y0, x1 - x0), np.inf, np.float32)
+        if view.depth_nodes is not None:
+            if view.depth_px is not None:
+                return self._full_depth(camera, view)[y0:y1, x0:x1]
+            step = view.nodes.step
+            shift = step if step > 1 else 0  # as `upsample`: nearest node, first node at -step
+            rows = (np.arange(y0, y1) + shift) // step
+            cols = (np.arange(x0, x1) + shift) // step
+            depth = view.depth_nodes[rows[:, None], cols[None, :]].astype(np.float32)
+            depth[depth >= SKY_M * 0.5] = np.inf
+            return depth
+        level = self._levels(camera)[0][0]
+        map1, _ = self._maps(camera, view, level)
+        ray = cv2.remap(self.assets.ray_levels[level], map1[y0:y1, x0:x1], None,
+                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        return ray * _cosines(camera.width, camera.height, camera.hfov_deg)[y0:y1, x0:x1]
+
+    def _mask_crop(self, camera: Camera, view: _View, source: np.ndarray, level: int,
+                   box: Box) -> np.ndarray:
+        """A foreground mask's alpha inside a box, pixel for pixel what `foreground` gives
+        there (views without filled disocclusions)."""
+        x0, y0, x1, y1 = box
+        if x1 <= x0 or y1 <= y0:
+            return np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.float32)
+        map1, map2 = self._maps(camera, view, level)
+        alpha = cv2.remap(source, map1[y0:y1, x0:x1], map2[y0:y1, x0:x1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        return alpha.astype(np.float32) * np.float32(1 / 255)
 
     def _plate_distance(self, maps: np.ndarray) -> np.ndarray:
         """The plate's ray distance (sky capped at SKY_M) at level-0 maps (H, W, 2)."""

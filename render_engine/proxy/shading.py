@@ -86,13 +86,21 @@ class AmbientMatch:
         self._cache: dict[tuple, np.ndarray] = {}
         self._stats_of: np.ndarray | None = None
         self._stats: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._matched: dict[tuple, np.ndarray] = {}
 
     def __call__(self, view: object, level: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """The view's level image (straight RGBA uint8) matched to the plate around `box`."""
         levels = view.levels  # type: ignore[attr-defined]
         if self.background is None:
             return levels[level]
-        mean, std = self._plate_stats(box)
+        if self._stats_of is not self.background:  # a new plate: measure afresh
+            self._stats_of, self._stats, self._matched = self.background, {}, {}
+        snapped = tuple(STATS_SNAP * round(v / STATS_SNAP) for v in box)
+        memo = (snapped, id(view), level)
+        found = self._matched.get(memo)
+        if found is not None:
+            return found
+        mean, std = self._plate_stats(snapped)
         mean = np.round(mean / QUANT_MEAN) * QUANT_MEAN
         std = np.round(std / QUANT_MEAN) * QUANT_MEAN
         key = (id(view), level, *mean.tolist(), float(std[0]))
@@ -104,15 +112,14 @@ class AmbientMatch:
             if len(self._cache) >= MATCH_CACHE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = found
+        self._matched[memo] = found
         return found
 
-    def _plate_stats(self, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """`plate_stats` around the box snapped to STATS_SNAP pixels, remembered while the
+    def _plate_stats(self, snapped: tuple[int, int, int, int]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """`plate_stats` around a box snapped to STATS_SNAP pixels, remembered while the
         background is the same array (a still camera's plate: sway and breathing move the box
         a pixel or two, which changes nothing worth measuring again)."""
-        if self._stats_of is not self.background:
-            self._stats_of, self._stats = self.background, {}
-        snapped = tuple(STATS_SNAP * round(v / STATS_SNAP) for v in box)
         found = self._stats.get(snapped)
         if found is None:
             found = plate_stats(self.background, snapped)  # type: ignore[arg-type]

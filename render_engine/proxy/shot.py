@@ -140,7 +140,8 @@ class ShotFrames:
         depths = getattr(self.plates, "foreground_depths", None)
         if depths is not None and not any(d < farthest for d in depths(cam)):
             return []
-        return self.plates.foreground(cam)  # type: ignore[attr-defined]
+        planes = getattr(self.plates, "foreground_planes", None)
+        return (planes or self.plates.foreground)(cam)  # type: ignore[attr-defined]
 
     def frame(self, index: int) -> Frame:
         """Render frame `index` (0 = the first frame, handles included)."""
@@ -148,7 +149,8 @@ class ShotFrames:
         started = time.perf_counter()
         cam = self.camera(self.progress(index), t)
         started = self.times.add("camera", started)
-        background, depth = self.plates.background(cam)  # type: ignore[attr-defined]
+        planes = getattr(self.plates, "background_planes", None)  # stand-ins may lack it
+        background, depth = (planes or self.plates.background)(cam)  # type: ignore[attr-defined]
         started = self.times.add("plate", started)
         self.ambient.background = background
         sprites: list[cutouts.Sprite] = []
