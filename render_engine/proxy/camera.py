@@ -117,6 +117,30 @@ def hfov_from_focal_mm(focal_mm: float, sensor_width_mm: float = 36.0) -> float:
     return math.degrees(2 * math.atan(sensor_width_mm / 2 / focal_mm))
 
 
+def _aim_level(camera: Camera, target: np.ndarray, u: float, v: float) -> Camera | None:
+    """`aim_camera` in closed form for a camera without roll (None when the pixel cannot see
+    the point, e.g. a point straight above with the pixel below the centre)."""
+    d = target - np.asarray(camera.position, float)
+    length = float(np.linalg.norm(d))
+    if length < 1e-12:
+        return None
+    a = (u - camera.width / 2) / camera.focal_px
+    b = -(v - camera.height / 2) / camera.focal_px
+    # world up of the pixel's ray (a*right + b*up + forward) is b cos p + sin p
+    k = d[1] / length * math.sqrt(a * a + b * b + 1.0)
+    amplitude = math.sqrt(1.0 + b * b)
+    if abs(k) > amplitude:
+        return None
+    pitch = math.asin(k / amplitude) - math.atan2(b, 1.0)
+    if abs(pitch) > math.radians(89.0):
+        return None
+    c = math.cos(pitch) - b * math.sin(pitch)  # the ray's forward share on the floor plane
+    yaw = math.atan2(d[0], d[2]) - math.atan2(a, c)
+    aimed = camera.moved(yaw_deg=math.degrees(yaw), pitch_deg=math.degrees(pitch))
+    error = _aim_error(aimed, target, u, v)
+    return aimed if np.abs(error).max() < 1e-6 else None
+
+
 def aim_camera(camera: Camera, point: tuple[float, float, float] | np.ndarray,
                u: float | None = None, v: float | None = None) -> Camera:
     """A copy of `camera` turned (yaw and pitch; position, roll and lens kept) so the world
@@ -127,6 +151,10 @@ def aim_camera(camera: Camera, point: tuple[float, float, float] | np.ndarray,
     target = np.asarray(point, float)
     u = camera.width / 2 if u is None else u
     v = camera.height / 2 if v is None else v
+    if not camera.roll_deg:
+        exact = _aim_level(camera, target, u, v)
+        if exact is not None:
+            return exact
     offset = target - np.asarray(camera.position)
     yaw = math.degrees(math.atan2(offset[0], offset[2]))
     pitch = math.degrees(math.atan2(offset[1], math.hypot(offset[0], offset[2])))
