@@ -34,18 +34,3 @@ def seconds_per_frame(cache: RenderCache) -> dict[str, tuple[float, str]]:
 def final_manifests(cache: RenderCache) -> list[dict]:
     """Manifests of past final renders (their `cost` blocks refine the GPU estimates)."""
     return [entry.manifest for entry in cache.all_entries() if entry.tier == "final"]
-
-
-def final_shot_cost(spec, production, frames: int, manifests: list[dict],
-                    gpu: str | None = None):
-    """GPU-time estimate of one shot's final render (a `render_engine.final.cost.ShotCost`);
-    raises SoloreelError when the shot has no usable model settings."""
-    from render_engine.final.cost import estimate
-    from render_engine.final.plan import plan_final, shot_characters
-
-    plan = plan_final(spec, production)
-    with_lora = {use.name for use in plan.loras}
-    references = sum(1 for m in shot_characters(spec, production)
-                     if m.name not in with_lora and (m.reference_images or m.views))
-    return estimate(plan, frames, production.settings.production.fps, production, manifests,
-                    gpu=gpu, references=references)
