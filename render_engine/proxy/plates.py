@@ -411,9 +411,13 @@ class PlateRenderer:
                 return self._full_depth(camera, view)[y0:y1, x0:x1]
             step = view.nodes.step
             shift = step if step > 1 else 0  # as `upsample`: nearest node, first node at -step
-            rows = (np.arange(y0, y1) + shift) // step
-            cols = (np.arange(x0, x1) + shift) // step
-            depth = view.depth_nodes[rows[:, None], cols[None, :]].astype(np.float32)
+            r0, r1 = (y0 + shift) // step, (y1 - 1 + shift) // step + 1
+            c0, c1 = (x0 + shift) // step, (x1 - 1 + shift) // step + 1
+            block = np.ascontiguousarray(view.depth_nodes[r0:r1, c0:c1], np.float32)
+            big = cv2.resize(block, ((c1 - c0) * step, (r1 - r0) * step),
+                             interpolation=cv2.INTER_NEAREST_EXACT)
+            top, left = y0 + shift - r0 * step, x0 + shift - c0 * step
+            depth = big[top:top + y1 - y0, left:left + x1 - x0]
             depth[depth >= SKY_M * 0.5] = np.inf
             return depth
         level = self._levels(camera)[0][0]
