@@ -24,7 +24,7 @@ from render_engine.render import link_plan, plan_shot
 from render_engine.timeline_io import iter_shots, read_timeline
 
 SIZES = ((640, 360), (1280, 720))
-REPEATS = 3
+REPEATS = 5
 
 
 def _resize_proxy(root: Path, width: int, height: int) -> None:
