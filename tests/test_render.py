@@ -254,3 +254,14 @@ def test_dry_run_lists_cached_and_estimates(tiny_production, capsys) -> None:
 def test_production_used_from_subfolder_default(tiny_production) -> None:
     production = load_production(tiny_production)
     assert production.settings.production.handles == 4
+
+
+def test_tables_piped_to_a_file_keep_their_columns(demo_production, capsys,
+                                                   monkeypatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["plan", str(demo_production / "timelines" / "campfire.otio")]) == 0
+    out = capsys.readouterr().out
+    assert "s01-001" in out and "placeholder" in out and "…" not in out
+    monkeypatch.setenv("COLUMNS", "80")  # an explicit width is obeyed
+    assert main(["plan", str(demo_production / "timelines" / "campfire.otio")]) == 0
+    assert "…" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PIPED_WIDTH = 160
+"""Columns for tables written to a file or a pipe (rich would squeeze them into 80)."""
+
+
+def _piped_width() -> int | None:
+    """A wide console when stdout is not a terminal and COLUMNS does not say otherwise, so a
+    plan or status table saved to a log keeps its shot ids whole."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPED_WIDTH
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `soloreel` console script; returns the process exit code."""
     parser = build_parser()
@@ -66,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    console = Console(stderr=False, quiet=args.quiet, highlight=False, soft_wrap=True)
+    console = Console(stderr=False, quiet=args.quiet, highlight=False, soft_wrap=True,
+                      width=_piped_width())
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return int(args.run(args, console) or 0)
