@@ -16,7 +16,7 @@ import numpy as np
 import tomli_w
 
 from render_engine.audio.dialog import spoken_lines
-from render_engine.bible import load_production
+from render_engine.bible import Production, load_production
 from render_engine.cache import RenderCache
 from render_engine.demo.production import EDIT_FILE, build_demo
 from render_engine.media.encode import VideoWriter
@@ -36,6 +36,14 @@ def _resize_proxy(root: Path, width: int, height: int) -> None:
     shutil.rmtree(root / "renders" / "proxy", ignore_errors=True)
 
 
+def _demo_plans(root: Path, shots: int | None) -> tuple[Production, RenderCache, list]:
+    """The demo production, its cache and the proxy plans of its first `shots` shots."""
+    production = load_production(root)
+    cache = RenderCache(production.renders_dir())
+    refs = [r for r in iter_shots(read_timeline(root / EDIT_FILE)) if r.has_spec][:shots]
+    return production, cache, [plan_shot(ref, production, cache, "proxy") for ref in refs]
+
+
 COMPOSITING_STAGES = ("camera", "plate", "characters", "composite", "poses")
 
 
@@ -43,10 +51,7 @@ def render_edit(root: Path, shots: int | None = None
                 ) -> tuple[float, int, dict[str, float]]:
     """Render the demo edit's proxies; (seconds, frames rendered incl. handles, the renders'
     stage seconds summed over shots)."""
-    production = load_production(root)
-    cache = RenderCache(production.renders_dir())
-    refs = [r for r in iter_shots(read_timeline(root / EDIT_FILE)) if r.has_spec][:shots]
-    plans = [plan_shot(ref, production, cache, "proxy") for ref in refs]
+    production, cache, plans = _demo_plans(root, shots)
     for plan in plans:  # speak the dialog first: TTS is not the compositor's cost
         spoken_lines(plan.spec, production, plan.ref.label)
     started = time.perf_counter()
@@ -66,16 +71,13 @@ def composite_only(root: Path, shots: int | None = None) -> tuple[float, float]:
     video)."""
     from render_engine.proxy.shot import ShotFrames
 
-    production = load_production(root)
-    cache = RenderCache(production.renders_dir())
-    refs = [r for r in iter_shots(read_timeline(root / EDIT_FILE)) if r.has_spec][:shots]
+    production, _cache, plans = _demo_plans(root, shots)
     tier = production.settings.tier("proxy")
     width, height = tier.width, tier.height
     fps = production.settings.production.fps
     pictures = poses = 0.0
-    for ref in refs:
-        plan = plan_shot(ref, production, cache, "proxy")
-        lines = spoken_lines(plan.spec, production, ref.label)
+    for plan in plans:
+        lines = spoken_lines(plan.spec, production, plan.ref.label)
         started = time.perf_counter()
         frames = ShotFrames(plan.spec, production, width, height, fps, plan.first, plan.shown,
                             lines)
@@ -112,7 +114,7 @@ import json, resource, sys
 from pathlib import Path
 import opentimelineio as otio
 from render_engine.audio.dialog import spoken_lines
-from render_engine.bible import load_production
+from render_engine.bible import Production, load_production
 from render_engine.cache import RenderCache
 from render_engine.render import plan_shot, link_plan
 from render_engine.timeline_io import iter_shots, read_timeline

@@ -12,7 +12,7 @@ from rich.table import Table
 from render_engine.bible import TIERS, Production, load_production
 from render_engine.cache import CacheEntry, RenderCache
 from render_engine.cli.validate import add_production_argument, find_production
-from render_engine.final.quality import with_quality
+from render_engine.final.quality import draft_view
 from render_engine.render import plan_shot
 from render_engine.timeline_io import iter_shots, read_timeline
 
@@ -34,8 +34,7 @@ def shot_states(timeline_path: Path, production: Production) -> list[dict]:
     timeline = read_timeline(timeline_path)
     cache = RenderCache(production.renders_dir())
     latest = latest_by_shot(cache)
-    drafts = (with_quality(production, "draft")
-              if any(e.draft_lora for e in production.settings.models.values()) else None)
+    drafts = draft_view(production)
     rows = []
     for ref in iter_shots(timeline):
         if not ref.has_spec:

@@ -94,12 +94,25 @@ def mark_draft(clip: otio.schema.Clip) -> None:
         reference.metadata[NAMESPACE]["quality"] = "draft"
 
 
+def draft_view(production: Production) -> Production | None:
+    """The draft view of a full-quality production when some model has a draft LoRA (what
+    linking and `status` look up cached drafts with), else None (also for a draft view)."""
+    models = production.settings.models.values()
+    if any(quality_of(e) == "draft" for e in models) or not any(e.draft_lora for e in models):
+        return None
+    return with_quality(production, "draft")
+
+
 def cached_draft(spec: ShotSpec, production: Production, cache: RenderCache,
                  shown: tuple[int, int]) -> CacheEntry | None:
     """The cached draft final of a shot, for linking when it has no full final: None when no
     model has a draft LoRA, when `production` is already a draft view, or nothing is cached."""
-    models = production.settings.models.values()
-    if any(quality_of(e) == "draft" for e in models) or not any(e.draft_lora for e in models):
+    drafts = draft_view(production)
+    if drafts is None:
+        return None
+    try:
+        return cache.lookup("final", shot_hash(spec, drafts, "final"), *shown)
+    except SoloreelError:
         return None
     try:
         return cache.lookup("final", shot_hash(spec, with_quality(production, "draft"), "final"),

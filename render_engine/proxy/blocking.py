@@ -8,13 +8,12 @@ image is loaded.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 
 import numpy as np
 
-from render_engine.bible import Production
+from render_engine.bible import CastMember, Production
 from render_engine.pose.openpose import SEATED_EYE
 from render_engine.proxy.camera import heading_to
 from render_engine.spec import CharacterSpec, ShotSpec
@@ -85,6 +84,16 @@ def height_of(production: Production, name: str) -> float:
         return DEFAULT_HEIGHT_M
 
 
+def standing_scale(member: CastMember) -> float | None:
+    """Image pixels per metre of a cast sheet, from a standing view's feet and head-top
+    anchors (None when no standing view has both)."""
+    for name in STANDING_VIEWS:
+        view = member.views.get(name)
+        if view and view.feet and view.head_top and view.feet[1] > view.head_top[1]:
+            return (view.feet[1] - view.head_top[1]) / member.height_m
+    return None
+
+
 def seated_eye_ratio(production: Production | None, name: str) -> float:
     """A cast member's seated eye height in body heights: where its sheet's sit views paint the
     eyes (measured with the standing views' scale), else EYE_SITTING. Framing, the cut-out's
@@ -96,26 +105,14 @@ def seated_eye_ratio(production: Production | None, name: str) -> float:
         member = production.member(name)
     except Exception:
         return EYE_SITTING
-    return _sheet_seated_eye(member.height_m, tuple(
-        (v, tuple(view.feet or ()), tuple(view.eyes or ()), tuple(view.head_top or ()))
-        for v, view in member.views.items()))
-
-
-@functools.lru_cache(maxsize=64)
-def _sheet_seated_eye(height_m: float, anchors: tuple) -> float:
-    by_name = {name: (feet, eyes, top) for name, feet, eyes, top in anchors}
-    scale = None
-    for name in STANDING_VIEWS:
-        feet, _, top = by_name.get(name, ((), (), ()))
-        if feet and top and feet[1] > top[1]:
-            scale = (feet[1] - top[1]) / height_m
-            break
+    scale = standing_scale(member)
     if scale is None:
         return EYE_SITTING
-    for name in SIT_VIEWS:
-        feet, eyes, _ = by_name.get(name, ((), (), ()))
-        if feet and eyes and feet[1] > eyes[1]:
-            return float(np.clip((feet[1] - eyes[1]) / scale / height_m, 0.45, 0.85))
+    for view_name in SIT_VIEWS:
+        view = member.views.get(view_name)
+        if view and view.feet and view.eyes and view.feet[1] > view.eyes[1]:
+            ratio = (view.feet[1] - view.eyes[1]) / scale / member.height_m
+            return float(np.clip(ratio, 0.45, 0.85))
     return EYE_SITTING
 
 

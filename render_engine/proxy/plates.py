@@ -303,7 +303,7 @@ class PlateRenderer:
                     alpha = fill_ghosts(alpha, view.ghosts)
                 alpha = alpha.astype(np.float32) * np.float32(1 / 255)
                 alpha.setflags(write=False)
-                masks.append((alpha, float(camera.to_camera(mask.anchor)[2])))
+                masks.append((alpha, _mask_depth(camera, mask)))
             view.masks = masks
         return list(view.masks)
 
@@ -321,13 +321,13 @@ class PlateRenderer:
                 lambda box, mask=mask: self._mask_crop(camera, view, mask.levels[level], level,
                                                        box),
                 lambda index=index: self.foreground(camera)[index][0]),
-                float(camera.to_camera(mask.anchor)[2])))
+                _mask_depth(camera, mask)))
         return planes
 
     def foreground_depths(self, camera: Camera) -> list[float]:
         """The camera-space depth of each foreground mask, without warping any: a frame whose
         characters are all nearer than every mask needs no mask (`foreground` is the cost)."""
-        return [float(camera.to_camera(mask.anchor)[2]) for mask in self.assets.masks]
+        return [_mask_depth(camera, mask) for mask in self.assets.masks]
 
     def at_set_camera(self, camera: Camera) -> bool:
         """Whether the camera stands at the set camera (an exact rotation/zoom view)."""
@@ -522,6 +522,11 @@ class PlateRenderer:
         footprint holds the sample point (within one plate pixel of exact rounding)."""
         map1, _ = self._maps(camera, view, level)
         return cv2.remap(source, map1, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _mask_depth(camera: Camera, mask: object) -> float:
+    """Camera-space z of a foreground mask's anchor (comparable with `Camera.project`)."""
+    return float(camera.to_camera(mask.anchor)[2])  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=8)

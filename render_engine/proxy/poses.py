@@ -49,7 +49,6 @@ def pose_keypoints(camera: Camera, posture: Posture, height_m: float, t: float,
     the figure's own), exactly where the seated cut-out puts its painted eyes."""
     x, z = posture.x, posture.z
     action = pose_action(posture, speaking)
-    seat = np.array([[x, 0.0, z], [x, height_m, z]])
     if action == "sit":  # the figure's feet are a thigh in front of the seat
         heading = math.radians(posture.facing_deg)
         x += math.sin(heading) * THIGH * height_m
@@ -58,8 +57,9 @@ def pose_keypoints(camera: Camera, posture: Posture, height_m: float, t: float,
     if points[0, 2] < NEAR_M:
         return None
     feet = (float(points[0, 0]), float(points[0, 1]))
-    if action == "sit":
-        seat_px = lens.project(camera, seat)
+    if action == "sit":  # scaled at the seat, like the seated cut-out
+        seat_px = lens.project(camera, np.array([[posture.x, 0.0, posture.z],
+                                                 [posture.x, height_m, posture.z]]))
         height_px = float(np.hypot(*(seat_px[1, :2] - seat_px[0, :2])))
     else:
         height_px = float(np.hypot(*(points[1, :2] - points[0, :2])))

@@ -19,10 +19,9 @@ from PIL import Image
 
 from render_engine.bible import CastMember, Production, ViewImage
 from render_engine.errors import SoloreelError
-from render_engine.proxy.blocking import seated_eye_ratio
+from render_engine.proxy.blocking import seated_eye_ratio, standing_scale
 from render_engine.proxy.keying import as_rgba, bleed_colours
 
-STANDING_VIEWS = ("front", "three_quarter", "side", "back")
 SEATED_HEIGHT = 0.72
 """Top of the head of a seated figure, in standing heights (used when a sheet has no anchors)."""
 MIN_LEVEL_PX = 24
@@ -98,15 +97,6 @@ def _centre(point: tuple[float, float] | None) -> tuple[float, float] | None:
     return None if point is None else (float(point[0]) - 0.5, float(point[1]) - 0.5)
 
 
-def _standing_scale(member: CastMember, production: Production) -> float | None:
-    """Image pixels per metre of the sheet, from a standing view's feet and head-top anchors."""
-    for name in STANDING_VIEWS:
-        view = member.views.get(name)
-        if view and view.feet and view.head_top and view.feet[1] > view.head_top[1]:
-            return (view.feet[1] - view.head_top[1]) / member.height_m
-    return None
-
-
 @functools.lru_cache(maxsize=64)
 def _load_view(path: str, mtime_ns: int, name: str, anchors: ViewImage, height_m: float,
                sheet_px_per_m: float | None) -> CutoutView:
@@ -140,7 +130,7 @@ class CastCutouts:
     def __init__(self, production: Production, member: CastMember):
         self.production = production
         self.member = member
-        self.scale = _standing_scale(member, production)
+        self.scale = standing_scale(member)
         front = member.views.get("front")
         self.front_mouth_width = float(front.mouth_width or 0.0) if front else 0.0
         self.seated_eye_m = seated_eye_ratio(production, member.name) * member.height_m
