@@ -33,7 +33,7 @@ def _production(value: object) -> Production | None:
     if not chosen:
         return None
     try:
-        return load_production(str(chosen))
+        return load_production(str(chosen), strict=True)
     except SoloreelError as exc:
         raise FountainError(str(exc)) from None
 

@@ -42,16 +42,24 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------- settings
 
 
+FPS_RANGE = (1, 120)
+"""Frame rates soloreel renders (whole frames per second)."""
+WIDTH_RANGE = (16, 7680)
+HEIGHT_RANGE = (16, 4320)
+"""Tier resolutions: at least 16 px, at most 8K UHD (7680x4320), and even (H.264/HEVC 4:2:0
+and DNxHR need even sizes)."""
+
+
 class ProductionInfo(_Strict):
     name: str = "Untitled"
-    fps: Annotated[int, Field(gt=0, le=240)] = 24
+    fps: Annotated[int, Field(ge=FPS_RANGE[0], le=FPS_RANGE[1])] = 24
     handles: Annotated[int, Field(ge=0, le=240)] = 12
     """Extra frames rendered before and after each shot so trims inside them re-use the render."""
 
 
 class TierSettings(_Strict):
-    width: Annotated[int, Field(ge=16, le=8192)]
-    height: Annotated[int, Field(ge=16, le=8192)]
+    width: Annotated[int, Field(ge=WIDTH_RANGE[0], le=WIDTH_RANGE[1])]
+    height: Annotated[int, Field(ge=HEIGHT_RANGE[0], le=HEIGHT_RANGE[1])]
     model: str | None = None
     steps: Annotated[int, Field(ge=1, le=1000)] | None = None
     parallax: Literal["auto", "sharp", "fast"] | None = None
@@ -316,6 +324,32 @@ def pydantic_problems(where: str, error: ValidationError, prefix: str = "") -> l
     return problems
 
 
+class SettingsError(SoloreelError):
+    """soloreel.toml (or an environment override of it) is invalid: every command but
+    `validate` stops with the lines `validate` prints, instead of running on defaults."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.line() for p in self.problems))
+
+
+def load_settings(root: Path | str) -> tuple[Settings, list[Problem]]:
+    """The one reader of a production's soloreel.toml: its Settings, or the built-in defaults
+    and the problems (as `validate` prints them) when the file cannot be read or is invalid.
+
+    Commands do not call this directly: `load_production(root, strict=True)` does and refuses
+    invalid settings; `validate` loads leniently to list every problem."""
+    root = Path(root).resolve()
+    problems: list[Problem] = []
+    data = _read_toml(root / SETTINGS_FILE, root, problems)
+    if data is None:
+        return Settings(), problems
+    try:
+        return Settings.model_validate(data), problems
+    except ValidationError as exc:
+        return Settings(), problems + pydantic_problems(SETTINGS_FILE, exc)
+
+
 class Production:
     """A loaded production folder: settings, cast and sets, with every problem found on the way."""
 
@@ -323,6 +357,9 @@ class Production:
         self.root = Path(root).resolve()
         self.problems: list[Problem] = []
         self.settings = Settings()
+        self.settings_problems: list[Problem] = []
+        """Problems of soloreel.toml and its environment overrides (also in `problems`): the
+        settings in use are then defaults, so `check_settings` refuses to go on."""
         self.cast: dict[str, CastMember] = {}
         self.sets: dict[str, SetSpec] = {}
         self.broken: dict[str, str] = {}
@@ -369,6 +406,12 @@ class Production:
             files["lora.path"] = member.lora.path
         return files
 
+    def check_settings(self) -> None:
+        """Raise SettingsError (the lines `validate` prints) when soloreel.toml or an
+        environment override of it is invalid, so no command renders on silent defaults."""
+        if self.settings_problems:
+            raise SettingsError(self.settings_problems)
+
     # -- lookups ------------------------------------------------------------------------
 
     def member(self, name: str) -> CastMember:
@@ -410,10 +453,12 @@ def _read_toml(path: Path, root: Path, problems: list[Problem]) -> dict[str, Any
     return None
 
 
-def load_production(root: Path | str) -> Production:
+def load_production(root: Path | str, strict: bool = False) -> Production:
     """Load a production folder, recording (not raising) problems in cast and set files.
 
-    Raises SoloreelError only when the folder is not a production at all.
+    Raises SoloreelError when the folder is not a production at all, and with `strict`
+    (every command but `validate`) SettingsError when soloreel.toml is invalid: running on
+    default settings would render something other than what the file says.
     """
     root = Path(root)
     if not (root / SETTINGS_FILE).is_file():
@@ -422,12 +467,8 @@ def load_production(root: Path | str) -> Production:
             f"create one with `soloreel init {root}`"
         )
     prod = Production(root)
-    data = _read_toml(prod.root / SETTINGS_FILE, prod.root, prod.problems)
-    if data is not None:
-        try:
-            prod.settings = Settings.model_validate(data)
-        except ValidationError as exc:
-            prod.problems += pydantic_problems(SETTINGS_FILE, exc)
+    prod.settings, prod.settings_problems = load_settings(prod.root)
+    prod.problems += prod.settings_problems
 
     for _kind, folder, model, target in (
         ("cast", prod.cast_dir(), CastMember, prod.cast),
@@ -454,6 +495,8 @@ def load_production(root: Path | str) -> Production:
             target[item.name] = item  # type: ignore[index]
     _check_bible_files(prod)
     _apply_model_environment(prod, os.environ)
+    if strict:
+        prod.check_settings()
     return prod
 
 
@@ -472,9 +515,11 @@ def _apply_model_environment(prod: Production, environ: Mapping[str, str]) -> No
             for item in exc.errors():
                 field = str(item["loc"][0]) if item["loc"] else ""
                 variable = next((v for v, f in MODEL_ENVIRONMENT.items() if f == field), field)
-                prod.problems.append(Problem(
+                problem = Problem(
                     "environment", variable, f"{item['msg']} (overriding models.{name}.{field})",
-                    f"unset {variable} or fix its value"))
+                    f"unset {variable} or fix its value")
+                prod.problems.append(problem)
+                prod.settings_problems.append(problem)
             return
     prod.settings = prod.settings.model_copy(update={"models": models})
 

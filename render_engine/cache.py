@@ -6,6 +6,11 @@ finds the existing render. An entry is complete only when its folder exists unde
 name, which happens by one atomic rename after the media and manifest.json were written; a
 render killed at any moment leaves only a `.tmp-*` folder that nothing mistakes for a result.
 A per-hash file lock makes two processes that want the same render wait for one another.
+
+Every process that renders also holds a production-wide *render lock* (`rendering`), so
+`soloreel gc --delete` can tell that a render is running (its new entries may not be in any
+edit on disk yet) and refuse; a gc that deletes holds the gc gate, which a render waits for
+before it takes its render lock, so the two never interleave.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +34,39 @@ from render_engine.atomic import write_text_atomic
 
 MANIFEST = "manifest.json"
 _RANGE_DIR = re.compile(r"^f(-?\d+)_(-?\d+)$")
+RENDER_LOCKS = ".rendering"
+"""Folder under renders/ with one lock file per process that is rendering (`<pid>-<id>.lock`)."""
+GC_GATE = ".gc.lock"
+"""Lock file under renders/ that a deleting gc holds and a starting render waits for."""
+_RENDER_LOCK_NAME = re.compile(r"^(\d+)-[0-9a-f]+\.lock$")
+
+_held_lock = threading.Lock()
+_held: dict[Path, tuple[int, FileLock, Path]] = {}
+"""Render locks this process holds, by renders/ folder: (depth, lock, lock file)."""
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (a lock or staging folder of a dead one is
+    abandoned)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, it is someone else's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ActiveRender:
+    """A process holding a production's render lock."""
+
+    pid: int
+    lock_file: Path
 
 
 @dataclass(frozen=True)
@@ -48,6 +87,17 @@ class CacheEntry:
     def covers(self, first: int, end: int) -> bool:
         """True when this render holds every frame of [first, end)."""
         return self.first <= first and end <= self.end
+
+    def created(self) -> float:
+        """When the entry was published (manifest `created`, else the manifest's mtime), so gc
+        can leave young renders alone."""
+        stamp = self.manifest.get("created")
+        if isinstance(stamp, int | float):
+            return float(stamp)
+        try:
+            return (self.folder / MANIFEST).stat().st_mtime
+        except OSError:
+            return time.time()
 
 
 class RenderCache:
@@ -98,6 +148,46 @@ class RenderCache:
             yield
 
     @contextlib.contextmanager
+    def try_lock(self, tier: str, content_hash: str) -> Iterator[bool]:
+        """Hold the render lock of one content hash if nobody else does; yields False (without
+        the lock) when another process holds it (gc skips what is being rendered)."""
+        folder = self.hash_dir(tier, content_hash)
+        if not folder.is_dir():
+            yield True
+            return
+        lock = FileLock(str(folder / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def clear_staging(self, tier: str, content_hash: str) -> int:
+        """Remove every `.tmp-*` folder of one content hash; call it holding that hash's lock.
+
+        Staging happens only under the lock, so whatever staging exists while we hold it was
+        left by a killed render. Returns how many folders were removed."""
+        folder = self.hash_dir(tier, content_hash)
+        removed = 0
+        for tmp in folder.glob(".tmp-*") if folder.is_dir() else []:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += not tmp.exists()
+        return removed
+
+    def clear_abandoned_staging(self) -> int:
+        """Remove the `.tmp-*` folders of killed renders anywhere in the cache (hashes someone
+        is rendering right now are left alone); returns how many were removed."""
+        removed = 0
+        for tmp in self.abandoned_staging():
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += not tmp.exists()
+        return removed
+
+    @contextlib.contextmanager
     def staging(self, tier: str, content_hash: str, first: int, end: int) -> Iterator[Path]:
         """A private folder to render into; `commit` moves it into place, else it is removed."""
         folder = self.hash_dir(tier, content_hash)
@@ -133,7 +223,8 @@ class RenderCache:
         """Every complete entry of every tier (for status and gc)."""
         if not self.root.is_dir():
             return
-        for tier_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for tier_dir in sorted(p for p in self.root.iterdir()
+                               if p.is_dir() and not p.name.startswith(".")):
             for hash_dir in sorted(p for p in tier_dir.iterdir() if p.is_dir()):
                 yield from self.entries(tier_dir.name, hash_dir.name)
 
@@ -141,10 +232,76 @@ class RenderCache:
         """`.tmp-*` folders left by killed renders whose lock nobody holds now."""
         if not self.root.is_dir():
             return
-        for tmp in self.root.glob("*/*/.tmp-*"):
+        for tmp in sorted(self.root.glob("*/*/.tmp-*")):
             lock = FileLock(str(tmp.parent / ".lock"), timeout=0)
             try:
-                with lock:
-                    yield tmp
+                lock.acquire()
             except Timeout:
                 continue
+            try:
+                if tmp.exists():
+                    yield tmp
+            finally:
+                lock.release()
+
+    # -- the production-wide render lock and the gc gate ------------------------------------
+
+    @contextlib.contextmanager
+    def gc_gate(self, timeout: float = -1) -> Iterator[None]:
+        """Held by a gc while it deletes; a render that starts meanwhile waits for it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / GC_GATE), timeout=timeout):
+            yield
+
+    @contextlib.contextmanager
+    def rendering(self) -> Iterator[None]:
+        """Hold this production's render lock while rendering and linking (re-entrant within
+        a process). On first entry it waits for a deleting gc to finish and clears the staging
+        folders killed renders left behind."""
+        key = self.root.resolve()
+        with _held_lock:
+            held = _held.get(key)
+            if held is not None:
+                _held[key] = (held[0] + 1, held[1], held[2])
+        if held is None:
+            folder = self.root / RENDER_LOCKS
+            with self.gc_gate():
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.lock"
+                lock = FileLock(str(path))
+                lock.acquire()
+            with _held_lock:
+                _held[key] = (1, lock, path)
+            self.clear_abandoned_staging()
+        try:
+            yield
+        finally:
+            with _held_lock:
+                depth, lock, path = _held[key]
+                if depth > 1:
+                    _held[key] = (depth - 1, lock, path)
+                else:
+                    del _held[key]
+                    lock.release()
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+
+    def active_renders(self) -> list[ActiveRender]:
+        """The processes rendering in this production now (their render lock is held); lock
+        files of processes that died are removed on the way."""
+        folder = self.root / RENDER_LOCKS
+        active = []
+        for path in sorted(folder.glob("*.lock")) if folder.is_dir() else []:
+            match = _RENDER_LOCK_NAME.match(path.name)
+            pid = int(match[1]) if match else 0
+            lock = FileLock(str(path), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                active.append(ActiveRender(pid, path))
+                continue
+            lock.release()
+            if not pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return active

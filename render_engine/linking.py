@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def cached_production(root: Path | str) -> Production:
     signature = _signature(root)
     cached = _PRODUCTIONS.get(root)
     if cached is None or cached[0] != signature:
-        cached = (signature, load_production(root))
+        cached = (signature, load_production(root, strict=True))
         _PRODUCTIONS[root] = cached
     return cached[1]
 
@@ -62,11 +63,13 @@ def link_clip(clip: otio.schema.Clip, production_dir: Path | str, tier: str = "p
         raise SoloreelError(f'unknown tier "{tier}"; choose one of {", ".join(TIERS)}')
     production = cached_production(production_dir)
     cache = RenderCache(production.renders_dir())
-    plan = plan_shot(clip_ref(clip), production, cache, tier)
-    if plan.problem:
-        log.warning("%s", plan.problem)
-        return plan
-    link_plan(plan, production, cache, render)
+    holding = cache.rendering() if render else contextlib.nullcontext()
+    with holding:  # gc --delete waits: what is found cached here stays until linked
+        plan = plan_shot(clip_ref(clip), production, cache, tier)
+        if plan.problem:
+            log.warning("%s", plan.problem)
+            return plan
+        link_plan(plan, production, cache, render)
     if plan.error:
         log.warning("%s: render failed: %s", plan.ref.label, plan.error)
     active = plan.extra.get("active")

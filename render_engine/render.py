@@ -9,6 +9,7 @@ folder, atomic publish), and which media references the clip gets. The media lin
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -22,9 +23,15 @@ from render_engine.bible import TIERS, Production
 from render_engine.cache import CacheEntry, RenderCache
 from render_engine.errors import SoloreelError
 from render_engine.hashing import hash_inputs, shot_hash
-from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error
+from render_engine.spec import (
+    MAX_SHOT_SECONDS,
+    NAMESPACE,
+    ShotSpec,
+    max_shot_seconds,
+    spec_or_error,
+)
 from render_engine.timeline_io import ShotRef
-from render_engine.validate import check_spec
+from render_engine.validate import check_spec, duration_problem
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,9 @@ class ShotPlan:
     error: str | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    rendered_elsewhere: bool = False
+    """True when another process rendered this shot while this one waited for its lock (the
+    result is then that process's render: counted as cached, not rendered)."""
 
     @property
     def frames(self) -> int:
@@ -109,10 +119,13 @@ def source_frames(clip: otio.schema.Clip, fps: float, label: str) -> tuple[int, 
     if clip.source_range is None:
         raise SoloreelError(f"{label} source_range: the clip has no source range; give it a "
                             "duration in the editor or the timeline file")
+    problem = duration_problem(label, clip, fps)
+    if problem is not None:
+        raise SoloreelError(problem.line())
     start = clip.source_range.start_time.rescaled_to(fps).value
     duration = clip.source_range.duration.rescaled_to(fps).value
     first = round(start)
-    end = first + max(1, round(duration))
+    end = first + round(duration)
     return first, end
 
 
@@ -135,10 +148,14 @@ def plan_shot(ref: ShotRef, production: Production, cache: RenderCache, tier: st
     handles = production.settings.production.handles
     try:
         plan.shown = source_frames(ref.clip, fps, ref.label)
-        plan.first, plan.end = plan.shown[0] - handles, plan.shown[1] + handles
-        plan.content_hash = shot_hash(plan.spec, production, tier)
     except SoloreelError as exc:
         plan.problem = str(exc)
+        return plan
+    plan.first, plan.end = plan.shown[0] - handles, plan.shown[1] + handles
+    try:  # reads every file the shot uses: one may have vanished since validation
+        plan.content_hash = shot_hash(plan.spec, production, tier)
+    except SoloreelError as exc:
+        plan.problem = f"{ref.label} {exc}"
         return plan
     plan.cached = cache.lookup(tier, plan.content_hash, *plan.shown)
     return plan
@@ -146,13 +163,17 @@ def plan_shot(ref: ShotRef, production: Production, cache: RenderCache, tier: st
 
 def render_shot(plan: ShotPlan, production: Production, cache: RenderCache,
                 progress: ProgressFn | None = None) -> CacheEntry:
-    """Render one planned shot into the cache (or find it there after waiting for the lock)."""
+    """Render one planned shot into the cache (or find it there after waiting for the lock:
+    `plan.rendered_elsewhere` says so). Holds the production's render lock (gc refuses to
+    delete meanwhile) and clears staging a killed render of the same content left behind."""
     assert plan.spec is not None
     renderer = renderer_for(plan.tier)
-    with cache.lock(plan.tier, plan.content_hash):
+    with cache.rendering(), cache.lock(plan.tier, plan.content_hash):
         found = cache.lookup(plan.tier, plan.content_hash, *plan.shown)
         if found is not None:  # another process rendered it while we waited
+            plan.rendered_elsewhere = True
             return found
+        cache.clear_staging(plan.tier, plan.content_hash)
         settings = production.settings.tier(plan.tier)
         suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
         media_name = f"{plan.spec.shot.id}{suffix}"
@@ -237,16 +258,36 @@ def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Produc
     return active
 
 
+ERROR_REASON_CHARS = 2000
+"""The most of a failure's reason an error slate draws (the full text is in the log)."""
+
+
+def error_slate_frames(plan: ShotPlan, production: Production) -> int:
+    """Frames of a failed shot's error slate: the planned range (handles included), never
+    fewer than 1 nor more than the longest shot allowed plus its handles, whatever the plan
+    says — the slate is a courtesy and must not become an unbounded render of its own."""
+    production_info = production.settings.production
+    try:
+        seconds = max_shot_seconds()
+    except SoloreelError:
+        seconds = MAX_SHOT_SECONDS
+    limit = math.ceil(seconds * production_info.fps) + 2 * production_info.handles
+    return min(max(1, plan.frames), limit)
+
+
 def render_error_slate(plan: ShotPlan, production: Production, reason: str) -> Path | None:
-    """Write a clearly marked error slate for a failed shot; None if even that fails."""
+    """Write a clearly marked error slate for a failed shot (`error_slate_frames` long);
+    None if even that fails."""
     from render_engine.tiers.placeholder import write_error_slate
 
     settings = production.settings.tier(plan.tier)
     shot_id = plan.spec.shot.id if plan.spec else f"clip{plan.ref.number}"
     path = production.renders_dir() / "errors" / plan.tier / f"{shot_id}.mp4"
     try:
-        write_error_slate(path, settings.width, settings.height, max(1, plan.frames),
-                          production.settings.production.fps, plan.ref.label, reason)
+        write_error_slate(path, settings.width, settings.height,
+                          error_slate_frames(plan, production),
+                          production.settings.production.fps, plan.ref.label,
+                          reason[:ERROR_REASON_CHARS])
     except Exception:  # the slate is a courtesy; the error itself is already reported
         log.debug("error slate failed", exc_info=True)
         return None
@@ -272,8 +313,8 @@ def link_plan(plan: ShotPlan, production: Production, cache: RenderCache, render
             slate = render_error_slate(plan, production, plan.error)
             if slate is not None:
                 extra[plan.tier] = error_reference(
-                    slate, plan.tier, plan.error, plan.first, plan.frames,
-                    production.settings.production.fps)
+                    slate, plan.tier, plan.error, plan.first,
+                    error_slate_frames(plan, production), production.settings.production.fps)
     plan.seconds = time.perf_counter() - started
     active = attach_references(plan.ref.clip, plan.spec, production, cache, plan.tier,
                                plan.shown, extra)

@@ -9,6 +9,12 @@ from pydantic import ValidationError
 
 from render_engine.bible import Production, normalise_name, pydantic_problems
 from render_engine.errors import Problem, SoloreelError
+from render_engine.file_checks import (
+    audio_problem,
+    bible_file_problems,
+    image_problem,
+    set_file_problems,
+)
 from render_engine.spec import ShotSpec, SpecError, parse_spec, raw_metadata
 from render_engine.timeline_io import ShotRef, iter_shots
 
@@ -23,8 +29,27 @@ def _unknown(kind: str, name: str, known: set[str]) -> tuple[str, str]:
     return f'unknown {kind} "{name}"', fix + _known(known)
 
 
-def check_spec(ref_label: str, spec: ShotSpec, production: Production) -> list[Problem]:
-    """Problems of one parsed spec against the bible (names, files, presets, models)."""
+def duration_problem(ref_label: str, clip: otio.schema.Clip, fps: float) -> Problem | None:
+    """A problem when the clip is shorter than one frame at the production's rate (zero or
+    negative durations would otherwise render as a one-frame shot)."""
+    if clip.source_range is None:
+        return None
+    duration = clip.source_range.duration.rescaled_to(fps).value
+    if round(duration) >= 1:
+        return None
+    return Problem(ref_label, "source_range.duration",
+                   f"{duration:g} frame(s) at {fps:g} fps; a shot must be at least one frame "
+                   "long", "give the clip a positive duration in the editor or the timeline "
+                   "file")
+
+
+def check_spec(ref_label: str, spec: ShotSpec, production: Production,
+               decode: bool = False) -> list[Problem]:
+    """Problems of one parsed spec against the bible (names, files, presets, models).
+
+    The set's depth map and masks are always checked for mode and size from their headers
+    (a render must refuse what it would read wrong); with `decode` (validate) every file the
+    shot names is decoded too."""
     problems: list[Problem] = []
 
     def add(field: str, message: str, fix: str = "") -> None:
@@ -51,6 +76,9 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production) -> list[P
                 add("set", f'set "{set_spec.name}" {field} file '
                     f"{path.relative_to(production.root).as_posix()} does not exist",
                     f"create it or fix sets/{set_spec.name}.toml")
+        # a shot with its own `plate` uses none of the set's plate files
+        for found in [] if spec.plate else set_file_problems(production, set_spec, decode):
+            add("set", f"sets/{set_spec.name}.toml {found.field}: {found.message}", found.fix)
         if spec.lighting and spec.lighting not in set_spec.lighting:
             add("lighting", *_unknown(f'lighting preset of set "{set_spec.name}"', spec.lighting,
                                       set(set_spec.lighting)))
@@ -88,6 +116,14 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production) -> list[P
         if not path.is_file():
             add(field, f"file {relative} does not exist",
                 "fix the path (relative to the production folder) or add the file")
+        elif decode and field == "plate":
+            bad = image_problem(production, field, path)
+            if bad is not None:
+                add(field, bad.message, bad.fix)
+        elif decode and field.endswith(".recording"):
+            bad = audio_problem(production, field, path)
+            if bad is not None:
+                add(field, bad.message, bad.fix)
 
     model = spec.render.final.model
     if model and model not in production.settings.models:
@@ -96,7 +132,8 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production) -> list[P
 
 
 def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, list[Problem]]:
-    """Parse and check one clip's spec; a clip without soloreel metadata has no problems."""
+    """Parse and check one clip's spec, decoding every file it names, and its duration; a
+    clip without soloreel metadata has no problems."""
     try:
         raw = raw_metadata(ref.clip)
     except SpecError as exc:
@@ -109,14 +146,16 @@ def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, l
         return None, [Problem(ref.label, exc.field, exc.message, exc.fix)]
     except ValidationError as exc:
         return None, pydantic_problems(ref.label, exc)
-    return spec, check_spec(ref.label, spec, production)
+    problems = check_spec(ref.label, spec, production, decode=True)
+    short = duration_problem(ref.label, ref.clip, production.settings.production.fps)
+    return spec, problems + ([short] if short else [])
 
 
 def validate_timeline(
     timeline: otio.schema.Timeline, production: Production
 ) -> tuple[list[Problem], int]:
     """Every problem of the bible and of each clip, in timeline order, and the number of shots."""
-    problems = list(production.problems)
+    problems = list(production.problems) + bible_file_problems(production)
     seen_ids: dict[str, str] = {}
     shots = 0
     for ref in iter_shots(timeline):

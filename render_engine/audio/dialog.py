@@ -13,7 +13,6 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from render_engine.bible import CastMember, Production
 from render_engine.errors import SoloreelError
 from render_engine.hashing import canonical_json, file_digest
 from render_engine.spec import DialogLine, ShotSpec
+from render_engine.versions import voice_engine_version
 
 RATE = 48000
 CUES_FILE = "cues.json"
@@ -35,13 +35,9 @@ AUDIO_FILE = "line.wav"
 
 
 def engine_version(engine: str) -> str:
-    """A version string that changes when the engine's output may change."""
-    package = {"espeak": "espeakng-loader", "piper": "piper-tts", "coqui": "coqui-tts"}
-    revision = {"piper": "-noise0"}.get(engine, "")  # our own changes to how it is driven
-    try:
-        return f"{engine}-{metadata.version(package.get(engine, engine))}{revision}"
-    except metadata.PackageNotFoundError:
-        return f"{engine}-unknown{revision}"
+    """A version string that changes when the engine's output may change
+    (`render_engine.versions.voice_engine_version`)."""
+    return voice_engine_version(engine)
 
 
 @dataclass(frozen=True)
@@ -71,14 +67,20 @@ def _line_key(line: DialogLine, production: Production) -> dict:
     key = {"text": line.text, "voice": member.voice.model_dump(mode="json"),
            "engine": engine_version(member.voice.engine)}
     if line.recording:
-        recording = production.resolve(line.recording)
+        try:
+            recording = production.resolve(line.recording)
+        except SoloreelError as exc:
+            raise SoloreelError(f"recording: {exc}") from exc
         if not recording.is_file():
             raise SoloreelError(f"recording {line.recording} does not exist; record the take "
                                 "or fix the path (relative to the production)")
         key["recording"] = file_digest(recording)
         key["conversion"] = CONVERSION_VERSION
     if member.voice.reference:
-        reference = production.cast_file(member, member.voice.reference)
+        try:
+            reference = production.cast_file(member, member.voice.reference)
+        except SoloreelError as exc:
+            raise SoloreelError(f"cast/{member.name}.toml voice.reference: {exc}") from exc
         if not reference.is_file():
             raise SoloreelError(f"{member.name}'s voice.reference {member.voice.reference} "
                                 "does not exist; record the character or remove the field")

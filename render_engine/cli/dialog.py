@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Attach the tracks, write the edit, summarise what changed."""
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     timeline = read_timeline(args.timeline)
     report = attach_dialog_tracks(timeline, production, room_tone=args.room_tone)
     output = args.output or args.timeline

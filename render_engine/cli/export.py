@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     """Export; warnings go to the console as plain sentences; exit 1 if there were any."""
     check_output(args.output, args.nle)
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     result = export_edit(read_timeline(args.timeline), production, args.nle, args.tier,
                          args.profile, render=not args.no_render, layers=args.layers)
     adapter_args = {}

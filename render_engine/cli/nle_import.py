@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Import, apply orders, relink, write; exit 1 when clips are unknown or renders failed."""
-    production = load_production(find_production(args, args.output))
+    production = load_production(find_production(args, args.output), strict=True)
     timeline = read_timeline(args.file, hook_function_argument_map={
         "production": str(production.root)})
     registry = ShotRegistry(production.root)

@@ -51,6 +51,6 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Print the plan table."""
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     console.print(plan_table(args.timeline, production))
     return 0

@@ -44,7 +44,7 @@ def _size(text: str | None) -> tuple[int | None, int | None]:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Render the preview with a progress bar; report the fallbacks."""
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     review = collect(read_timeline(args.timeline), production)
     width, height = _size(args.size)
     profile = "web" if args.output.suffix.lower() in (".mp4", ".m4v") else (

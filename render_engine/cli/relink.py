@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Relink, write, report; exit 1 if any shot failed."""
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     timeline = read_timeline(args.timeline)
     report = relink(timeline, production, args.tier)
     write_timeline(timeline, args.output or args.timeline)

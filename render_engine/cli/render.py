@@ -73,7 +73,8 @@ def plan_timeline(args: argparse.Namespace):
     if quality != "full" and args.tier != "final":
         raise SoloreelError(f"--quality {quality} is a final-tier option; add --tier final "
                             "(or leave --quality out)")
-    production = with_quality(load_production(find_production(args, args.timeline)), quality)
+    production = with_quality(
+        load_production(find_production(args, args.timeline), strict=True), quality)
     timeline = read_timeline(args.timeline)
     cache = RenderCache(production.renders_dir())
     selection = parse_shot_selection(args.shots)
@@ -157,8 +158,8 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
         order = order_plans(plans, production)
     drafting = tier == "final" and any(
         quality_of(e) == "draft" for e in production.settings.models.values())
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("frames"), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+               MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
         task = bar.add_task(tier, total=max(1, todo))
         for plan in order:
@@ -172,28 +173,39 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
 
 
 def summarise(plans: list[ShotPlan], output: Path, console: Console) -> int:
-    """Print failures (to stderr, even with -q) and the summary; the exit code."""
-    rendered = sum(1 for p in plans if p.result is not None)
-    cached = sum(1 for p in plans if p.cached is not None)
+    """Print failures (to stderr, even with -q) and the summary; the exit code. A shot another
+    process rendered while this one waited for it counts as cached (and is said so)."""
+    rendered = sum(1 for p in plans if p.result is not None and not p.rendered_elsewhere)
+    elsewhere = sum(1 for p in plans if p.result is not None and p.rendered_elsewhere)
+    cached = sum(1 for p in plans if p.cached is not None) + elsewhere
     failed = [p for p in plans if p.error or p.problem]
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     for plan in failed:
         errors.print(f"failed: {plan.problem or plan.ref.label + ': ' + str(plan.error)}",
                      markup=False)
-    console.print(f"rendered {rendered}, cached {cached}, failed {len(failed)} → {output}")
+    by_other = f" ({elsewhere} rendered by another process)" if elsewhere else ""
+    console.print(f"rendered {rendered}, cached {cached}{by_other}, failed {len(failed)} → "
+                  f"{output}", markup=False)
     return 1 if failed else 0
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    """Render, link, write, summarise; exit 1 if any shot failed or was invalid."""
-    production, timeline, cache, plans = plan_timeline(args)
+    """Render, link, write, summarise; exit 1 if any shot failed or was invalid.
+
+    A real render holds the production's render lock from planning (a cached render found
+    then is linked later) until the linked edit is written, so `gc --delete` cannot remove
+    anything this run links before an edit on disk references it."""
     if args.dry_run:
+        production, timeline, cache, plans = plan_timeline(args)
         console.print(dry_run_table(plans, args.tier, cache, production))
         for plan in plans:
             if plan.problem:
                 console.print(plan.problem, markup=False)
         return 1 if any(p.problem for p in plans) else 0
-    render_plans(plans, args.tier, production, cache, console)
-    output = args.output or args.timeline
-    write_timeline(timeline, output)
+    checked = load_production(find_production(args, args.timeline), strict=True)
+    with RenderCache(checked.renders_dir()).rendering():
+        production, timeline, cache, plans = plan_timeline(args)
+        output = args.output or args.timeline
+        render_plans(plans, args.tier, production, cache, console)
+        write_timeline(timeline, output)
     return summarise(plans, output, console)

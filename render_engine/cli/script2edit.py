@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Write the edit, print warnings and suggested bible entries, then validate."""
     from otio_adapters.fountain import read_from_file
 
-    production = load_production(find_production(args, args.script))
+    production = load_production(find_production(args, args.script), strict=True)
     if not args.script.is_file():
         raise SoloreelError(f"{args.script}: no such screenplay")
     out = Console(highlight=False, soft_wrap=True)  # warnings print even with -q

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from render_engine.bible import TIERS, Production, load_production
 from render_engine.cache import CacheEntry, RenderCache
@@ -78,20 +79,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Print the status table."""
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     table = Table(title=f"{args.timeline.name}: render status")
     for column in ("#", "shot", "clip", *TIERS, "last render"):
         table.add_column(column)
     for row in shot_states(args.timeline, production):
         last = (dt.datetime.fromtimestamp(row["last"]).strftime("%Y-%m-%d %H:%M")
                 if row["last"] else "never")
-        table.add_row(str(row["number"]), row.get("id", ""), row["name"],
-                      *(f"[{STYLE[row[t]]}]{row[t]}[/]" for t in TIERS), last)
+        table.add_row(str(row["number"]), Text(row.get("id", "")), Text(row["name"]),
+                      *(Text(row[t], style=STYLE[row[t]]) for t in TIERS), last)
     console.print(table)
     if getattr(args, "plot", None):
         from render_engine.review.shots import collect
         from render_engine.review.status_plot import write_status_plot
 
         write_status_plot(collect(read_timeline(args.timeline), production), args.plot)
-        console.print(f"status plot → {args.plot}")
+        console.print(f"status plot → {args.plot}", markup=False)
     return 0

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
         raise SoloreelError(f"{args.output}: write a {', '.join(SUFFIXES)} file")
-    production = load_production(find_production(args, args.timeline))
+    production = load_production(find_production(args, args.timeline), strict=True)
     review = collect(read_timeline(args.timeline), production)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".html", ".htm"):

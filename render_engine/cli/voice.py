@@ -26,6 +26,8 @@ from render_engine.errors import SoloreelError
 from render_engine.timeline_io import production_from_env
 
 TESTS_FOLDER = "voice-tests"
+MIN_TAKE_SECONDS = 0.05
+"""A take shorter than this holds no line to convert (a header-only WAV has 0 samples)."""
 
 
 def production_here(args: argparse.Namespace) -> Production:
@@ -33,10 +35,10 @@ def production_here(args: argparse.Namespace) -> Production:
     parent of it) the command runs in."""
     explicit = production_from_env(args.production)
     if explicit:
-        return load_production(explicit)
+        return load_production(explicit, strict=True)
     found = production_above(Path.cwd().resolve())
     if found is not None:
-        return load_production(found)
+        return load_production(found, strict=True)
     raise SoloreelError("no production here; run inside one or pass --production DIR")
 
 
@@ -114,6 +116,17 @@ def run_test(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def require_take(path: Path, samples: int, rate: int) -> None:
+    """Refuse a take without a line in it (0 samples, or shorter than MIN_TAKE_SECONDS)
+    before anything is written, naming the file."""
+    seconds = samples / rate if rate > 0 else 0.0
+    if seconds < MIN_TAKE_SECONDS:
+        raise SoloreelError(
+            f"{path}: holds {samples} sample(s) ({seconds:.3f} s) of audio; a take needs at "
+            f"least {MIN_TAKE_SECONDS:g} s — record the line again or export the take with "
+            "its audio")
+
+
 def run_convert(args: argparse.Namespace, console: Console) -> int:
     """Convert, save, report (with the take's F0 for comparison)."""
     from render_engine.audio.conversion import convert
@@ -121,6 +134,7 @@ def run_convert(args: argparse.Namespace, console: Console) -> int:
     production = production_here(args)
     member = production.member(args.character)
     samples, rate = read_audio_any(args.take)
+    require_take(args.take, samples.size, rate)
     result = convert(samples, rate, member, production, text=args.text)
     output = args.output or (production.renders_dir() / TESTS_FOLDER
                              / f"{member.name}-{_slug(args.take.stem)}.wav")

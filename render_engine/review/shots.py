@@ -291,7 +291,7 @@ def load_review(timeline: otio.schema.Timeline,
     """`collect` with the production given, or found (see find_production_for), or none."""
     if production is None or isinstance(production, Path | str):
         folder = Path(production) if production else find_production_for(timeline, hint)
-        production = load_production(folder) if folder else None
+        production = load_production(folder, strict=True) if folder else None
     return collect(timeline, production)
 
 
