@@ -11,29 +11,81 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from render_engine.bible import Production, normalise_name
+from render_engine.errors import SoloreelError
 from render_engine.spec import ShotSpec
-from render_engine.versions import RENDERER_VERSIONS
+from render_engine.versions import RENDERER_VERSIONS, voice_engine_version
 
 _DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
 
+class UnreadableFile(SoloreelError):
+    """A file a content hash reads is missing or cannot be read (deleted, moved, replaced by
+    a folder, no permission): the one shot that uses it fails, the rest of the run goes on."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot read {path} ({reason})")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def _reason(error: OSError) -> str:
+    """A short reason for an OSError ("no such file", "is a folder", …)."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "it is a folder, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or type(error).__name__
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, memoised by the file's identity and change times so relinks
-    stay cheap (ctime changes on every write and cannot be set back by tools)."""
-    stat = os.stat(path)
-    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-    cached = _DIGESTS.get(key)
-    if cached is None:
-        sha = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        cached = _DIGESTS[key] = sha.hexdigest()
+    stay cheap (ctime changes on every write and cannot be set back by tools).
+
+    Raises UnreadableFile (a SoloreelError) when the file is gone or unreadable: files may
+    vanish between validation and rendering, and that must fail one shot, not the run.
+    """
+    try:
+        stat = os.stat(path)
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        cached = _DIGESTS.get(key)
+        if cached is None:
+            sha = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    sha.update(block)
+            cached = _DIGESTS[key] = sha.hexdigest()
+    except OSError as error:
+        raise UnreadableFile(path, _reason(error)) from error
+    except ValueError as error:  # a NUL byte in the name
+        raise UnreadableFile(path, str(error)) from error
     return cached
+
+
+def _field_digest(production: Production, field: str, resolve: Callable[[], Path],
+                  where: str) -> str:
+    """The digest of the file `field` names, resolved by `resolve`; a SoloreelError naming the
+    field, the file and the fix (in `where`, the file that sets the field) otherwise."""
+    try:
+        path = resolve()
+    except SoloreelError as exc:
+        raise SoloreelError(f"{field}: {exc}; fix {where}") from exc
+    try:
+        return file_digest(path)
+    except UnreadableFile as exc:
+        try:
+            shown = path.relative_to(production.root).as_posix()
+        except ValueError:
+            shown = str(path)
+        raise SoloreelError(
+            f"{field}: cannot read {shown} ({exc.reason}); restore the file or fix {where}, "
+            "then render again") from exc
 
 
 def canonical_json(value: Any) -> str:
@@ -51,24 +103,36 @@ def hash_inputs(
     set_spec = production.set(spec.set)
     files: dict[str, str] = {}
     for field, relative in production.set_files(set_spec).items():
-        files[f"set.{field}"] = file_digest(production.set_file(set_spec, relative))
+        files[f"set.{field}"] = _field_digest(
+            production, f"set.{field}",
+            lambda relative=relative: production.set_file(set_spec, relative),
+            f"{field} in sets/{set_spec.name}.toml")
     for field, relative in spec.files().items():
-        files[field] = file_digest(production.resolve(relative))
+        files[field] = _field_digest(
+            production, field, lambda relative=relative: production.resolve(relative),
+            f"the clip's {field} (relative to the production folder)")
 
     cast: dict[str, Any] = {}
-    names = {normalise_name(c.name) for c in spec.characters}
-    names |= {normalise_name(line.speaker) for line in spec.dialog}
+    speakers = {normalise_name(line.speaker) for line in spec.dialog}
+    names = {normalise_name(c.name) for c in spec.characters} | speakers
     for name in sorted(names):
         member = production.member(name)
         include_lora = tier == "final"
         entry = member.model_dump(mode="json", exclude={"display_name"})
         if not include_lora:
             entry.pop("lora", None)
+        if name in speakers:  # their lines are in the shot's audio and lip flap
+            entry["voice_engine"] = voice_engine_version(member.voice.engine)
         cast[name] = entry
         for field, relative in production.cast_files(member, include_lora).items():
-            files[f"cast.{name}.{field}"] = file_digest(production.cast_file(member, relative))
+            files[f"cast.{name}.{field}"] = _field_digest(
+                production, f"cast.{name}.{field}",
+                lambda member=member, relative=relative: production.cast_file(member, relative),
+                f"{field} in cast/{member.name}.toml")
 
     spec_data = spec.to_metadata()
+    if not spec_data["shot"].get("line"):
+        spec_data["shot"].pop("line", None)  # unset: the keys shots had before it existed
     if tier != "final":
         spec_data.pop("render", None)  # final-only knobs do not touch CPU tiers
     settings = production.settings

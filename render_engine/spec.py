@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import os
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import opentimelineio as otio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from render_engine.errors import SoloreelError
 
@@ -33,9 +43,93 @@ FinalMode = Literal["vace_layers", "vace_inpaint", "i2v", "v2v_refine", "t2v"]
 SHOT_SIZES: tuple[str, ...] = ShotSize.__args__  # type: ignore[attr-defined]
 MOVES: tuple[str, ...] = Move.__args__  # type: ignore[attr-defined]
 
+# --------------------------------------------------------------------------- bounds
+# Every number and text a timeline carries is bounded when the spec is read, so a typo or a
+# hostile file is one clear error naming the clip and field instead of a render that runs
+# for hours, an error slate of a billion frames, or an OverflowError deep in the renderer.
+
+MAX_SHOT_SECONDS = 600.0
+"""The longest shot (a clip's source range) soloreel reads by default: 10 minutes. A longer
+clip is almost always a typo (frames written as seconds, a missing timecode separator) and
+would render for hours; `SOLOREEL_MAX_SHOT_MINUTES` raises the bound for a deliberate long
+take (up to `MAX_SHOT_MINUTES_LIMIT`)."""
+MAX_SHOT_ENV = "SOLOREEL_MAX_SHOT_MINUTES"
+"""Environment variable overriding `MAX_SHOT_SECONDS` (in minutes)."""
+MAX_SHOT_MINUTES_LIMIT = 24 * 60.0
+"""The most `SOLOREEL_MAX_SHOT_MINUTES` may allow: one day of footage in a single shot."""
+MAX_TIME_SECONDS = 48 * 3600.0
+"""Source times (a shot's `origin`, a clip's source start) and dialog `start` times stay within
+two timecode days, so every frame number they turn into is exact and finite."""
+MAX_DIALOG_CHARS = 2000
+"""The longest dialog line (and parenthetical): about two minutes of speech. A longer speech is
+several lines, each with its own start; one unbounded line made a 5 s placeholder run for
+minutes laying out its text and synthesising its audio."""
+MAX_PROMPT_CHARS = 10_000
+"""The longest prompt (the final tier's text encoder reads a few hundred tokens of it)."""
+MAX_FLOOR_METRES = 1000.0
+"""Floor coordinates (character positions, walk paths, an explicit camera) lie within this many
+metres of the set's origin: a set is at most 2 km across, and the projection's arithmetic stays
+far from float overflow."""
+MAX_ANGLE_DEG = 3600.0
+"""Angles (facing, camera heading and pitch) within ten turns either way."""
+MAX_PATH_POINTS = 1000
+"""Waypoints in one character's walk path."""
+MAX_CHARACTERS = 100
+"""Characters in one shot."""
+MAX_DIALOG_LINES = 500
+"""Dialog lines in one shot."""
+
+
+def _floor_metres(value: float) -> float:
+    """A floor coordinate within ±MAX_FLOOR_METRES (finite: the model refuses inf and nan)."""
+    if not -MAX_FLOOR_METRES <= value <= MAX_FLOOR_METRES:
+        raise ValueError(
+            f"{value:g} m is more than {MAX_FLOOR_METRES:g} m from the set's origin; write "
+            f"floor positions in set metres, within ±{MAX_FLOOR_METRES:g}")
+    return value
+
+
+def _angle(value: float) -> float:
+    """An angle in degrees within ±MAX_ANGLE_DEG."""
+    if not -MAX_ANGLE_DEG <= value <= MAX_ANGLE_DEG:
+        raise ValueError(f"{value:g}° is more than ten turns; write an angle within "
+                         f"±{MAX_ANGLE_DEG:g} (e.g. 0 to 360)")
+    return value
+
+
+def _time(value: float) -> float:
+    """A time in seconds within MAX_TIME_SECONDS (the models require it to be ≥ 0 too)."""
+    if value > MAX_TIME_SECONDS:
+        raise ValueError(f"{value:g} s is beyond {MAX_TIME_SECONDS / 3600:g} hours; write "
+                         "seconds (not frames), within two timecode days")
+    return value
+
+
+FloorMetres = Annotated[float, AfterValidator(_floor_metres)]
+FloorPoint = tuple[FloorMetres, FloorMetres]
+Degrees = Annotated[float, AfterValidator(_angle)]
+Seconds = Annotated[float, Field(ge=0.0), AfterValidator(_time)]
+
+
+def max_shot_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """The longest shot allowed: `MAX_SHOT_SECONDS`, or `SOLOREEL_MAX_SHOT_MINUTES` when set."""
+    text = (os.environ if environ is None else environ).get(MAX_SHOT_ENV, "").strip()
+    if not text:
+        return MAX_SHOT_SECONDS
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not 0 < minutes <= MAX_SHOT_MINUTES_LIMIT:
+        raise SoloreelError(
+            f"{MAX_SHOT_ENV}={text!r}: must be minutes between 0 and "
+            f"{MAX_SHOT_MINUTES_LIMIT:g}; unset it for the default of "
+            f"{MAX_SHOT_SECONDS / 60:g} minutes")
+    return minutes * 60.0
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CameraSpec(_Strict):
@@ -47,10 +141,10 @@ class CameraSpec(_Strict):
     handheld: bool = False
     target: str | None = None
     """The character a `track` move follows."""
-    position: tuple[float, float, float] | None = None
+    position: tuple[FloorMetres, FloorMetres, FloorMetres] | None = None
     """Explicit camera position (x, height, z) in set metres; overrides shot-size framing."""
-    heading_deg: float | None = None
-    pitch_deg: float | None = None
+    heading_deg: Degrees | None = None
+    pitch_deg: Degrees | None = None
     focal_mm: Annotated[float, Field(gt=1, lt=2000)] | None = None
 
 
@@ -60,25 +154,29 @@ SHOT_ORIGIN_SECONDS = 3600.0
 
 class ShotInfo(_Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
-    origin: Annotated[float, Field(ge=0.0)] = SHOT_ORIGIN_SECONDS
+    origin: Seconds = SHOT_ORIGIN_SECONDS
     """Source time (seconds) where shot time 0 sits: dialog `start` and actions count from it,
     and an editor's trims move the clip's source range around it."""
     size: ShotSize = "MS"
     angle: Angle = "eye"
     subjects: list[str] = Field(default_factory=list)
     """Who the shot frames (OTS: [foreground, subject]); empty means every character."""
+    line: Annotated[list[str], Field(max_length=2)] = Field(default_factory=list)
+    """The scene's 180-degree line: the two characters (its principal speakers) every shot of
+    the scene keeps on their own screen side; empty: the shot's two busiest speakers."""
 
 
 class CharacterSpec(_Strict):
-    name: str
-    position: tuple[float, float] = (0.0, 3.0)
+    name: Annotated[str, Field(max_length=200)]
+    position: FloorPoint = (0.0, 3.0)
     """Floor position (x right, z away from the set's camera) in metres."""
-    facing: float = 180.0
+    facing: Degrees = 180.0
     """Heading in degrees on the floor: 0 faces away from the set camera, 180 faces it."""
     action: Action = "stand"
-    path: list[tuple[float, float]] = Field(default_factory=list)
+    path: Annotated[list[FloorPoint], Field(max_length=MAX_PATH_POINTS)] = Field(
+        default_factory=list)
     """Waypoints for `walk`, in floor metres."""
-    expression: str = "neutral"
+    expression: Annotated[str, Field(max_length=200)] = "neutral"
     pose_track: str | None = None
     """An OpenPose JSON track (relative to the production) that replaces the procedural pose."""
 
@@ -91,9 +189,9 @@ class CharacterSpec(_Strict):
 
 
 class DialogLine(_Strict):
-    speaker: str
+    speaker: Annotated[str, Field(max_length=200)]
     text: Annotated[str, Field(min_length=1)]
-    start: Annotated[float, Field(ge=0.0)] = 0.0
+    start: Seconds = 0.0
     """Seconds from the start of the shot (not counting handles)."""
     parenthetical: str = ""
     audio_only: bool = False
@@ -106,6 +204,18 @@ class DialogLine(_Strict):
     def _text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("dialog text is empty")
+        if len(value) > MAX_DIALOG_CHARS:
+            raise ValueError(
+                f"dialog line is {len(value)} characters, more than {MAX_DIALOG_CHARS}; split "
+                "it into several lines, each with its own start")
+        return value
+
+    @field_validator("parenthetical")
+    @classmethod
+    def _parenthetical(cls, value: str) -> str:
+        if len(value) > MAX_DIALOG_CHARS:
+            raise ValueError(f"parenthetical is {len(value)} characters, more than "
+                             f"{MAX_DIALOG_CHARS}; shorten it")
         return value
 
 
@@ -129,9 +239,11 @@ class ShotSpec(_Strict):
     plate: str | None = None
     """A per-shot plate image (relative to the production) replacing the set's plate."""
     camera: CameraSpec = CameraSpec()
-    characters: list[CharacterSpec] = Field(default_factory=list)
-    dialog: list[DialogLine] = Field(default_factory=list)
-    prompt: str = ""
+    characters: Annotated[list[CharacterSpec], Field(max_length=MAX_CHARACTERS)] = Field(
+        default_factory=list)
+    dialog: Annotated[list[DialogLine], Field(max_length=MAX_DIALOG_LINES)] = Field(
+        default_factory=list)
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     render: RenderSpec = RenderSpec()
 
@@ -225,7 +337,42 @@ def raw_metadata(clip: otio.core.Item) -> dict[str, Any] | None:
         raise SpecError(
             "metadata", f"metadata[\"{NAMESPACE}\"] must be an object, got "
             f"{type(value).__name__}", "replace it with a ShotSpec object")
+    check_clip_range(clip)
     return value
+
+
+def check_clip_range(clip: otio.core.Item) -> None:
+    """Refuse a shot clip whose source range is unbounded: a non-finite start or length, or a
+    length beyond `max_shot_seconds()` (10 minutes by default). Raises SpecError naming
+    `source_range.duration` / `source_range.start_time` and the fix.
+
+    Called by `raw_metadata`, the one door every reader of a clip's spec goes through
+    (`soloreel validate`, rendering, dialog, review), so a 10⁹-frame clip is refused before
+    anything renders it (or an error slate of its length).
+    """
+    source = getattr(clip, "source_range", None)
+    if source is None:
+        return
+    try:
+        seconds = source.duration.to_seconds()
+        start = source.start_time.to_seconds()
+    except Exception:  # a broken RationalTime: the same error as an unbounded one
+        seconds = start = math.nan
+    limit = max_shot_seconds()
+    if not math.isfinite(seconds) or seconds > limit:
+        shown = f"{seconds:g} s" if math.isfinite(seconds) else "not a finite length"
+        rate = source.duration.rate if math.isfinite(source.duration.rate) else 0
+        frames = f" ({source.duration.value:g} frames at {rate:g} fps)" if rate else ""
+        raise SpecError(
+            "source_range.duration", f"the shot is {shown}{frames}, longer than the "
+            f"{limit / 60:g} minutes a shot may last",
+            f"trim the clip in the editor (or split it into several shots); set "
+            f"{MAX_SHOT_ENV} for a deliberate long take")
+    if not math.isfinite(start) or abs(start) > MAX_TIME_SECONDS:
+        raise SpecError(
+            "source_range.start_time", f"the clip starts at {start:g} s of source time, beyond "
+            f"±{MAX_TIME_SECONDS / 3600:g} hours", "give the clip a source timecode within "
+            "two days (soloreel writes 01:00:00:00)")
 
 
 def to_plain(value: Any) -> Any:
@@ -265,4 +412,13 @@ def spec_or_error(clip: otio.core.Item) -> ShotSpec | None:
             f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
             for i, p in enumerate(first["loc"])
         )
-        raise SpecError(field or "metadata", first["msg"]) from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise SpecError(field or "metadata", message, _FIXES.get(first["type"], "")) from exc
+
+
+_FIXES = {
+    "finite_number": "write a finite number (not inf or nan)",
+    "string_too_long": "shorten it",
+    "too_long": "remove some entries (or split the shot)",
+}
+"""The fix `spec_or_error` adds for pydantic error types whose message does not say it."""

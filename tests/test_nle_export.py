@@ -26,7 +26,7 @@ def test_demo_exports_to_all_four_formats_without_warnings(demo_copy: Path, tmp_
         assert capsys.readouterr().err == "", f"{nle} export warned"
         timeline = otio.adapters.read_from_file(str(out))
         clips = timeline.find_clips()
-        assert len(clips) == 8
+        assert len(clips) == 9
         for clip in clips:
             assert len(clip.media_references()) == 1  # flattened: the NLE reads only one
             assert any(MARKER_RE.search(t) for m in clip.markers for t in marker_texts(m))

@@ -19,6 +19,7 @@ from render_engine.cli import (
     export,
     gc,
     init,
+    lint,
     nle_import,
     plan,
     preview,
@@ -33,7 +34,7 @@ from render_engine.cli import (
 )
 from render_engine.errors import SoloreelError
 
-COMMANDS = (init, validate, plan, render, switch, status, gc, demo, script2edit, storyboard,
+COMMANDS = (init, validate, lint, plan, render, switch, status, gc, demo, script2edit, storyboard,
             preview, export, nle_import, relink,
             voice, cast, dialog)
 
@@ -79,9 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # markup=False: clip names, shot ids, paths and character names are the user's text and
+    # print literally ("[/x] [bold]JANE" is a name, not a style); styled output passes
+    # markup=True with the user's parts escaped, or rich Text objects.
     console = Console(stderr=False, quiet=args.quiet, highlight=False, soft_wrap=True,
-                      width=_piped_width())
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+                      width=_piped_width(), markup=False)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     try:
         return int(args.run(args, console) or 0)
     except SoloreelError as exc:

@@ -58,9 +58,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
     out = Console(highlight=False, soft_wrap=True)  # problems print even with -q
     for problem in problems:
         out.print(problem.line(), markup=False)
+    for warning in _lint_warnings(timeline, production):
+        out.print(f"warning: {warning}", markup=False)
     if problems:
         console.print(f"{len(problems)} problem(s) in {shots} shot(s)", style="red")
         return 1
     console.print(f"ok: {shots} shot(s), cast {len(production.cast)}, sets "
                   f"{len(production.sets)}", style="green")
     return 0
+
+
+def _lint_warnings(timeline: object, production: object) -> list[str]:
+    """`soloreel lint`'s findings, which validate reports as warnings (they never fail it):
+    a valid edit can still frame badly."""
+    from render_engine.lint import lint_timeline
+
+    try:
+        return [p.line() for p in lint_timeline(timeline, production)]  # type: ignore[arg-type]
+    except SoloreelError as exc:  # e.g. a plate that cannot be read: validate says which
+        return [f"lint skipped: {exc}"]

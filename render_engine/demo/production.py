@@ -122,11 +122,15 @@ SHOTS: list[tuple[str, int, dict[str, Any]]] = [
         "characters": [_john("smile"), _jane()],
         "dialog": [_line("john", "It always does, right before the owls start.")],
     }),
-    ("TWO marshmallows", 108, {
+    ("TWO marshmallows", 60, {
         "shot": {"id": "cf-040", "size": "TWO", "subjects": ["john", "jane"]},
         "characters": [_john("smile"), _jane("smile")],
-        "dialog": [_line("jane", "Pass the marshmallows.", 0.3),
-                   _line("john", "Last two. Make them count.", 2.0)],
+        "dialog": [_line("jane", "Pass the marshmallows.", 0.3)],
+    }),
+    ("JOHN MCU last two", 60, {
+        "shot": {"id": "cf-045", "size": "MCU", "subjects": ["john"]},
+        "characters": [_john("smile"), _jane("smile")],
+        "dialog": [_line("john", "Last two. Make them count.", 0.3)],
     }),
     ("JANE CU light", 96, {
         "shot": {"id": "cf-050", "size": "CU", "subjects": ["jane"]},

@@ -19,6 +19,7 @@ import numpy as np
 from render_engine.errors import SoloreelError
 from render_engine.pose.openpose import WALK_CYCLE_S
 from render_engine.proxy import lens
+from render_engine.proxy.blocking import EYE_STANDING
 from render_engine.proxy.camera import Camera, heading_to
 from render_engine.proxy.sheets import CastCutouts, CutoutView
 
@@ -274,7 +275,7 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
         level += 1
     anchor = feet + up * bob * height_px
     linear = _upright(scale, up, mirrored, stretch, sway)
-    if view_name.startswith("sit_"):
+    if posture.seated and not lying:
         seated = _seated_anchor(cutouts, camera, posture, view, linear, feet)
         if seated is None:
             return None
@@ -340,12 +341,20 @@ def _seated_anchor(cutouts: CastCutouts, camera: Camera, posture: Posture, view:
     seated eye point above the floor position (the seat) — the point framing aims at and the
     pose figure's eyes use — whatever the perspective does to the legs in front. A view without
     an eyes anchor puts its feet a thigh in front of the seat. None: the eyes are behind the
-    camera."""
-    if view.eyes is not None:
+    camera.
+
+    A sheet without sit views seats its standing view the same way: its eyes (painted, or
+    where a standing body's eyes are) go on the seated eye point, so a close-up of a seated
+    extra shows the face framing aims at, not a shirt; the legs sink behind the seat."""
+    painted = view.eyes
+    if painted is None and not view.name.startswith("sit_"):
+        ground = np.asarray(view.ground, float)
+        painted = tuple(ground + EYE_STANDING * (np.asarray(view.head_top, float) - ground))
+    if painted is not None:
         eyes = lens.project(camera, np.array([posture.x, cutouts.seated_eye_m, posture.z]))
         if eyes[2] < NEAR_M:
             return None
-        offset = np.asarray(view.eyes, float) - np.asarray(view.ground, float)
+        offset = np.asarray(painted, float) - np.asarray(view.ground, float)
         return eyes[:2] - 0.5 - linear @ offset
     heading = math.radians(posture.facing_deg)
     reach = THIGH * cutouts.member.height_m

@@ -8,7 +8,11 @@ on their own side of the screen for the whole scene. Wide shots stay at the set 
 the plate is exact, and only turn and zoom. An explicit camera in the spec wins.
 
 Yaw, pitch and field of view are kept inside what a flat or wide plate covers, so the
-background never runs out; a 360 plate allows any direction (use one for true reverses).
+background never runs out; a 360 plate allows any direction (use one for true reverses). The
+subject comes first: where the plate makes the camera turn, the camera steps sideways so the
+eyes stay where the size puts them (`projection.clamp_keeping`); a group or a wide that does
+not hold everyone widens or stands back; an over-the-shoulder the plate cannot cover becomes a
+single of the speaker from the covered side, and `plan_framing` says so.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from render_engine.proxy.blocking import (
     height_of,
 )
 from render_engine.proxy.camera import Camera, aim_camera, hfov_from_focal_mm
-from render_engine.proxy.projection import PlateModel, plate_source
+from render_engine.proxy.projection import PlateModel, clamp_keeping, plate_source
 from render_engine.spec import CharacterSpec, ShotSpec
 
-__all__ = ["SceneLine", "character_floor", "frame_shot", "scene_line_for", "subjects_of"]
+__all__ = ["Framing", "SceneLine", "character_floor", "frame_shot", "plan_framing",
+           "scene_line_for", "subjects_of"]
 
 Floor = tuple[float, float]
 
@@ -53,8 +58,15 @@ stays on the set camera's ray to the subject."""
 ANGLE_ELEVATION = {"eye": 0.0, "high": 20.0, "low": -15.0, "overhead": 60.0, "dutch": 0.0}
 DUTCH_ROLL_DEG = 12.0
 MIN_CAMERA_HEIGHT_M = 0.3
-WS_MIN_HFOV = 55.0
-EWS_HFOV = 90.0
+WS_MIN_HFOV = 70.0
+"""A wide shot shows the place around its people: never tighter than this."""
+EWS_HFOV = 95.0
+SAFE_MARGIN = 0.04
+"""Share of the frame kept clear at each edge around heads (and feet in full shots)."""
+HEAD_HALF_WIDTH_M = 0.13
+BODY_HALF_WIDTH_M = 0.25
+OTS_TURN_TOLERANCE_DEG = 2.0
+"""An over-the-shoulder the plate turns by more than this has lost its geometry."""
 SET_CAMERA_MARGIN = 0.95
 """A group shot that would stand farther back than the set camera uses the set camera instead."""
 
@@ -116,9 +128,17 @@ def _floor_of(specs: list[ShotSpec], name: str, partner: str | None = None) -> F
 
 def scene_line_for(specs: list[ShotSpec], production: Production | None = None) -> SceneLine:
     """The 180-degree line of a scene (its shots' specs, in edit order): between the two
-    characters with the most dialog lines, on the side the set camera sees them from."""
+    characters named by the shots' `shot.line` (the screenplay's principal speakers), else the
+    two with the most dialog lines, on the side the set camera sees them from."""
     del production  # the line is pure blocking; kept for a uniform signature
+    named = next((spec.shot.line for spec in specs if spec.shot.line), None)
     names = _speakers(specs)
+    if named:
+        wanted = [n.lower() for n in named]
+        present = [n for n in wanted if any(n == c.name.lower() for s in specs
+                                            for c in s.characters)]
+        if len(present) == 2:
+            names = present + [n for n in names if n not in present]
     if not names:
         return SceneLine("", "", (0.0, 0.0), (0.0, 0.0), (0.0, -1.0))
     first = names[0]
@@ -201,24 +221,60 @@ def _figure(character: CharacterSpec, production: Production) -> _Figure:
 # --------------------------------------------------------------------------- the entry point
 
 
+@dataclass(frozen=True)
+class Framing:
+    """A shot's starting camera and the setup it really frames.
+
+    `setup` is the spec's size, or what framing used instead when the set cannot give it (an
+    over-the-shoulder a flat plate cannot cover becomes an "MCU" single of the speaker); `note`
+    says why, for the plan and lint ("" when the size was framed as asked)."""
+
+    camera: Camera
+    setup: str
+    note: str = ""
+    reason: str = ""
+    """Why the asked setup could not be framed (the heart of `note`)."""
+
+
 def frame_shot(spec: ShotSpec, production: Production, width: int, height: int,
                scene_line: SceneLine | None = None) -> Camera:
     """The camera at the start of a shot, rendered at width x height (see the module doc)."""
+    return plan_framing(spec, production, width, height, scene_line).camera
+
+
+def plan_framing(spec: ShotSpec, production: Production, width: int, height: int,
+                 scene_line: SceneLine | None = None) -> Framing:
+    """`frame_shot` with the setup it chose and why (see `Framing`). Without `scene_line`
+    the line comes from the shot alone (`shot.line` when the screenplay named it)."""
     model = plate_source(spec, production).model
     figures = [_figure(c, production) for c in subjects_of(spec)]
     line = scene_line or scene_line_for([spec], production)
     size = spec.shot.size
+    setup, note, why = size, "", ""
     if not figures or size in ("EWS", "WS"):
         camera = _wide(model, figures, size, width, height)
     elif size == "OTS" and len(figures) >= 2:
-        camera = _over_the_shoulder(model, figures[0], figures[1], line, width, height)
+        camera, why = _over_the_shoulder(model, figures[0], figures[1], line, width, height)
+        if camera is None:
+            setup = "MCU"
+            note = (f"no view over {figures[0].name}'s shoulder onto {figures[1].name}: {why}; "
+                    f"framed as a {figures[1].name} MCU single from the camera side")
+            camera = _single(model, figures[1], "MCU", line, spec.shot.angle, width, height)
     elif size == "TWO" or len(figures) >= 2:
         camera = _group(model, figures, size, line, spec.shot.angle, width, height)
     else:
         camera = _single(model, figures[0], size, line, spec.shot.angle, width, height)
     if spec.shot.angle == "dutch":
         camera = model.clamp_view(camera.moved(roll_deg=DUTCH_ROLL_DEG))
-    return _explicit(spec, camera, figures)
+    return Framing(_explicit(spec, camera, figures), setup, note, why)
+
+
+def _coverage_text(model: PlateModel, width: int, height: int) -> str:
+    """Why the plate cannot give a view, in words: how far it lets a 50 mm camera turn."""
+    probe = Camera(model.origin, 90.0, 0.0, hfov_from_focal_mm(SIZES["OTS"][1]), width, height)
+    reach = abs(model.clamp_view(probe).yaw_deg)
+    return (f"the {model.kind} plate covers views within {reach:.0f} degrees of the set "
+            "camera's axis (a 360 plate allows true reverses)")
 
 
 def _explicit(spec: ShotSpec, camera: Camera, figures: list[_Figure]) -> Camera:
@@ -245,7 +301,8 @@ def _vfov(hfov_deg: float, width: int, height: int) -> float:
 
 def _wide(model: PlateModel, figures: list[_Figure], size: str, width: int, height: int
           ) -> Camera:
-    """EWS/WS: the set camera, turned towards the subjects' centroid, wide enough for them."""
+    """EWS/WS: the set camera, turned towards the subjects' centroid, wide enough for them
+    (heads and feet inside the frame) and for the place around them."""
     origin = model.origin
     hfov = EWS_HFOV if size == "EWS" or not figures else WS_MIN_HFOV
     yaw = pitch = 0.0
@@ -260,8 +317,72 @@ def _wide(model: PlateModel, figures: list[_Figure], size: str, width: int, heig
         hfov = max(hfov, max(abs(h) for h in headings) * 2 + 24.0)
         if size == "EWS":
             hfov = max(hfov, EWS_HFOV)
-    camera = Camera(origin, yaw, pitch, min(hfov, 120.0), width, height)
-    return model.clamp_view(camera)
+    camera = model.clamp_view(Camera(origin, yaw, pitch, min(hfov, 120.0), width, height))
+    return _contain(model, camera, figures, feet=True, movable=False)
+
+
+def _extent(camera: Camera, figures: list[_Figure], feet: bool
+            ) -> tuple[float, float, float, float] | None:
+    """The screen box (u0, v0, u1, v1) of the figures' heads (and feet), None when part of
+    them is behind the camera."""
+    right = camera.rotation()[0]
+    points = []
+    for figure in figures:
+        x, z = figure.floor
+        points += [(x, figure.top, z), (x, figure.eye, z)]
+        for sign in (-1.0, 1.0):
+            points.append((x + sign * HEAD_HALF_WIDTH_M * right[0], figure.eye,
+                           z + sign * HEAD_HALF_WIDTH_M * right[2]))
+            if feet:
+                points.append((x + sign * BODY_HALF_WIDTH_M * right[0], 0.0,
+                               z + sign * BODY_HALF_WIDTH_M * right[2]))
+    projected = camera.project(np.array(points, float))
+    if (projected[:, 2] <= 0.05).any():
+        return None
+    return (float(projected[:, 0].min()), float(projected[:, 1].min()),
+            float(projected[:, 0].max()), float(projected[:, 1].max()))
+
+
+def _inside(camera: Camera, figures: list[_Figure], feet: bool) -> bool:
+    """Whether every figure's head (and feet) is inside the frame's safe margins."""
+    box = _extent(camera, figures, feet)
+    if box is None:
+        return False
+    mu, mv = SAFE_MARGIN * camera.width, SAFE_MARGIN * camera.height
+    return (box[0] >= mu and box[2] <= camera.width - mu and box[1] >= mv
+            and box[3] <= camera.height - mv)
+
+
+def _contain(model: PlateModel, camera: Camera, figures: list[_Figure], feet: bool,
+             movable: bool) -> Camera:
+    """Widen the lens (as far as the plate allows) or, for a camera off the set camera, stand
+    back until every figure's head (and feet) is inside the frame, keeping the group's
+    centre where it was on screen."""
+    if not figures or _inside(camera, figures, feet):
+        return camera
+    centre = np.array([float(np.mean([f.floor[0] for f in figures])),
+                       float(np.mean([f.top for f in figures])) / (2 if feet else 1.15),
+                       float(np.mean([f.floor[1] for f in figures]))])
+    where = camera.project(centre)
+    if where[2] <= 0:
+        where = np.array([camera.width / 2, camera.height / 2, 1.0])
+    u, v = float(where[0]), float(np.clip(where[1], 0.2 * camera.height, 0.8 * camera.height))
+    for _ in range(24):
+        if _inside(camera, figures, feet):
+            break
+        wider = camera.moved(hfov_deg=min(camera.hfov_deg * 1.06, 120.0))
+        wider = model.clamp_view(aim_camera(wider, centre, u, v))
+        if wider.hfov_deg > camera.hfov_deg + 0.05 and model.overshoot(wider) <= 0:
+            camera = wider
+            continue
+        if not movable:
+            break
+        distance = float(np.linalg.norm(centre - np.asarray(camera.position)))
+        back = np.asarray(camera.position) - camera.forward * np.array([1.0, 0.0, 1.0]) * (
+            0.12 * distance)
+        moved = aim_camera(camera.moved(position=tuple(float(p) for p in back)), centre, u, v)
+        camera = clamp_keeping(model, moved, centre, u, v, MIN_CAMERA_HEIGHT_M)
+    return camera
 
 
 def _aim_third(camera: Camera, eye: tuple[float, float, float], offset: float) -> Camera:
@@ -298,15 +419,16 @@ def _single(model: PlateModel, figure: _Figure, size: str, line: SceneLine, angl
     direction = _onto_side(_three_quarter(figure), side, 0.25)
     elevation = ANGLE_ELEVATION.get(angle, 0.0)
     camera = _place(figure, direction, distance, elevation, hfov, width, height)
+    key, u, v = figure.eye_point, width / 2, height / 3
     for _ in range(8):
         camera = _place(figure, direction, distance, elevation, hfov, width, height)
         sign = _look_side(camera, figure)
         if size == "FS":  # the whole figure, centred with a tenth of the frame above the head
-            middle = (figure.floor[0], figure.top / 2 + 0.05 * frame_h, figure.floor[1])
-            camera = aim_camera(camera, middle, camera.width * (0.5 - sign * offset),
-                                camera.height / 2)
+            key = (figure.floor[0], figure.top / 2 + 0.05 * frame_h, figure.floor[1])
+            u, v = camera.width * (0.5 - sign * offset), camera.height / 2
         else:
-            camera = _aim_third(camera, figure.eye_point, -sign * offset)
+            key, u, v = figure.eye_point, camera.width * (0.5 - sign * offset), height / 3
+        camera = aim_camera(camera, key, u, v)
         clamped = model.clamp_view(camera)
         yaw_excess = _wrap(camera.yaw_deg - clamped.yaw_deg)
         pitch_excess = camera.pitch_deg - clamped.pitch_deg
@@ -317,7 +439,10 @@ def _single(model: PlateModel, figure: _Figure, size: str, line: SceneLine, angl
         direction = _onto_side(_rotate(direction, -yaw_excess), side, 0.05)
         if abs(pitch_excess) >= 0.05:
             elevation = elevation * 0.6 if abs(elevation) > 1.0 else 0.0
-    return model.clamp_view(camera)
+    camera = clamp_keeping(model, camera, key, u, v, MIN_CAMERA_HEIGHT_M)
+    if size in ("FS", "MWS"):
+        camera = _contain(model, camera, [figure], feet=size == "FS", movable=True)
+    return camera
 
 
 def _three_quarter(figure: _Figure) -> Floor:
@@ -368,10 +493,16 @@ def _place(figure: _Figure, direction: Floor, distance: float, elevation: float,
 def _group(model: PlateModel, figures: list[_Figure], size: str, line: SceneLine, angle: str,
            width: int, height: int) -> Camera:
     """Two-shot (or a group): square to the line from the camera side, everyone in frame,
-    eyes on the upper third; from the set camera when that would be closer."""
+    eyes on the upper third (a full shot: whole bodies, centred); from the set camera, zoomed,
+    when standing back that far would leave the set."""
     frame_h, focal, _ = SIZES["TWO"] if size == "TWO" else SIZES.get(size, SIZES["MS"])
-    if size in ("TWO", "FS", "MWS", "OTS") or not frame_h:
+    full = size in ("FS", "MWS", "WS", "EWS")
+    if size == "FS":
+        frame_h = max(_frame_height("FS", f) for f in figures)
+    elif size in ("TWO", "OTS") or not frame_h:
         frame_h = max(_frame_height("MS", f) for f in figures) * 1.15
+    else:
+        frame_h = max(_frame_height(size, f) for f in figures)
     hfov = hfov_from_focal_mm(focal)
     vfov = _vfov(hfov, width, height)
     centre = (float(np.mean([f.floor[0] for f in figures])),
@@ -382,43 +513,81 @@ def _group(model: PlateModel, figures: list[_Figure], size: str, line: SceneLine
     across = (-side[1], side[0])
     spread = max(abs((f.floor[0] - centre[0]) * across[0] + (f.floor[1] - centre[1]) * across[1])
                  for f in figures)
-    frame_w = (2 * spread + 1.2) / 0.8
+    frame_w = (2 * spread + 1.0) / 0.8
     distance = max(frame_h / (2 * math.tan(math.radians(vfov) / 2)),
                    frame_w / (2 * math.tan(math.radians(hfov) / 2)))
     to_set = math.hypot(*centre)
-    eye_point = (centre[0], eye, centre[1])
+    middle = float(np.mean([f.top for f in figures])) / 2
+    key = (centre[0], middle if size == "FS" else eye, centre[1])
+    v_key = height / 2 if size == "FS" else height / 3
     room = -(centre[0] * side[0] + centre[1] * side[1])  # how far back the set camera stands
     if distance >= room * SET_CAMERA_MARGIN:
         # standing back that far would leave the set: zoom from the set camera instead
         ahead = math.degrees(math.atan2(centre[0], centre[1]))
         half = max(abs(_wrap(math.degrees(math.atan2(f.floor[0], f.floor[1])) - ahead))
                    for f in figures)
-        wide_hfov = min(max(hfov, 2 * half + 2 * math.degrees(math.atan2(0.9, to_set))), 110.0)
+        wide_hfov = min(max(hfov, 2 * half + 2 * math.degrees(math.atan2(0.7, to_set))), 110.0)
         camera = Camera(model.origin, 0.0, 0.0, wide_hfov, width, height)
-        camera = _aim_third(camera, eye_point, 0.0)
-        return model.clamp_view(camera)
+        camera = model.clamp_view(aim_camera(camera, key, width / 2, v_key))
+        return _contain(model, camera, figures, feet=full, movable=False)
     figure = _Figure("group", centre, 0.0, eye, eye, 1.75)
     camera = _place(figure, side, distance, ANGLE_ELEVATION.get(angle, 0.0), hfov, width, height)
-    camera = _aim_third(camera, eye_point, 0.0)
-    return model.clamp_view(camera)
+    camera = aim_camera(camera, key, width / 2, v_key)
+    camera = clamp_keeping(model, camera, key, width / 2, v_key, MIN_CAMERA_HEIGHT_M)
+    return _contain(model, camera, figures, feet=full, movable=True)
+
+
+OTS_BACK_M = 0.9
+"""How far behind the near (listening) character's head an over-the-shoulder camera stands."""
+OTS_SPLIT_DEG = 15.0
+"""Angle between the near head and the far eyes seen from the camera: the near head lands in
+the near third, the far face in the far two thirds."""
 
 
 def _over_the_shoulder(model: PlateModel, near: _Figure, far: _Figure, line: SceneLine,
-                       width: int, height: int) -> Camera:
-    """Behind `near`'s shoulder on the camera side of the line, looking at `far`'s eyes."""
+                       width: int, height: int) -> tuple[Camera | None, str]:
+    """Behind `near`'s shoulder on the camera side of the line, looking at `far`'s eyes; (None,
+    why) when the plate cannot cover that view, the camera would cross the scene's line (a
+    listener standing beyond it) or the near head would leave the frame."""
     _, focal, offset = SIZES["OTS"]
     hfov = hfov_from_focal_mm(focal)
+    gap = math.dist(near.floor, far.floor)
     along = _unit((far.floor[0] - near.floor[0], far.floor[1] - near.floor[1])) or (0.0, 1.0)
     side = line.side if line.has(near.name) and line.has(far.name) else (
         _unit((-near.floor[0], -near.floor[1])) or (0.0, -1.0))
-    back, out = 0.7, 0.45
-    x = near.floor[0] - along[0] * back + side[0] * out
-    z = near.floor[1] - along[1] * back + side[1] * out
-    camera = Camera((x, near.eye + 0.08, z), 0.0, 0.0, hfov, width, height)
+    normal = (-along[1], along[0])
+    if normal[0] * side[0] + normal[1] * side[1] < 0:
+        normal = (-normal[0], -normal[1])
+    out = _ots_offset(OTS_BACK_M, gap)
+    x = near.floor[0] - along[0] * OTS_BACK_M + normal[0] * out
+    z = near.floor[1] - along[1] * OTS_BACK_M + normal[1] * out
+    camera = Camera((x, max(near.eye, far.eye) + 0.08, z), 0.0, 0.0, hfov, width, height)
     # the far subject sits on the side of the frame away from the near shoulder
     near_right = _look_side_point(camera.aimed(far.eye_point), near.floor) > 0
-    camera = _aim_third(camera, far.eye_point, -offset if near_right else offset)
-    return model.clamp_view(camera)
+    u = width * (0.5 + (-offset if near_right else offset))
+    camera = aim_camera(camera, far.eye_point, u, height / 3)
+    clamped = model.clamp_view(camera)
+    turned = max(abs(_wrap(clamped.yaw_deg - camera.yaw_deg)),
+                 abs(clamped.pitch_deg - camera.pitch_deg))
+    if line.left != line.right and line.signed_distance((x, z)) < 0:
+        return None, f"{near.name} stands beyond the scene's 180-degree line"
+    if turned > OTS_TURN_TOLERANCE_DEG or clamped.hfov_deg < 0.8 * camera.hfov_deg:
+        return None, _coverage_text(model, width, height)
+    camera = clamp_keeping(model, camera, far.eye_point, u, height / 3, MIN_CAMERA_HEIGHT_M)
+    head = camera.project(np.array(near.eye_point))
+    if head[2] <= 0.2 or not (-0.05 * width <= head[0] <= 1.05 * width):
+        return None, f"{near.name}'s head would leave the frame"
+    return camera, ""
+
+
+def _ots_offset(back: float, gap: float) -> float:
+    """Sideways step from the near head that puts OTS_SPLIT_DEG between it and the far eyes."""
+    lo, hi = 0.0, 3.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        split = math.degrees(math.atan2(mid, back) - math.atan2(mid, back + gap))
+        lo, hi = (mid, hi) if split < OTS_SPLIT_DEG else (lo, mid)
+    return (lo + hi) / 2
 
 
 def _look_side_point(camera: Camera, floor: Floor) -> float:

@@ -66,7 +66,8 @@ def camera_at(base: Camera, spec: ShotSpec, production: Production, progress: fl
     model = _plate_model(production, spec.set, spec.plate)
     camera = base
     if move in ("pan_left", "pan_right"):
-        camera = _pan(model, base, amount, p, 1.0 if move == "pan_right" else -1.0)
+        camera = _pan(model, base, amount, p, 1.0 if move == "pan_right" else -1.0,
+                      _subject_bearings(base, spec))
     elif move in ("tilt_up", "tilt_down"):
         camera = _tilt(model, base, amount, p, 1.0 if move == "tilt_up" else -1.0)
     elif move in ("zoom_in", "zoom_out"):
@@ -114,14 +115,48 @@ def _translate(camera: Camera, offset: np.ndarray) -> Camera:
     return camera.moved(position=tuple(float(v) for v in position))
 
 
-def _pan(model: PlateModel, base: Camera, amount: float, p: float, sign: float) -> Camera:
-    """Turn about the vertical axis; the end is kept inside the plate."""
+PAN_MARGIN_DEG = 3.0
+"""A pan keeps its subjects at least this far inside the frame's left and right edges."""
+
+
+HEAD_ROOM_M = 0.25
+"""Half a head and a shoulder: how much room beside the eyes a pan keeps in frame."""
+
+
+def _subject_bearings(base: Camera, spec: ShotSpec) -> list[tuple[float, float]]:
+    """(bearing, half width) in degrees of each subject at the start, seen from the base
+    camera (bearings from its axis), for moves that must keep them in frame."""
+    bearings = []
+    for character in subjects_of(spec):
+        x, z, _, _ = character_floor(character, 0.0)
+        dx, dz = x - base.position[0], z - base.position[2]
+        heading = math.degrees(math.atan2(dx, dz))
+        half = math.degrees(math.atan2(HEAD_ROOM_M, max(0.3, math.hypot(dx, dz))))
+        bearings.append((_wrap(heading - base.yaw_deg), half))
+    return bearings
+
+
+def _pan(model: PlateModel, base: Camera, amount: float, p: float, sign: float,
+         bearings: list[tuple[float, float]] | None = None) -> Camera:
+    """Turn about the vertical axis: centred on the framing, never so far that a subject
+    leaves the frame (a wide's pan reveals the place around its people, it does not lose
+    them), both ends kept inside the plate."""
     degrees = amount * PAN_DEG_PER_AMOUNT * min(1.0, max(0.3, base.hfov_deg / 60.0))
-    end = _clamped(model, base.moved(yaw_deg=base.yaw_deg + sign * degrees))
-    turn = _wrap(end.yaw_deg - base.yaw_deg)
+    start, end = 0.0, sign * degrees
+    if bearings:
+        half = base.hfov_deg / 2 - PAN_MARGIN_DEG
+        lo = max(b + w for b, w in bearings) - half
+        hi = min(b - w for b, w in bearings) + half
+        if hi >= lo:
+            travel = min(degrees, hi - lo)
+            middle = min(max(0.0, lo + travel / 2), hi - travel / 2)
+            start, end = middle - sign * travel / 2, middle + sign * travel / 2
+    first = _clamped(model, base.moved(yaw_deg=base.yaw_deg + start))
+    last = _clamped(model, base.moved(yaw_deg=base.yaw_deg + end))
+    turn = _wrap(last.yaw_deg - first.yaw_deg)
     if turn * sign < 0:
         turn = 0.0
-    return base.moved(yaw_deg=base.yaw_deg + turn * p)
+    return base.moved(yaw_deg=first.yaw_deg + turn * p)
 
 
 def _tilt(model: PlateModel, base: Camera, amount: float, p: float, sign: float) -> Camera:

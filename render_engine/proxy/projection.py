@@ -152,6 +152,32 @@ class PlateModel:
         return camera.moved(yaw_deg=yaw, pitch_deg=pitch, hfov_deg=hfov)
 
 
+def clamp_keeping(model: PlateModel, camera: Camera, point: np.ndarray | tuple[float, ...],
+                  u: float, v: float, min_height: float = 0.3) -> Camera:
+    """`model.clamp_view(camera)`, then moved so the world `point` still lands on pixel (u, v)
+    at the same size on screen.
+
+    Clamping only turns the camera (and narrows its lens), which would slide the subject out
+    of its place or out of the frame; a camera is free to stand anywhere, so instead of losing
+    the subject it steps sideways onto the clamped view's ray through (u, v). The plate's
+    coverage depends only on where the camera looks, never on where it stands.
+    """
+    clamped = model.clamp_view(camera)
+    if clamped == camera:
+        return camera
+    target = np.asarray(point, float)
+    depth = float(camera.to_camera(target)[2])
+    if depth <= 1e-6:
+        return clamped
+    depth *= clamped.focal_px / camera.focal_px  # a narrowed lens stands back to keep the size
+    f = clamped.focal_px
+    local = np.array([(u - clamped.width / 2) / f * depth,
+                      -(v - clamped.height / 2) / f * depth, depth])
+    position = target - local @ clamped.rotation()
+    position[1] = max(min_height, float(position[1]))
+    return clamped.moved(position=tuple(float(p) for p in position))
+
+
 def _wrap180(angle: float) -> float:
     return (angle + 180.0) % 360.0 - 180.0
 

@@ -84,25 +84,72 @@ def _group_positions(count: int) -> list[tuple[float, float]]:
     return spots
 
 
-def block_scene(roster: list[str], entering: list[str]) -> dict[str, Placement]:
-    """Placements for a scene's characters: `roster` in order of first appearance (the first
-    two hold screen left and right), `entering` those who walk in after the scene starts."""
+BEHIND_LINE_M = 1.4
+"""How far beyond the principals' line of action the rest of a group stands."""
+
+
+def scene_pair(roster: list[str], entering: list[str],
+               lines: dict[str, int] | None = None) -> list[str]:
+    """The two characters a scene is about, [screen left, screen right]: of those there from
+    the start, the two with the most dialog lines (then first appearance), the earlier one
+    left. Their line of action is the scene's 180-degree line. Fewer than two: empty."""
     group = [name for name in roster if name not in entering]
-    spots = _group_positions(len(group))
+    if len(group) < 2:
+        return []
+    order = {name: index for index, name in enumerate(group)}
+    counts = lines or {}
+    ranked = sorted(group, key=lambda n: (-counts.get(n, 0), order[n]))[:2]
+    return sorted(ranked, key=order.__getitem__)
+
+
+def _face(spot: tuple[float, float], target: tuple[float, float]) -> float:
+    return round(cheat_to_camera(heading(spot, target)))
+
+
+def block_scene(roster: list[str], entering: list[str],
+                lines: dict[str, int] | None = None) -> dict[str, Placement]:
+    """Placements for a scene's characters: `roster` in order of first appearance, `entering`
+    those who walk in after the scene starts, `lines` how many speeches each has.
+
+    The two principals (most lines) face each other across the line of action, the earlier
+    one screen left; everyone else stands beyond the line in a shallow arc facing them, so no
+    one stands on the line, every wide holds them all, and the principals' singles and
+    over-the-shoulders look past the others rather than through them.
+    """
+    group = [name for name in roster if name not in entering]
+    lines = lines or {}
     placements: dict[str, Placement] = {}
-    centre = (sum(s[0] for s in spots) / len(spots), sum(s[1] for s in spots) / len(spots)) \
-        if spots else (0.0, GROUP_Z_M)
-    for name, spot in zip(group, spots, strict=True):
-        others = [s for s in spots if s != spot]
-        target = (sum(s[0] for s in others) / len(others),
-                  sum(s[1] for s in others) / len(others)) if others else (spot[0], 0.0)
-        facing = cheat_to_camera(heading(spot, target)) if others else 180.0
-        placements[name] = Placement(name, spot, round(facing), side_of(spot[0]))
-    right_edge = max((s[0] for s in spots), default=-SPACING_M)
+    if len(group) >= 3:
+        pair = scene_pair(roster, entering, lines)
+        others = [n for n in group if n not in pair]
+        spots = dict(zip(pair, PAIR_SEATS, strict=True))
+        mid = ((PAIR_SEATS[0][0] + PAIR_SEATS[1][0]) / 2, (PAIR_SEATS[0][1] + PAIR_SEATS[1][1]) / 2)
+        half = (len(others) - 1) / 2
+        for index, name in enumerate(others):
+            x = (index - half) * SPACING_M * 0.9
+            depth = 1.0 - abs(index - half) / half if half else 1.0
+            spots[name] = (round(x, 2), round(mid[1] + BEHIND_LINE_M + 0.3 * depth, 2))
+        for name in group:
+            spot = spots[name]
+            partner = pair[1] if name == pair[0] else pair[0]
+            target = spots[partner] if name in pair else mid
+            placements[name] = Placement(name, spot, _face(spot, target), side_of(spot[0]))
+        spot_list = list(spots.values())
+    else:
+        spot_list = _group_positions(len(group))
+        for name, spot in zip(group, spot_list, strict=True):
+            others_at = [s for s in spot_list if s != spot]
+            target = (sum(s[0] for s in others_at) / len(others_at),
+                      sum(s[1] for s in others_at) / len(others_at)) if others_at else None
+            facing = _face(spot, target) if target else 180.0
+            placements[name] = Placement(name, spot, facing, side_of(spot[0]))
+    centre = (sum(s[0] for s in spot_list) / len(spot_list),
+              sum(s[1] for s in spot_list) / len(spot_list)) if spot_list else (0.0, GROUP_Z_M)
+    right_edge = max((s[0] for s in spot_list), default=-SPACING_M)
     for index, name in enumerate(n for n in roster if n in entering):
         end = (round(right_edge + 1.1 + 0.9 * index, 2),
                round(centre[1] + 0.9 + 0.4 * index, 2))
         start = (round(end[0] + ENTRY_OFFSET_M[0], 2), round(end[1] + ENTRY_OFFSET_M[1], 2))
-        facing = cheat_to_camera(heading(end, centre)) if spots else 180.0
-        placements[name] = Placement(name, end, round(facing), side_of(end[0]), (start, end))
+        facing = _face(end, centre) if spot_list else 180.0
+        placements[name] = Placement(name, end, facing, side_of(end[0]), (start, end))
     return placements

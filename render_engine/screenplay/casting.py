@@ -9,12 +9,13 @@ reported as warnings (and `soloreel validate` flags them until the bible has the
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from typing import Any
 
 from render_engine.bible import Production, normalise_name, slugify
-from render_engine.screenplay.model import ParseWarning, Scene, Screenplay
+from render_engine.screenplay.model import DialogueBlock, ParseWarning, Scene, Screenplay
 
 STOP_WORDS = frozenset({"the", "a", "an", "of", "and", "at", "in", "on", "to", "s"})
 
@@ -30,8 +31,20 @@ LIGHTING_WORDS: dict[str, tuple[str, ...]] = {
 """Per time of day, words looked for in a set's preset names, best first."""
 
 
+JOINT_SPLIT_RE = re.compile(r"\s*(?:,\s*(?:(?:and|&)\s+)?|&|/|\+|\band\b)\s*",
+                            re.IGNORECASE)
+"""What joins the names of a joint cue: `ANNA AND BEN`, `ANNA & BEN`, `ANNA, BEN AND CARL`,
+`ANNA/BEN`, `ANNA + BEN`."""
+GROUP_CUES = {"both": "both", "all": "all", "everyone": "all", "everybody": "all",
+              "all of them": "all", "together": "all"}
+"""Cue names (as `name_key`) that speak as several characters of the scene: BOTH (its two
+principal speakers) and ALL / EVERYONE (everyone present)."""
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def name_key(text: str) -> str:
-    """How names compare: accents folded, case and punctuation ignored ("ZOË" ~ "Zoe")."""
+    """How names compare: accents folded, case and punctuation ignored ("ZOË" ~ "Zoe").
+    Cached: the planner asks for the same few names at every line of a scene."""
     folded = unicodedata.normalize("NFKD", text)
     folded = "".join(c for c in folded if not unicodedata.combining(c)).casefold()
     return " ".join(re.findall(r"\w+", folded.replace("'", "").replace("’", "")))
@@ -70,14 +83,26 @@ class Casting:
         self._characters: dict[str, str] = {}
         self._cue_spelling: dict[str, str] = {}
         self._warned: set[str] = set()
-        self._spellings: dict[str, str] = {}
+        self._bible: dict[str, str] = {}
+        """Spellings of the production's cast (as `name_key`) → cast name."""
+        self._as_written: set[str] = set()
+        """Cast names labelled exactly as their forced cue spells them (`@McDONALD`)."""
         if production is not None:
             for member in production.cast.values():
                 for spelling in (member.name, member.name.replace("-", " "), member.display_name):
                     if spelling:
-                        self._spellings.setdefault(name_key(spelling), member.name)
+                        self._bible.setdefault(name_key(spelling), member.name)
+        self._spellings: dict[str, str] = dict(self._bible)
+        prologue = [item for item in play.prologue if isinstance(item, DialogueBlock)]
+        self._solo: set[str] = {name_key(block.name) for block in prologue + play.blocks()}
+        """Every cue name of the script (as `name_key`): the parts a joint cue may split into."""
+        self._joints: dict[str, list[str] | None] = {}
         for block in play.blocks():
-            self.character(block.name, block.line)
+            for part in self.cue_parts(block.name):
+                found = self.character(part, block.line)
+                if block.cue.forced and part == block.name and part != part.upper() \
+                        and self._cue_spelling.get(found) == " ".join(part.split()):
+                    self._as_written.add(found)
 
     # -- characters -----------------------------------------------------------------------
 
@@ -96,6 +121,36 @@ class Casting:
         self._spellings.setdefault(name_key(found), found)
         self._cue_spelling.setdefault(found, " ".join(written.split()))
         return found
+
+    def group_cue(self, written: str) -> str | None:
+        """"both" for a BOTH cue, "all" for ALL / EVERYONE (see GROUP_CUES), else None. Who
+        they are depends on the scene: the coverage planner works it out."""
+        return GROUP_CUES.get(name_key(written))
+
+    def joint_parts(self, written: str) -> list[str] | None:
+        """The names of a joint cue as written (`ANNA AND BEN` → ["ANNA", "BEN"]), or None.
+
+        A cue splits only when every part is a name the script also gives a cue of its own
+        (or a character of the bible) and the whole is not itself a bible character, so a
+        character named SALT AND PEPPER who only ever speaks as that stays one character.
+        """
+        key = name_key(written)
+        if key in self._joints:
+            return self._joints[key]
+        parts = [p.strip() for p in JOINT_SPLIT_RE.split(written) if p and p.strip()]
+        found: list[str] | None = None
+        if len(parts) > 1 and key not in self._bible and all(
+                name_key(p) in self._solo or name_key(p) in self._bible for p in parts):
+            found = parts
+        self._joints[key] = found
+        return found
+
+    def cue_parts(self, written: str) -> list[str]:
+        """The names a cue speaks as that need no scene to know: its joint parts, itself, or
+        nobody for a group cue (BOTH, ALL)."""
+        if self.group_cue(written) is not None:
+            return []
+        return self.joint_parts(written) or [written]
 
     def _unknown_character(self, written: str, line: int | None) -> str:
         assert self.production is not None
@@ -120,7 +175,8 @@ class Casting:
     def label(self, cast_name: str) -> str:
         """How clip names show a character: the script's cue spelling, else the bible's."""
         if cast_name in self._cue_spelling:
-            return self._cue_spelling[cast_name].upper()
+            spelled = self._cue_spelling[cast_name]
+            return spelled if cast_name in self._as_written else spelled.upper()
         if self.production is not None and cast_name in self.production.cast:
             return self.production.cast[cast_name].label.upper()
         return cast_name.upper()

@@ -6,8 +6,9 @@ whispered, shouted or wept) of the speaker the first time they talk, then over-t
 reverses across the 180° line; a character who has just walked in gets a medium shot; dual
 dialogue is a two-shot; a question or exclamation left hanging gets a reaction of the
 listener; an entrance gets a wide that tracks the newcomer; a long action paragraph gets its
-own shot and a short one adds its beat to the next shot. V.O./O.S. lines are audio only: the
-picture stays on whoever listens (or on a V.O. speaker who is in the scene).
+own shot and a short one adds its beat to the next shot. V.O./O.S. lines (and PRELAP, ON
+PHONE…) are audio only: the picture stays on whoever listens (or on a V.O. speaker who is in
+the scene). A joint cue (ANNA AND BEN, BOTH, ALL) says each line once per speaker, together.
 
 Shot notes override all of it (see `notes.py`). With `Coverage: manual` on the title page, a
 scene that has shot notes gets exactly the shots its notes open, each holding the dialogue
@@ -18,10 +19,11 @@ same edit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from render_engine.screenplay.blocking import block_scene
+from render_engine.screenplay.blocking import block_scene, cheat_to_camera, heading, scene_pair
 from render_engine.screenplay.casting import Casting, name_key
 from render_engine.screenplay.direction import (
     ACTION_SECONDS_PER_WORD,
@@ -29,8 +31,11 @@ from render_engine.screenplay.direction import (
     EXIT_RE,
     addressee,
     audio_only,
+    enters_in,
+    exits_in,
     is_intense,
     is_pause,
+    is_voice_over,
     mentions,
     mood,
     posture,
@@ -72,6 +77,15 @@ ACTION_RANGE_S = (2.0, 8.0)
 DEFAULT_AMOUNTS = {"pan_left": 0.3, "pan_right": 0.3, "push_in": 0.25, "pull_out": 0.3,
                    "zoom_in": 0.15, "zoom_out": 0.15, "track": 0.2}
 WIDE_SIZES = ("EWS", "WS", "FS")
+CROWD_SHOT_CHARACTERS = 12
+"""The most characters a shot lists (`ShotSpec.characters`) unless it is wide. While a shot
+has no more people about, it lists them all; in a bigger crowd it lists who it frames, who
+speaks, listens, walks in or out or is tracked, then those blocked nearest them. Listing
+the whole crowd in every shot made a scene's planning, and its edit, grow with the square of
+its cast (400 speakers: 160,000 character entries)."""
+WIDE_SHOT_CHARACTERS = 100
+"""The most characters a wide shot (EWS, WS, FS) lists: the crowd nearest its subjects, or
+nearest the middle of the group when it frames nobody in particular."""
 HELD = 10**9
 """`hold` of a manual shot: it takes every speech up to the next note."""
 
@@ -125,12 +139,17 @@ class _ScenePlanner:
             self.time = previous_time
         # who is in the scene
         self.roster: list[str] = []
+        self.seen: set[str] = set()
+        """The roster as a set, to look names up in it in constant time."""
         self.entering: list[str] = []
         self.entrances: dict[int, list[str]] = {}
         self.exits: dict[int, list[str]] = {}
         self.postures: dict[str, str] = {}
         self._cast_scene()
-        self.placements = block_scene(self.roster, self.entering)
+        speeches = self._speech_counts()
+        self.placements = block_scene(self.roster, self.entering, speeches)
+        self.line = scene_pair(self.roster, self.entering, speeches)
+        """The scene's principal pair, whose line of action every shot keeps."""
         self.present = [n for n in self.roster if n not in self.entering]
         # the walk through the scene
         self.shots: list[PlannedShot] = []
@@ -151,6 +170,15 @@ class _ScenePlanner:
         self.fresh: set[str] = set()
         self.last_was_single = False
         self.consumed: set[int] = set()
+        self.rank: dict[str, int] | None = None
+        """Roster name → its place in the roster (shots list characters in this order)."""
+        self.row: list[str] | None = None
+        """The scene's blocked characters left to right (see `_nearest`)."""
+        self.row_index: dict[str, int] = {}
+        self.voices: dict[int, list[str]] = {}
+        """id of a dialogue block → the cast names it speaks as (see `_voices`)."""
+        self.said: dict[str, int] = {}
+        """How many speeches each character has had so far (BOTH picks the top two)."""
 
     # -- reading the scene ahead ----------------------------------------------------------
 
@@ -178,10 +206,13 @@ class _ScenePlanner:
         noted: list[str] = []
         for index, item in enumerate(self.body):
             if isinstance(item, DialogueBlock):
-                name = self.casting.character(item.name, item.line)
-                if not audio_only(item) or item.dual:  # dual dialogue frames both speakers
-                    self._see(name)
-                    spoken.add(name)
+                names = [self.casting.character(part, item.line)
+                         for part in self.casting.cue_parts(item.name)]
+                self._read_parentheticals(index, item, names, spoken)
+                for name in names:
+                    if not audio_only(item) or item.dual:  # dual dialogue frames both speakers
+                        self._see(name)
+                        spoken.add(name)
             elif item.kind == "action":
                 self._read_action(index, item, spoken)
             for note in item.notes:
@@ -191,9 +222,38 @@ class _ScenePlanner:
         for name in sorted(set(noted)):
             self._see(name)
 
+    def _speech_counts(self) -> dict[str, int]:
+        """How many speeches each character has in the scene (who the scene is about)."""
+        counts: dict[str, int] = {}
+        for item in self.body:
+            if isinstance(item, DialogueBlock):
+                for part in self.casting.cue_parts(item.name):  # ANNA AND BEN: each of them
+                    name = self.casting.character(part, item.line)
+                    counts[name] = counts.get(name, 0) + 1
+        return counts
+
     def _see(self, name: str) -> None:
-        if name not in self.roster:
+        if name not in self.seen:
+            self.seen.add(name)
             self.roster.append(name)
+
+    def _read_parentheticals(self, index: int, block: DialogueBlock, names: list[str],
+                             spoken: set[str]) -> None:
+        """`(entering)`, `(walking in)`: the speakers walk in as they start (like "Anna
+        enters." before the block); `(exiting)`, `(leaving)`: they walk out after it."""
+        for part in block.parts:
+            if part.kind != "parenthetical":
+                continue
+            if enters_in(part.text):
+                for name in names:
+                    if name not in spoken and name not in self.entering:
+                        self.entering.append(name)
+                        self.entrances.setdefault(index, []).append(name)
+                        self._see(name)
+            if exits_in(part.text):
+                for name in names:
+                    if name not in self.exits.get(index, []):
+                        self.exits.setdefault(index, []).append(name)
 
     def _read_action(self, index: int, element: Element, spoken: set[str]) -> None:
         for sentence in sentences(element.plain):
@@ -211,9 +271,13 @@ class _ScenePlanner:
                 if seated and name not in self.postures:
                     self.postures[name] = seated
 
+    def _after(self, index: int) -> Iterator[Element | DialogueBlock]:
+        """The scene's items after `index`, without copying the rest of the scene."""
+        return (self.body[later] for later in range(index + 1, len(self.body)))
+
     def _next_is_dialogue(self, index: int) -> bool:
         """Does a dialogue block come after `index` before any shot note?"""
-        for item in self.body[index + 1:]:
+        for item in self._after(index):
             if any(self._shot_note(n) for n in item.notes):
                 return False
             if isinstance(item, DialogueBlock):
@@ -222,7 +286,7 @@ class _ScenePlanner:
 
     def _note_before_dialogue(self, index: int) -> bool:
         """Does a shot note come before (or inside) the next dialogue block?"""
-        for item in self.body[index + 1:]:
+        for item in self._after(index):
             if any(self._shot_note(n) for n in item.notes):
                 return True
             if isinstance(item, DialogueBlock):
@@ -265,7 +329,8 @@ class _ScenePlanner:
         self.pending_enter, self.pending_exit = [], []
         self.lead, self.before, self.lead_text = 0.0, [], []
         self.present += [n for n in take.enter if n not in self.present]
-        self.present = [n for n in self.present if n not in take.exit]
+        if take.exit:
+            self.present = [n for n in self.present if n not in take.exit]
         self.take = take
         return take
 
@@ -425,15 +490,45 @@ class _ScenePlanner:
     # -- dialogue -------------------------------------------------------------------------
 
     def _listener(self, speaker: str, block: DialogueBlock) -> str | None:
+        voices = set(self._voices(block)) | {speaker}
         to = addressee(block)
         if to:
             name = self.spellings.get(name_key(to))
-            if name and name != speaker and name in self.present:
+            if name and name not in voices and name in self.present:
                 return name
-        if self.prev_speaker and self.prev_speaker != speaker \
+        if self.prev_speaker and self.prev_speaker not in voices \
                 and self.prev_speaker in self.present:
             return self.prev_speaker
-        return next((n for n in self.present if n != speaker), None)
+        return next((n for n in self.present if n not in voices), None)
+
+    def _voices(self, block: DialogueBlock, peek: bool = False) -> list[str]:
+        """The cast names a block speaks as: its speaker; every part of a joint cue (ANNA AND
+        BEN); the scene's two principal speakers so far for BOTH; everyone present for ALL.
+        Worked out once per block, when the walk reaches it (`peek` looks ahead uncached)."""
+        if id(block) in self.voices:
+            return self.voices[id(block)]
+        group = self.casting.group_cue(block.name)
+        if group is not None:
+            found = self._group(group)
+            names = found or [self.casting.character(block.name, block.line)]
+        else:
+            names = list(dict.fromkeys(self.casting.character(part, block.line)
+                                       for part in self.casting.cue_parts(block.name)))
+        if not peek:
+            self.voices[id(block)] = names
+        return names
+
+    def _group(self, group: str) -> list[str]:
+        """Who BOTH ("both") or ALL ("all") is at this point of the scene: for BOTH the two
+        present who have spoken most (ties: first seen), else the first two present; for ALL
+        everyone present, else everyone who has spoken."""
+        if group == "all":
+            return list(self.present) or list(self.said)
+        order = {name: i for i, name in enumerate(self.roster)}
+        pool = [n for n in self.present if n in self.said] or list(self.said)
+        ranked = sorted(pool, key=lambda n: (-self.said[n], order.get(n, len(order))))[:2]
+        ranked += [n for n in self.present if n not in ranked][:2 - len(ranked)]
+        return ranked
 
     def _partner(self, index: int, block: DialogueBlock) -> DialogueBlock | None:
         """The second block of a dual-dialogue pair this block opens (marked consumed)."""
@@ -452,15 +547,20 @@ class _ScenePlanner:
                   partner: DialogueBlock | None) -> tuple[str, str, list[str], str]:
         """(kind, size, subjects, move) the grammar gives a speech."""
         if partner is not None:
-            other = self.casting.character(partner.name, partner.line)
+            other = self._voices(partner)[0]
             if other == speaker:
                 return "dual", "MCU", [speaker], "static"
             return "dual", "TWO", [speaker, other], "static"
+        voices = self._voices(block)
         if audio_only(block):
-            if block.has_extension("V.O.") and speaker in self.present:
+            if is_voice_over(block) and speaker in self.present:
                 return "voice", "MCU", [speaker], "static"
             return ("voice", "MCU", [listener], "static") if listener else \
                 ("voice", "WS", [], "static")
+        if len(voices) > 1:  # a joint cue: everyone who says it in one frame
+            if self.casting.group_cue(block.name) == "all" and len(voices) > 2:
+                return "dialogue", "WS", [], "static"
+            return "dialogue", ("TWO" if len(voices) == 2 else "MWS"), voices, "static"
         if speaker in self.fresh:
             return "dialogue", "MS", [speaker], "static"
         if is_intense(block):
@@ -470,16 +570,28 @@ class _ScenePlanner:
         return "dialogue", "OTS", [listener, speaker], "static"
 
     def _dialogue(self, index: int, block: DialogueBlock) -> None:
-        speaker = self.casting.character(block.name, block.line)
+        speaker = self._voices(block)[0]
         partner = self._partner(index, block)
+        said = [index] + ([next(i for i in range(index + 1, len(self.body))
+                                if self.body[i] is partner)] if partner is not None else [])
+        arriving = [n for i in said for n in self.entrances.get(i, [])]  # `(entering)`
+        self.fresh |= set(arriving)
         self._queue_notes(block.notes + (partner.notes if partner else []))
         if self.take is not None and self.hold > 0:
+            self.take.enter += [n for n in arriving if n not in self.take.enter]
+            self.present += [n for n in arriving if n not in self.present]
+            if not self.take.lines and "listener" not in self.take.defaults:
+                # a shot a note opens (a script read back) has its first speaker's listener
+                # too, so eyelines come out as the automatic coverage planned them
+                self.take.defaults["listener"] = self._listener(speaker, block)
             self._add_block(self.take, block, speaker, partner)
             self.hold -= 1
             if self.hold <= 0:
                 self._close()
             self._after_block(speaker, block, partner)
+            self._leave(said)
             return
+        self.pending_enter += [n for n in arriving if n not in self.pending_enter]
         self._close()
         note = self._pop(self.queue)
         listener = self._listener(speaker, block)
@@ -493,17 +605,24 @@ class _ScenePlanner:
         else:
             self._close()
         self._after_block(speaker, block, partner)
+        self._leave(said)
         if self.take is None and not self.manual and kind == "dialogue":
             self._maybe_react(index, block, speaker, listener)
 
+    def _leave(self, said: list[int]) -> None:
+        """`(exiting)`, `(leaving)`: the speakers of the blocks at `said` walk out after their
+        lines, in the next shot (as after "Anna leaves."), also when this one holds more."""
+        leaving = [n for i in said for n in self.exits.get(i, [])]
+        self.pending_exit += [n for n in leaving if n not in self.pending_exit]
+
     def _after_block(self, speaker: str, block: DialogueBlock,
                      partner: DialogueBlock | None) -> None:
-        for who, said in [(speaker, block)] + ([(self.casting.character(partner.name,
-                                                                         partner.line), partner)]
-                                               if partner else []):
-            if not audio_only(said):
-                self.shown.add(who)
-                self.fresh.discard(who)
+        for said in [block] + ([partner] if partner else []):
+            for who in self._voices(said):
+                self.said[who] = self.said.get(who, 0) + 1
+                if not audio_only(said):
+                    self.shown.add(who)
+                    self.fresh.discard(who)
         self.prev_speaker = speaker
 
     def _maybe_react(self, index: int, block: DialogueBlock, speaker: str,
@@ -517,10 +636,9 @@ class _ScenePlanner:
         last = spoken[-1]
         if not last.endswith(("?", "!", "…", "...")):
             return
-        following = next((i for i in self.body[index + 1:] if isinstance(i, DialogueBlock)),
-                         None)
-        if following is not None and \
-                self.casting.character(following.name, following.line) != speaker:
+        following = next((i for i in self._after(index)
+                          if isinstance(i, DialogueBlock)), None)
+        if following is not None and self._voices(following, peek=True)[0] != speaker:
             return
         take = self._open("reaction", block.line, None, size="MCU", subjects=[listener])
         take.moods[listener] = {"?": "thinking", "!": "surprised"}.get(last[-1], "worried")
@@ -535,17 +653,22 @@ class _ScenePlanner:
         end = self._speak(take, block, speaker, dual=partner is not None)
         if partner is not None:
             take.t = start
-            other = self.casting.character(partner.name, partner.line)
+            other = self._voices(partner)[0]
             end = max(end, self._speak(take, partner, other, dual=True))
         take.t = end
 
     def _speak(self, take: _Take, block: DialogueBlock, speaker: str, dual: bool) -> float:
+        """Place a block's lines in the take; a joint cue (ANNA AND BEN, BOTH) says each line
+        once per voice, all at the same moment. Returns the time after the block."""
         silent = audio_only(block)
+        voices = self._voices(block)
         record: dict[str, Any] = {
             "cue": block.name, "extensions": list(block.extensions), "forced": block.cue.forced,
             "dual": bool(dual and block.cue.dual), "lines": [], "lyrics": [], "raw": [],
             "pauses": [], "tail": [], "notes": [n.text for n in block.notes
                                                 if self.directives.get(id(n)) is None]}
+        if self.casting.group_cue(block.name) or self.casting.joint_parts(block.name):
+            record["speakers"] = voices  # every line is in `lines` once per voice, in turn
         parenthetical = ""
         for part in block.parts:
             if part.kind == "parenthetical":
@@ -558,18 +681,19 @@ class _ScenePlanner:
                 parenthetical = inner
                 found = mood(inner)
                 if found:
-                    take.moods[speaker] = found
+                    take.moods.update(dict.fromkeys(voices, found))
                 continue
             text = " ".join(part.plain.split())
             if not text:
                 continue
             seconds = speech_seconds(text)
-            record["lines"].append(len(take.lines))
             record["raw"].append(part.text)
             if part.kind == "lyrics":
                 record["lyrics"].append(len(take.lines))
-            take.lines.append(PlannedLine(speaker, text, round(take.t, 3), seconds,
-                                          parenthetical, silent))
+            for voice in voices:
+                record["lines"].append(len(take.lines))
+                take.lines.append(PlannedLine(voice, text, round(take.t, 3), seconds,
+                                              parenthetical, silent))
             take.t += seconds + LINE_GAP_S
             parenthetical = ""
         if parenthetical:
@@ -611,7 +735,8 @@ class _ScenePlanner:
         if note and note.mood:
             for name in subjects:
                 take.moods[name] = note.mood
-        shot.characters = self._characters(take, speakers, subjects, target)
+        shot.characters = self._characters(take, speakers, subjects, target,
+                                           wide=size in WIDE_SIZES or not subjects)
         if take.fixed_seconds is not None:
             seconds = take.fixed_seconds
         elif take.lines:
@@ -666,14 +791,24 @@ class _ScenePlanner:
         return size, subjects
 
     def _characters(self, take: _Take, speakers: list[str], subjects: list[str],
-                    target: str | None) -> list[dict[str, Any]]:
-        names = list(take.present) + [n for n in take.enter if n not in take.present]
-        for extra in [*speakers, *subjects, *([target] if target else [])]:
-            if extra not in names:
+                    target: str | None, wide: bool = False) -> list[dict[str, Any]]:
+        listed = set(take.present)  # one pass over the scene's people per shot, no more
+        names = take.present + [n for n in take.enter if n not in listed]
+        listed.update(take.enter)
+        for extra in dict.fromkeys([*speakers, *subjects, *([target] if target else [])]):
+            if extra not in listed:
+                listed.add(extra)
                 names.append(extra)
                 if extra not in self.present:
                     self.present.append(extra)
-        order = {name: i for i, name in enumerate(self.roster)}
+        limit = WIDE_SHOT_CHARACTERS if wide else CROWD_SHOT_CHARACTERS
+        if len(names) > limit:
+            principals = [*subjects, *speakers, *take.enter, *take.exit,
+                          *([target] if target else []), take.defaults.get("listener")]
+            names = self._nearest(listed, [p for p in principals if p], limit)
+        if self.rank is None or len(self.rank) != len(self.roster):
+            self.rank = {name: i for i, name in enumerate(self.roster)}
+        order = self.rank
         names.sort(key=lambda n: order.get(n, len(order)))
         result = []
         for name in names:
@@ -695,10 +830,53 @@ class _ScenePlanner:
                 action = "talk"  # a seated speaker stays seated: the dialog moves the lips
             if take.enter and name not in take.enter and name not in take.moods:
                 expression = "surprised"
+            looks = self._eyeline(name, take, speakers)
+            if looks is not None and "path" not in entry:
+                entry["facing"] = looks
             entry["action"] = action
             entry["expression"] = expression
             result.append(entry)
         return result
+
+    def _eyeline(self, name: str, take: _Take, speakers: list[str]) -> float | None:
+        """Where someone outside the scene's principal pair looks in this shot: a listener at
+        whoever speaks, a speaker at whoever they address (cheated to camera), so a cut
+        between their single and the other's has eyelines that meet. The pair keep facing
+        each other across the line; None: keep the scene's facing."""
+        if name in self.line or not speakers:
+            return None
+        target = take.defaults.get("listener") if name == speakers[0] else speakers[0]
+        if not target or target == name:
+            return None
+        here, there = self.placements.get(name), self.placements.get(target)
+        if here is None or there is None:
+            return None
+        return round(cheat_to_camera(heading(here.position, there.position)))
+
+    def _nearest(self, pool: set[str], principals: list[str], limit: int) -> list[str]:
+        """At most `limit` of the names in `pool`: the principals first, then those blocked
+        nearest them along the group (nearest its middle when there are no principals).
+        Costs about `limit` steps per shot however large the crowd."""
+        chosen = list(dict.fromkeys(p for p in principals if p in pool))[:limit]
+        taken = set(chosen)
+        if self.row is None:  # the scene's blocking, left to right, once per scene
+            self.row = sorted(self.placements, key=lambda n: self.placements[n].position[0])
+            self.row_index = {name: i for i, name in enumerate(self.row)}
+        row = self.row
+        anchors = [self.row_index[p] for p in chosen if p in self.row_index] or [len(row) // 2]
+        if not chosen and row and row[anchors[0]] in pool:  # a wide shot of nobody in particular
+            chosen.append(row[anchors[0]])
+            taken.add(row[anchors[0]])
+        step = 1
+        while len(chosen) < limit and step < len(row):
+            for anchor in anchors:
+                for index in (anchor - step, anchor + step):
+                    if 0 <= index < len(row) and row[index] in pool \
+                            and row[index] not in taken and len(chosen) < limit:
+                        chosen.append(row[index])
+                        taken.add(row[index])
+            step += 1
+        return chosen
 
 
 # --------------------------------------------------------------------------- the screenplay
@@ -774,6 +952,7 @@ def plan_screenplay(play: Screenplay, casting: Casting) -> Plan:
         planned = PlannedScene(scene, set_name, lighting, planner.time, _id_prefix(scene, used))
         planned.shots = shots
         planned.placements = planner.placements
+        planned.line = planner.line
         planned.after = planner.before
         _name_shots(planned, casting)
         scenes.append(planned)

@@ -15,7 +15,21 @@ WORDS_PER_SECOND = 160 / 60
 """Speech rate for dialog estimates (160 wpm) until real voice durations land."""
 ACTION_SECONDS_PER_WORD = 0.2
 """Screen time an action line's words buy (a paragraph of 20 words plays about 4 s)."""
-AUDIO_ONLY_EXTENSIONS = ("V.O.", "O.S.", "O.C.", "OFF", "PRELAP", "PRE-LAP")
+AUDIO_ONLY_EXTENSIONS = (
+    "V.O.", "O.S.", "O.C.", "OFF", "OFF SCREEN", "OFF CAMERA", "OFF STAGE", "VOICE OVER",
+    "PRELAP", "PRE LAP", "FILTERED", "FILTER", "INTERCOM", "RADIO", "PHONE", "TELEPHONE",
+    "SPEAKERPHONE", "TV", "P.A.", "RECORDING", "VOICEMAIL",
+)
+"""Cue extensions of a voice heard without the speaker's lips on screen (compared without
+dots, spaces, hyphens, apostrophes or case, `0` typed for `O` forgiven: `V.0.`, `PRE-LAP`)."""
+AUDIO_DEVICES = (
+    "PHONE", "TELEPHONE", "CELL", "CELLPHONE", "CELL PHONE", "MOBILE", "RADIO", "WALKIE",
+    "WALKIE TALKIE", "INTERCOM", "SPEAKER", "SPEAKERPHONE", "LOUDSPEAKER", "TV", "TELEVISION",
+    "P.A.", "TAPE", "RECORDING", "VOICEMAIL", "ANSWERING MACHINE", "HEADSET", "COMM", "COMMS",
+    "MEGAPHONE", "BULLHORN", "EARPIECE",
+)
+"""What a voice comes through in an extension like `(ON THE RADIO)`, `(into radio)` or
+`(OVER PHONE)`: such a line is audio only too."""
 
 _SENTENCE_END_RE = re.compile(r"[.!?…]+(?=\s|$)")
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "capt", "lt",
@@ -40,6 +54,20 @@ _INTENSE_RE = re.compile(
     r"\b(whisper|shout|yell|scream|cry|cries|crying|sob|tear|furious|angr|terrif|alarm|urgent|"
     r"hiss|panic|desperat)", re.IGNORECASE)
 _TO_RE = re.compile(r"^\(\s*to\s+(.+?)\s*\)$", re.IGNORECASE)
+_MOVING = (r"walks?|walking|comes?|coming|steps?|stepping|strides?|striding|bursts?|bursting|"
+           r"wanders?|wandering|runs?|running|strolls?|strolling|hurry|hurries|hurrying|rush|"
+           r"rushes|rushing|storms?|storming|limps?|limping|march|marches|marching|slips?|"
+           r"slipping|heads?|heading|stumbles?|stumbling")
+PAREN_ENTER_RE = re.compile(
+    r"^(?:then\s+|and\s+|as\s+(?:he|she|they|it)\s+)?(?:enters?|entering|arrives?|arriving|"
+    r"(?:" + _MOVING + r")\s+in(?:side|to)?)\b", re.IGNORECASE)
+"""A parenthetical clause that walks its speaker in: `(entering, dripping)`, `(enters)`,
+`(walking in)`, `(bursts in)`, `(arriving)`."""
+PAREN_EXIT_RE = re.compile(
+    r"^(?:then\s+|and\s+|as\s+(?:he|she|they|it)\s+)?(?:exits?|exiting|leaves|leaving|"
+    r"departs?|departing|(?:" + _MOVING + r")\s+(?:out|off|away))\b", re.IGNORECASE)
+"""A parenthetical clause that walks its speaker out after the line: `(exiting)`,
+`(leaving)`, `(walks out)`, `(heading off)`."""
 MOODS = (
     ("smil", "smile"), ("grin", "grin"), ("laugh", "laugh"), ("chuckl", "laugh"),
     ("giggl", "laugh"), ("happ", "smile"), ("frown", "frown"), ("angr", "angry"),
@@ -65,10 +93,30 @@ def words(text: str) -> int:
     return len(text.split())
 
 
+def _clauses(parenthetical: str) -> list[str]:
+    """A parenthetical's comma- or semicolon-separated clauses, without the parentheses."""
+    return [c.strip() for c in re.split(r"[,;]", parenthetical.strip("() \t")) if c.strip()]
+
+
+def enters_in(parenthetical: str) -> bool:
+    """Does a parenthetical walk its speaker in (`(entering, dripping)`, `(walking in)`)?"""
+    return any(PAREN_ENTER_RE.match(clause) for clause in _clauses(parenthetical))
+
+
+def exits_in(parenthetical: str) -> bool:
+    """Does a parenthetical walk its speaker out after the line (`(exiting)`, `(leaving)`)?"""
+    return any(PAREN_EXIT_RE.match(clause) for clause in _clauses(parenthetical))
+
+
 def mood(parenthetical: str) -> str | None:
     """The expression a parenthetical asks for: a known mood (smile, angry, hushed…), the
-    parenthetical itself when short and not a direction (listening), else None."""
+    parenthetical itself when short and not a direction (listening), else None. Clauses
+    that walk the speaker in or out (`entering`) are directions, not expressions."""
     text = parenthetical.strip("() \t").lower()
+    clauses = _clauses(parenthetical)
+    kept = [c for c in clauses if not PAREN_ENTER_RE.match(c) and not PAREN_EXIT_RE.match(c)]
+    if len(kept) != len(clauses):
+        text = ", ".join(kept).lower()
     for stem, name in MOODS:
         if re.search(r"\b" + stem, text):
             return name
@@ -97,9 +145,34 @@ def addressee(block: DialogueBlock) -> str | None:
     return None
 
 
+def _audio_key(text: str) -> str:
+    """An extension or device word compared without dots, spaces, hyphens, slashes,
+    apostrophes or case, a zero typed next to a letter read as O (`V.0.` → `VO`)."""
+    key = re.sub(r"[\s.’'/-]", "", text).upper()
+    return re.sub(r"(?<=[A-Z])0|0(?=[A-Z])", "O", key)
+
+
+_AUDIO_KEYS = frozenset(_audio_key(e) for e in AUDIO_ONLY_EXTENSIONS)
+_THROUGH_RE = re.compile(
+    r"^(?:ON|OVER|INTO|THROUGH|THRU|VIA|FROM|IN)(?:THE|A|AN|HIS|HER|THEIR|MY|YOUR|ITS)?(?:"
+    + "|".join(sorted({_audio_key(d) for d in AUDIO_DEVICES}, key=len, reverse=True)) + ")$")
+
+
+def audio_only_extension(extension: str) -> bool:
+    """Is a cue extension one of a voice heard, not seen speaking: V.O., O.S., O.C., PRELAP,
+    FILTERED, `(ON PHONE)`, `(on the radio)`, `(into radio)`… (typos like `V.0.` forgiven)."""
+    key = _audio_key(extension)
+    return key in _AUDIO_KEYS or _THROUGH_RE.match(key) is not None
+
+
 def audio_only(block: DialogueBlock) -> bool:
-    """V.O., O.S., O.C.: heard, not seen speaking."""
-    return block.has_extension(*AUDIO_ONLY_EXTENSIONS)
+    """A block whose speaker is heard, not seen speaking (see `audio_only_extension`)."""
+    return any(audio_only_extension(ext) for ext in block.extensions)
+
+
+def is_voice_over(block: DialogueBlock) -> bool:
+    """A V.O. (also `V.0.`, `VOICE OVER`): the picture may show the speaker, lips still."""
+    return any(_audio_key(ext) in ("VO", "VOICEOVER") for ext in block.extensions)
 
 
 def sentences(text: str) -> list[str]:

@@ -16,13 +16,18 @@ ElementKind = Literal[
 ]
 
 _ESCAPES = {"\\*": "\x01", "\\_": "\x02"}
-_STARS = re.compile(r"(\*{1,3})(?=\S)(.+?)(?<=\S)\1")
-_UNDERLINE = re.compile(r"_(?=\S)(.+?)(?<=\S)_")
+_SPAN = r"(?:(?!\n[ \t]*\n).)+?"
+"""Emphasised text: any characters, line breaks included, but never across a blank line."""
+_STARS = re.compile(r"(\*{1,3})(?=\S)(" + _SPAN + r")(?<=\S)\1", re.DOTALL)
+_UNDERLINE = re.compile(r"_(?=\S)(" + _SPAN + r")(?<=\S)_", re.DOTALL)
 
 
 def plain_text(text: str) -> str:
     """Text without Fountain emphasis (`*italic*`, `**bold**`, `***both***`, `_underline_`);
-    escaped `\\*` and `\\_` stay as literal characters. Dialog is spoken from this."""
+    escaped `\\*` and `\\_` stay as literal characters. Dialog is spoken from this.
+
+    Emphasis may span the line breaks of one paragraph or speech but not a blank
+    line, as the Fountain spec says; a mark with no partner stays as written."""
     for escape, mark in _ESCAPES.items():
         text = text.replace(escape, mark)
     previous = None
@@ -109,7 +114,10 @@ class DialogueBlock:
 
 
 def _ext_key(text: str) -> str:
-    return re.sub(r"[\s.’']", "", text).upper()
+    """An extension compared without dots, spaces, apostrophes or case; a zero typed for the
+    letter O next to a letter counts as O (`V.0.` ~ `V.O.`, `0.S.` ~ `O.S.`)."""
+    key = re.sub(r"[\s.’']", "", text).upper()
+    return re.sub(r"(?<=[A-Z])0|0(?=[A-Z])", "O", key)
 
 
 @dataclass

@@ -40,6 +40,12 @@ FLAGS = ("handheld", "insert", "skip")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 NOTE_KEY_RE = re.compile(r"^\s*(shot|set|lighting)\s*:(.*)$", re.IGNORECASE | re.DOTALL)
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(s|sec|f)$")
+MAX_NOTE_SECONDS = 600.0
+"""The longest shot a note may ask for in seconds (`600s`): ten minutes of footage."""
+MAX_NOTE_FRAMES = 72_000
+"""The longest shot a note may ask for in frames (`72000f`): ten minutes at 120 fps, at most
+ten minutes at any rate up to 120 fps. Longer asks are typos (`999999999f`) that would plan,
+and render, hours of footage in one shot."""
 REPEAT_RE = re.compile(r"^[x×](\d+)$")
 
 
@@ -163,8 +169,16 @@ class _NoteReader:
             if match.group(2) == "f":
                 if not match.group(1).isdigit():
                     raise _fail(self.note, f'"{token}": frames are a whole number')
+                if value > MAX_NOTE_FRAMES:
+                    raise _fail(self.note, f'"{token}" is longer than ten minutes of footage; a '
+                                f"shot note asks for at most {MAX_NOTE_FRAMES}f "
+                                "(MAX_NOTE_FRAMES): write the length you mean, e.g. 96f or 4s")
                 self.set_once("frames", int(value), token)
             else:
+                if value > MAX_NOTE_SECONDS:
+                    raise _fail(self.note, f'"{token}" is longer than ten minutes of footage; a '
+                                f"shot note asks for at most {MAX_NOTE_SECONDS:g}s "
+                                "(MAX_NOTE_SECONDS): write the length you mean, e.g. 4s")
                 self.set_once("seconds", value, token)
             return True
         if low in FLAGS:

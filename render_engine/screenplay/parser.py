@@ -2,7 +2,8 @@
 
 Anything odd is read generously (and noted in `Screenplay.warnings` where a writer may have
 meant something else); only truly broken input raises `FountainError` with its line: a binary
-file (NUL bytes) or a boneyard `/*` that never closes and would hide the rest of the script.
+file (NUL bytes) or a boneyard `/*` that never closes and would hide the rest of the script,
+and a script past the reader's bounds (MAX_SPEAKERS_PER_SCENE, MAX_SPEECH_CHARS).
 
 Order of work: normalise the text (BOM, CRLF/CR, control characters), cut boneyards, lift
 notes out of the lines (they may span lines), read the title page, then classify line by line.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from render_engine.screenplay.casting import name_key
 from render_engine.screenplay.errors import FountainError
 from render_engine.screenplay.model import (
     DialogueBlock,
@@ -22,6 +24,15 @@ from render_engine.screenplay.model import (
     Scene,
     Screenplay,
 )
+
+MAX_SPEAKERS_PER_SCENE = 200
+"""At most this many different speakers (cue names) in one scene. Every shot of a scene
+carries the scene's blocking, so a crowd of speakers costs every shot; past this a script is
+almost surely generated or broken. Raise it per call (`parse_fountain(max_speakers=…)`)."""
+MAX_SPEECH_CHARS = 2_000
+"""At most this many characters in one spoken line (a speech's text up to the next
+parenthetical or lyric): about two and a half minutes of talk, more than any voice engine
+takes in one go. Split a longer speech with `(beat)` or a new cue."""
 
 HEADING_RE = re.compile(
     r"^(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\.?\s*/\s*e|int|ext|est)(?:\.|\s)", re.IGNORECASE)
@@ -102,13 +113,20 @@ def character_cue(text: str) -> tuple[str, tuple[str, ...], bool, bool] | None:
         text = text[1:].strip()
     match = EXTENSIONS_RE.match(text)
     name = match.group(1).strip() if match else text
-    extensions = tuple(e.strip() for e in re.findall(r"\(([^()]*)\)", match.group(2))) \
-        if match else ()
+    extensions = tuple(part for group in re.findall(r"\(([^()]*)\)", match.group(2))
+                       for part in split_extensions(group)) if match else ()
     if not name or name.endswith(":"):
         return None
     if not forced and (name != name.upper() or not any(c.isupper() for c in name)):
         return None
     return name, extensions, dual, forced
+
+
+def split_extensions(group: str) -> list[str]:
+    """One parenthesis of a cue's extensions as separate extensions: `O.S., PRELAP` →
+    ["O.S.", "PRELAP"]; a parenthesis with no comma stays one extension as written."""
+    parts = [part.strip() for part in group.split(",")]
+    return [part for part in parts if part] if len(parts) > 1 else parts
 
 
 def is_transition(text: str) -> bool:
@@ -126,6 +144,8 @@ class _Line:
     notes: list[Note] = field(default_factory=list)
     note_only: bool = False
     """The line held nothing but notes: transparent to the element around it."""
+    after_boneyard: bool = False
+    """The line comes right after a boneyard's closing `*/` (see `_cut_boneyards`)."""
 
 
 def _is_spacer(text: str) -> bool:
@@ -146,17 +166,27 @@ def _normalise(text: str) -> str:
     return _CONTROL_RE.sub("", text)
 
 
-def _cut_boneyards(lines: list[str]) -> tuple[list[tuple[str, int]], int]:
+def _cut_boneyards(lines: list[str]) -> tuple[list[tuple[str, int]], int, set[int]]:
     """Remove `/* … */` (across lines too); a line emptied by a boneyard disappears, and text
-    on either side of a multi-line boneyard joins into one line."""
+    on either side of a multi-line boneyard joins into one line.
+
+    Returns the kept (text, line number) pairs, how many boneyards were cut, and the numbers
+    of the lines that come right after a line ending in a boneyard's closing `*/`: such a line
+    starts afresh when it is a scene heading (the cut text stood where a blank line was).
+    """
     out: list[tuple[str, int]] = []
+    after: set[int] = set()
     count = 0
     opened_at = 0
     inside = False
     kept = ""
     kept_number = 0
     touched = False
+    closed_last = False
     for number, raw in enumerate(lines, start=1):
+        if closed_last:
+            after.add(number)
+        closed_last = False
         if not inside:
             kept, kept_number, touched = "", number, False
         pos = 0
@@ -166,6 +196,7 @@ def _cut_boneyards(lines: list[str]) -> tuple[list[tuple[str, int]], int]:
                 if end < 0:
                     break
                 inside, pos = False, end + 2
+                closed_last = not raw[pos:].strip()
             else:
                 start = raw.find("/*", pos)
                 if start < 0:
@@ -182,7 +213,7 @@ def _cut_boneyards(lines: list[str]) -> tuple[list[tuple[str, int]], int]:
     if inside:
         raise FountainError("this boneyard `/*` is never closed, so it would hide the rest of "
                             "the script; close it with `*/` or delete the `/*`", opened_at)
-    return out, count
+    return out, count, after
 
 
 def _note_text(parts: list[str]) -> str:
@@ -327,7 +358,8 @@ class _Reader:
 
     def next_is_empty(self, index: int) -> bool:
         """Is the next line that isn't only notes blank (or the end)?"""
-        for line in self.lines[index + 1:]:
+        for later in range(index + 1, len(self.lines)):
+            line = self.lines[later]
             if not line.note_only:
                 return not line.text.strip()
         return True
@@ -349,6 +381,9 @@ class _Reader:
                 else:
                     self.close()
                 continue
+            if line.after_boneyard and (self.block is not None or self.paragraph is not None) \
+                    and self.heading_here(index, stripped):
+                self.close()  # the boneyard stood between the paragraph and this heading
             if self.block is not None:
                 self.dialogue(stripped, line)
             elif not self.line_level(stripped, line):
@@ -357,6 +392,14 @@ class _Reader:
                 else:
                     self.paragraph_start(index, stripped, line)
         return self.items
+
+    def heading_here(self, index: int, stripped: str) -> bool:
+        """Would this line read as a scene heading at the start of a paragraph: forced
+        `.HEADING`, or `INT.`/`EXT.`… followed by a blank line or written in capitals?"""
+        if stripped.startswith(".") and len(stripped) > 1 and stripped[1].isalnum():
+            return self.next_is_empty(index)
+        return HEADING_RE.match(stripped) is not None and (
+            self.next_is_empty(index) or stripped == stripped.upper())
 
     def dialogue(self, stripped: str, line: _Line) -> None:
         """A line inside a dialogue block: parenthetical, lyric or speech."""
@@ -510,18 +553,49 @@ def _split_scenes(play: Screenplay, items: list[Element | DialogueBlock]) -> Non
                 blocks[index - 1].pair = index
 
 
-def parse_fountain(text: str) -> Screenplay:
+def _check_bounds(play: Screenplay, max_speakers: int, max_chars: int) -> None:
+    """FountainError (with its line and the fix) for a scene with more than `max_speakers`
+    different speakers or a spoken line longer than `max_chars` characters."""
+    for scene in play.scenes:
+        speakers: set[str] = set()
+        for block in scene.blocks:
+            speakers.add(name_key(block.name) or block.name)
+            if len(speakers) > max_speakers:
+                raise FountainError(
+                    f'scene "{scene.heading.text[:60]}" has more than {max_speakers} different '
+                    f"speakers (speaker {max_speakers + 1}, {block.name[:40]}, first speaks on "
+                    f"line {block.line}); split the scene with more scene headings, or raise "
+                    "the bound (MAX_SPEAKERS_PER_SCENE, parse_fountain(max_speakers=…))",
+                    scene.line)
+    for block in [item for item in play.prologue if isinstance(item, DialogueBlock)] \
+            + play.blocks():
+        for part in block.parts:
+            if part.kind in ("dialogue", "lyrics") and len(part.text) > max_chars:
+                raise FountainError(
+                    f"{block.name[:40]}'s line is {len(part.text)} characters long; a spoken "
+                    f"line holds at most {max_chars} (MAX_SPEECH_CHARS): split it with a "
+                    "(beat) line or a new character cue", part.line)
+
+
+def parse_fountain(text: str, *, max_speakers: int | None = None,
+                   max_chars: int | None = None) -> Screenplay:
     """Parse Fountain 1.1 text (str; BOM, CRLF and tabs welcome) into a `Screenplay`.
 
     Raises FountainError (with the line) only for input no screenwriting app could show
-    sensibly; everything else parses, with doubtful readings listed in `warnings`.
+    sensibly, and for scripts past the reader's bounds: more than `max_speakers`
+    (MAX_SPEAKERS_PER_SCENE) speakers in a scene or a spoken line longer than `max_chars`
+    (MAX_SPEECH_CHARS). Everything else parses, with doubtful readings in `warnings`.
     """
     if not isinstance(text, str):
         raise FountainError(f"expected the script's text, got {type(text).__name__}")
     play = Screenplay()
-    pairs, play.boneyards = _cut_boneyards(_normalise(text).split("\n"))
+    pairs, play.boneyards, after = _cut_boneyards(_normalise(text).split("\n"))
     lines = _lift_notes(pairs)
+    for line in lines:
+        line.after_boneyard = line.number in after
     start = _read_title_page(lines, play)
     reader = _Reader(lines, play)
     _split_scenes(play, reader.read(start))
+    _check_bounds(play, MAX_SPEAKERS_PER_SCENE if max_speakers is None else max_speakers,
+                  MAX_SPEECH_CHARS if max_chars is None else max_chars)
     return play

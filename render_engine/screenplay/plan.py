@@ -75,6 +75,8 @@ class PlannedScene:
     id_prefix: str
     shots: list[PlannedShot] = field(default_factory=list)
     placements: dict[str, Placement] = field(default_factory=dict)
+    line: list[str] = field(default_factory=list)
+    """The scene's 180-degree line: [screen-left, screen-right] principal characters."""
     after: list[str] = field(default_factory=list)
     """Fountain text after the scene's last shot (a closing transition…)."""
 

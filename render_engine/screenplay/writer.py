@@ -110,6 +110,8 @@ def _labels(shots: list[_Shot], known: dict[str, Any]) -> dict[str, str]:
         for block in shot.script.get("blocks") or []:
             lines = block.get("lines") or []
             dialog = shot.spec.dialog
+            if block.get("speakers"):
+                continue  # a joint cue (ANNA AND BEN, BOTH) spells nobody's name alone
             if lines and isinstance(lines[0], int) and 0 <= lines[0] < len(dialog):
                 cue = str(block.get("cue") or "")
                 if _safe_label(cue):
@@ -201,9 +203,12 @@ def _block_text(block: dict[str, Any], dialog: list[DialogLine]) -> str:
     lyrics = set(block.get("lyrics") or [])
     pauses = {p[0]: str(p[1]) for p in block.get("pauses") or []
               if isinstance(p, list) and len(p) == 2}
-    for position, index in enumerate(block["lines"]):
+    voices = block.get("speakers")
+    step = len(voices) if isinstance(voices, list) and voices else 1
+    said = block["lines"][::step]  # a joint cue's line is in `lines` once per voice
+    for position, index in enumerate(said):
         line = dialog[index]
-        previous = block["lines"][position - 1] if position else None
+        previous = said[position - 1] if position else None
         if index in pauses:
             lines.append(pauses[index])
         elif previous is not None and not line.parenthetical and index not in lyrics \
