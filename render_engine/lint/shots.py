@@ -2,7 +2,8 @@
 the proxy tier would use at the start and the end of the shown frames.
 
 Cameras come from the proxy tier's own camera function (`render_engine.proxy.shot.
-default_camera`: `framing.frame_shot` then `moves.camera_at`), and bodies from its blocking
+default_camera`: `framing.frame_shot` then `moves.camera_at`; here through
+`framing.plan_framing`, which also says the setup it chose), and bodies from its blocking
 (`render_engine.proxy.blocking`), so lint judges exactly the frames the animatic renders and
 the final tier follows — there is no second copy of the framing math here.
 """
@@ -28,7 +29,7 @@ from render_engine.proxy.blocking import (
     walk_seconds,
 )
 from render_engine.proxy.camera import Camera
-from render_engine.proxy.shot import CameraFn, default_camera
+from render_engine.proxy.shot import CameraFn, moving_camera
 from render_engine.render import source_frames
 from render_engine.spec import CharacterSpec, ShotSpec, spec_or_error
 from render_engine.timeline_io import ShotRef, iter_shots
@@ -179,14 +180,6 @@ def _times(ref: ShotRef, spec: ShotSpec, fps: float) -> tuple[float, float]:
     return first / fps - origin, (end - 1) / fps - origin
 
 
-def _setup(spec: ShotSpec, production: Production, width: int, height: int) -> str:
-    """The size framing used for the shot (framing may say it chose another setup)."""
-    plan = getattr(framing, "plan_framing", None)
-    if plan is None:
-        return spec.shot.size
-    return str(getattr(plan(spec, production, width, height), "setup", spec.shot.size))
-
-
 def iter_views(timeline: otio.schema.Timeline, production: Production
                ) -> Iterator[ShotView | tuple[str, str]]:
     """Every shot clip of the timeline's video tracks in edit order: a ShotView, or (label,
@@ -214,9 +207,10 @@ def iter_views(timeline: otio.schema.Timeline, production: Production
             continue
         t0, t1 = _times(ref, spec, fps)
         try:
-            camera = default_camera(spec, production, width, height)
+            framed = framing.plan_framing(spec, production, width, height)
+            camera = moving_camera(framed.camera, spec, production)
             start, end = camera(0.0, t0), camera(1.0, t1)
-            setup = _setup(spec, production, width, height)
+            setup = framed.setup
         except (SoloreelError, KeyError) as exc:
             yield ref.label, f"cannot plan its camera: {exc}"
             continue

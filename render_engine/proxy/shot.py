@@ -59,9 +59,15 @@ class StageTimes:
 
 def default_camera(spec: ShotSpec, production: Production, width: int, height: int) -> CameraFn:
     """The framing + camera-move camera of the shot (items 1-3 of the proxy tier)."""
-    from render_engine.proxy import framing, moves
+    from render_engine.proxy import framing
 
-    base = framing.frame_shot(spec, production, width, height)
+    return moving_camera(framing.frame_shot(spec, production, width, height), spec, production)
+
+
+def moving_camera(base: Camera, spec: ShotSpec, production: Production) -> CameraFn:
+    """The shot's camera move applied to its framed start `base` (for callers that already
+    framed the shot, such as lint)."""
+    from render_engine.proxy import moves
 
     def camera(progress: float, seconds: float) -> Camera:
         return moves.camera_at(base, spec, production, progress, seconds)
