@@ -45,8 +45,9 @@ def _media(production: Path) -> dict[str, dict[str, bytes]]:
     found = {}
     renders = production / "renders"
     for entry in RenderCache(renders).all_entries():
-        found[str(entry.folder.relative_to(renders))] = {p.name: p.read_bytes() for p in sorted(entry.folder.iterdir())
-                                    if p.is_file() and p.name != "manifest.json"}
+        files = sorted(p for p in entry.folder.iterdir()
+                       if p.is_file() and p.name != "manifest.json")
+        found[str(entry.folder.relative_to(renders))] = {p.name: p.read_bytes() for p in files}
     return found
 
 
