@@ -113,6 +113,7 @@ def test_over_the_shoulder_shows_the_speaker_past_the_listener_or_says_why(
         production: Production, set_name: str) -> None:
     people = [{"name": "john", "position": [-1.3, 3.7], "facing": 100, "action": "sit"},
               {"name": "jane", "position": [1.3, 3.9], "facing": 260, "action": "sit"}]
+    reverses: list[tuple[float, float, float]] = []
     for pair in (["john", "jane"], ["jane", "john"]):
         spec = ShotSpec.model_validate({"shot": {"id": "o-1", "size": "OTS", "subjects": pair},
                                         "set": set_name, "characters": people})
@@ -120,8 +121,15 @@ def test_over_the_shoulder_shows_the_speaker_past_the_listener_or_says_why(
         _check(production, set_name, people, "OTS", pair)
         if set_name == "round":  # a 360 plate covers every view: a true reverse
             assert framing.setup == "OTS" and not framing.note
+            far = np.array(eye_point(spec, production, pair[1]))
+            u, v, depth = framing.camera.project(far)
+            reverses.append((u, v, depth))
         else:  # across the set camera's axis: no flat or wide plate covers it
             assert framing.setup == "MCU" and "360 plate" in framing.note
+    if reverses:  # matched reverses: mirrored composition, the same size
+        (u1, v1, d1), (u2, v2, d2) = reverses
+        assert abs(u1 - (W - u2)) <= 0.03 * W and abs(v1 - v2) <= 0.03 * H
+        assert abs(d1 - d2) <= 0.1 * max(d1, d2)
 
 
 FRAMING_KINDS = {"out_of_frame", "edge_cut", "feet_cut"}
