@@ -493,6 +493,7 @@ def load_production(root: Path | str, strict: bool = False) -> Production:
                     rel, "name", f'"{item.name}" differs from the file name "{path.stem}"',
                     f"rename the file to {item.name}.toml or the name to {path.stem}"))
             target[item.name] = item  # type: ignore[index]
+    _ensure_standins(prod)
     _check_bible_files(prod)
     _apply_model_environment(prod, os.environ)
     if strict:
@@ -522,6 +523,17 @@ def _apply_model_environment(prod: Production, environ: Mapping[str, str]) -> No
                 prod.settings_problems.append(problem)
             return
     prod.settings = prod.settings.model_copy(update={"models": models})
+
+
+def _ensure_standins(prod: Production) -> None:
+    """Draw the generated stand-in plates of sets that have no plate of their own yet
+    (`render_engine.standin`) when missing or out of date, before the files are checked: a set
+    stub renders from its first load, and a stand-in is an ordinary plate file to the rest."""
+    if not prod.sets:
+        return
+    from render_engine.standin import ensure_standins  # here: bible.py imports no numpy, Pillow
+
+    prod.problems += ensure_standins(prod)[1]
 
 
 def _check_bible_files(prod: Production) -> None:

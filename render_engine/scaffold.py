@@ -1,12 +1,23 @@
-"""`soloreel init`: a new, empty production folder that validates cleanly."""
+"""`soloreel init`: a new, empty production folder that validates cleanly; and the bible stubs
+`script2edit --stubs` writes for a screenplay's new characters and locations."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
 
 from render_engine.atomic import write_text_atomic
-from render_engine.bible import SETTINGS_FILE
+from render_engine.bible import SETTINGS_FILE, CastMember, SetSpec
 from render_engine.errors import SoloreelError
+from render_engine.standin import HFOV_DEG as STANDIN_HFOV
+from render_engine.standin import lighting_for_time, standin_files
 
 FOLDERS = ("cast", "sets", "scripts", "timelines", "renders")
 
@@ -119,3 +130,111 @@ def init_production(folder: Path, name: str | None = None, force: bool = False) 
             write_text_atomic(target, text)
             created.append(target)
     return created
+
+
+# --------------------------------------------------------------------------- bible stubs
+
+CAST_STUB_HEADER = """\
+# cast/{name}.toml: a stub written by `soloreel script2edit --stubs` for {written} in the script.
+# Give the character a picture (a figure on a plain background, or a PNG with transparency):
+#   soloreel cast new {name} --from PICTURE.png     a lead: keyed cut-out view with anchors
+#   soloreel cast extra {name} --from PICTURE.png   an extra: the same cut-out, no LoRA
+"""
+
+SET_STUB_HEADER = """\
+# sets/{name}.toml: a stub written by `soloreel script2edit --stubs` for the location {written}.
+# Its plate is a STAND-IN soloreel draws itself (the location's name, a sky in the colours of
+# the time of day, a floor grid in perspective and a matching depth map), redrawn whenever it
+# is missing or [plate] changes. To use your own picture, replace the two stand-in paths
+# and describe its camera (hfov_deg, camera_height_m; horizon_row if not the middle row):
+#   image = "{name}/plate.png"    # your plate, relative to sets/
+#   depth = "{name}/depth.png"    # a 16-bit PNG in millimetres (65535 = sky), or remove it
+"""
+
+
+def cast_stub(entry: dict[str, Any]) -> dict[str, Any]:
+    """A cast stub from a screenplay suggestion (name, display name, role, description)."""
+    order = ("name", "display_name", "role", "description")
+    return {key: entry[key] for key in order if key in entry} | {
+        key: value for key, value in entry.items() if key not in order}
+
+
+def set_stub(entry: dict[str, Any]) -> dict[str, Any]:
+    """A set stub from a screenplay suggestion: its plate becomes the generated stand-in and
+    every lighting preset the script asked for gets light matching its time of day."""
+    name = entry["name"]
+    image, depth = standin_files(name)
+    plate = {**entry.get("plate", {}), "image": image, "depth": depth}
+    plate.setdefault("kind", "flat")
+    plate.setdefault("hfov_deg", STANDIN_HFOV)
+    plate.setdefault("camera_height_m", 1.5)
+    stub: dict[str, Any] = {"name": name, "description": entry.get("description", "")}
+    lighting = {preset: {**lighting_for_time(preset), **(values or {})}
+                for preset, values in (entry.get("lighting") or {}).items()}
+    if entry.get("default_lighting"):
+        stub["default_lighting"] = entry["default_lighting"]
+    stub["plate"] = plate
+    if lighting:
+        stub["lighting"] = lighting
+    return stub
+
+
+def _write_new(target: Path, text: str) -> bool:
+    """Write `text` to `target` atomically unless `target` exists; False when it does.
+
+    Like `render_engine.atomic` the text goes to a temporary file beside the target first
+    (flushed to disk), but it is then hard-linked into place, which fails rather than replace
+    a file another writer made meanwhile (a rename would silently replace it).
+    """
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the bible is an ordinary shared file
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system: the check above has to do
+            if target.exists():
+                return False
+            os.replace(tmp, target)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_stubs(root: Path, suggestions: dict[str, dict[str, dict[str, Any]]],
+                written_as: dict[str, str] | None = None) -> list[tuple[Path, bool]]:
+    """Write cast/NAME.toml and sets/NAME.toml for a screenplay's suggestions (see
+    `render_engine.screenplay.casting`): atomically, never replacing a file already there.
+
+    `written_as` maps a name to how the script spells it (for the header comment). Returns
+    (path, written) per suggestion: False where a file of that name was there already.
+    """
+    written_as = written_as or {}
+    results: list[tuple[Path, bool]] = []
+    for kind, model, make, header in (("cast", CastMember, cast_stub, CAST_STUB_HEADER),
+                                      ("sets", SetSpec, set_stub, SET_STUB_HEADER)):
+        for name, entry in sorted(suggestions.get(kind, {}).items()):
+            stub = make({**entry, "name": name})
+            try:
+                model.model_validate(stub)
+            except ValidationError as exc:  # a bug here, not the user's: say which stub
+                raise SoloreelError(f"{kind}/{name}.toml: the stub would not validate "
+                                    f"({exc.errors()[0]['msg']}); write it by hand") from exc
+            spelled = written_as.get(name) or entry.get("display_name") or \
+                entry.get("description") or name
+            text = header.format(name=name, written=json.dumps(str(spelled).upper()
+                                                               if kind == "sets" else spelled,
+                                                               ensure_ascii=False))
+            target = Path(root) / kind / f"{name}.toml"
+            results.append((target, _write_new(target, text + tomli_w.dumps(stub))))
+    return results

@@ -140,19 +140,39 @@ def check_image(path: Path) -> None:
         raise SoloreelError(f"{path} is not a readable image ({exc})") from exc
 
 
-def new_character(production: Production, name: str, source: Path, outfit: str | None = None,
-                  trigger: str | None = None, description: str = "",
-                  role: str = "lead") -> tuple[Workspace, CastMember]:
-    """Register a character: cast/NAME.toml (role, unique trigger, reference image) and its
-    workspace folders, with the source image copied into cast/NAME/source/."""
+def is_stub(raw: dict[str, Any]) -> bool:
+    """A cast file with no picture yet (no views, reference images or LoRA): what
+    `script2edit --stubs` writes; `cast new` / `cast extra` fill it in instead of refusing."""
+    return not raw.get("views") and not raw.get("reference_images") and not raw.get("lora")
+
+
+def registrable(production: Production, name: str) -> dict[str, Any]:
+    """The stub to fill in for a new character ({} when there is no cast file); raises a
+    SoloreelError for an invalid name or a character that has pictures already."""
     if not re.match(NAME_PATTERN, name):
         raise SoloreelError(f'"{name}" is not a valid character name: lower-case letters, '
                             "digits, - and _, starting with a letter or digit")
     workspace = Workspace(production, name)
-    if workspace.cast_toml.exists():
-        raise SoloreelError(f"cast/{name}.toml already exists; pick another name or edit it")
+    if not workspace.cast_toml.exists():
+        return {}
+    raw = read_cast_raw(workspace)
+    if not is_stub(raw):
+        raise SoloreelError(f"cast/{name}.toml already exists with pictures; pick another name, "
+                            f"or correct its anchors with `soloreel cast anchors {name} "
+                            "--anchor NAME=X,Y`")
+    return raw
+
+
+def new_character(production: Production, name: str, source: Path, outfit: str | None = None,
+                  trigger: str | None = None, description: str = "",
+                  role: str = "lead") -> tuple[Workspace, CastMember]:
+    """Register a character: cast/NAME.toml (role, unique trigger, reference image) and its
+    workspace folders, with the source image copied into cast/NAME/source/. A stub cast file
+    (see `is_stub`) is filled in, keeping its display name, description, height and voice."""
+    stub = registrable(production, name)
+    workspace = Workspace(production, name)
     check_image(Path(source))
-    taken = {m.trigger for m in production.cast.values() if m.trigger}
+    taken = {m.trigger for m in production.cast.values() if m.trigger and m.name != name}
     if trigger:
         if trigger.lower() in {t.lower() for t in taken}:
             raise SoloreelError(f'trigger "{trigger}" is already used by another character')
@@ -161,8 +181,9 @@ def new_character(production: Production, name: str, source: Path, outfit: str |
     workspace.ensure()
     target = workspace.folder("source") / f"source{Path(source).suffix.lower() or '.png'}"
     copy_in(Path(source), target)
-    raw: dict[str, Any] = {"name": name, "role": role, "trigger": trigger or "",
-                           "description": description or (f"wearing {outfit}" if outfit else ""),
+    raw: dict[str, Any] = {**stub, "name": name, "role": role, "trigger": trigger or "",
+                           "description": description or (f"wearing {outfit}" if outfit else "")
+                           or stub.get("description", ""),
                            "reference_images": [workspace.relative(target)]}
     workspace.write_info({"name": name, "outfit": outfit or "", "source": str(source),
                           "source_copy": workspace.relative(target)})

@@ -1,5 +1,5 @@
-"""The character actions of `soloreel cast`: new, extra, import, candidates, pick, caption,
-check, train, lora.
+"""The character actions of `soloreel cast`: new, extra, anchors, import, candidates, pick,
+caption, check, train, lora.
 
 Registered into `soloreel cast`'s sub-parser by render_engine/cli/cast.py (beside `voice`).
 Each action is a thin layer over render_engine.cast.*: parse, call, print what changed and
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -26,34 +27,59 @@ from render_engine.cast.dataset import (
     unflag,
     write_captions,
 )
-from render_engine.cast.workspace import Workspace, new_character
+from render_engine.cast.workspace import Workspace
 from render_engine.cli.validate import add_production_argument
 from render_engine.cli.voice import production_here
 from render_engine.errors import SoloreelError
 
+if TYPE_CHECKING:
+    from render_engine.bible import Production
+    from render_engine.cast.cutout import ViewMade
+
 
 def register_actions(actions: argparse._SubParsersAction) -> None:
     """Add the character actions to `soloreel cast`."""
-    new = actions.add_parser("new", help="register a lead and start its workspace",
+    new = actions.add_parser("new", help="register a lead from a picture and start its "
+                             "workspace",
                              description="Register cast/NAME.toml (role lead, a unique trigger "
-                             "word from name + outfit) and create cast/NAME/{source,candidates,"
-                             "picks,dataset,lora}.")
+                             "word from name + outfit; a stub from script2edit --stubs is "
+                             "filled in), cut the picture out as the proxy's front view with "
+                             "anchors (cast/NAME/anchors.png shows them) and create "
+                             "cast/NAME/{source,candidates,picks,dataset,lora}.")
     new.add_argument("character")
-    new.add_argument("--from", dest="source", type=Path, required=True, metavar="IMAGE")
+    new.add_argument("--from", dest="source", type=Path, required=True, metavar="IMAGE",
+                     help="a picture of the whole figure: a PNG with transparency, or on a "
+                     "plain background (cut out automatically)")
     new.add_argument("--outfit", help='e.g. "sunflower dress" (part of the trigger word)')
     new.add_argument("--trigger", help="use this trigger word instead of the derived one")
     new.add_argument("--description", default="")
+    new.add_argument("--height", type=float, help="height in metres")
     new.set_defaults(run=run_new)
 
     extra = actions.add_parser("extra", help="register an extra from one image (no training)",
                                description="Register an extra: its reference image (cut out "
                                "when the background is plain) is the proxy's front view, with "
-                               "anchors estimated from the silhouette.")
+                               "anchors estimated from the silhouette (cast/NAME/anchors.png "
+                               "shows them).")
     extra.add_argument("character")
     extra.add_argument("--from", dest="source", type=Path, required=True, metavar="IMAGE")
     extra.add_argument("--description", default="")
     extra.add_argument("--height", type=float, help="height in metres")
     extra.set_defaults(run=run_extra)
+
+    anchors = actions.add_parser(
+        "anchors", help="show (cast/NAME/anchors.png) and correct a view's anchors",
+        description="Redraw the anchor check image of a view (the cut-out with head top, eyes, "
+        "mouth and feet marked, in view pixels) and, with --anchor, rewrite those anchors in "
+        "cast/NAME.toml.")
+    anchors.add_argument("character")
+    anchors.add_argument("--view", default="front", help="the view (default: front)")
+    anchors.set_defaults(run=run_anchors)
+    for parser in (new, extra, anchors):
+        parser.add_argument("--anchor", action="append", default=[], metavar="NAME=X,Y",
+                            help="set an anchor in view pixels, as anchors.png shows them: "
+                            "feet, eyes, mouth, head_top (X,Y) or mouth_width (PIXELS); "
+                            "repeatable, e.g. --anchor eyes=256,240 --anchor feet=250,1000")
 
     sheet = actions.add_parser("import", help="import hand-drawn sheets as candidates")
     sheet.add_argument("character")
@@ -128,7 +154,7 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
     lora.add_argument("--weight", type=float, default=1.0)
     lora.set_defaults(run=run_lora)
 
-    for parser in (new, extra, sheet, candidates, pick, caption, check, train, lora):
+    for parser in (new, extra, anchors, sheet, candidates, pick, caption, check, train, lora):
         add_production_argument(parser)
 
 
@@ -138,11 +164,41 @@ def _workspace(args: argparse.Namespace) -> tuple[Workspace, object]:
     return Workspace(production, member.name), member
 
 
+def _print_view(console: Console, production: Production, made: ViewMade) -> None:
+    """The view's keying, anchors and check image, and any warning about them."""
+    how = {"alpha": "its own transparency", "plain-background": "cut out (plain background)",
+           "screen": "green/blue screen (keyed by the proxy)", "none": "NOT keyed"}
+    shown = ", ".join(f"{name} {value[0]:g},{value[1]:g}" if isinstance(value, list) else
+                      f"{name} {value:g}" for name, value in made.anchors.items())
+    root = production.root
+    console.print(f"view {made.image.relative_to(root)} ({made.size[0]}x{made.size[1]}, "
+                  f"{how.get(made.method, made.method)}): {shown}", markup=False)
+    console.print(f"anchor check: {made.check.relative_to(root)} — correct with "
+                  "--anchor NAME=X,Y", markup=False)
+    for warning in made.warnings:
+        console.print(f"warning: {warning}", markup=False)
+
+
+def _print_seated(console: Console, production: Production, name: str) -> None:
+    """Say that a seated view was derived (when it was)."""
+    seated = production.cast[name].views.get("sit_front")
+    if seated is not None and seated.image == f"{name}/sit_front.png":
+        console.print(f"seated view cast/{seated.image}: derived from the picture (legs folded "
+                      "onto a stool) for scenes where the character sits; paint a sit_front "
+                      "view to replace it", markup=False)
+
+
 def run_new(args: argparse.Namespace, console: Console) -> int:
+    from render_engine.cast.cutout import new_with_view
+
     production = production_here(args)
-    workspace, member = new_character(production, args.character, args.source, args.outfit,
-                                      args.trigger, args.description)
+    fields = {"height_m": args.height} if args.height else {}
+    workspace, made, member = new_with_view(
+        production, args.character, args.source, args.anchor, outfit=args.outfit,
+        trigger=args.trigger, description=args.description, role="lead", **fields)
     console.print(f"cast/{member.name}.toml: lead, trigger {member.trigger}", markup=False)
+    _print_view(console, production, made)
+    _print_seated(console, production, member.name)
     console.print(f"workspace {workspace.root.relative_to(production.root)}/ — next: "
                   f"`soloreel cast candidates {member.name}` or `soloreel cast import "
                   f"{member.name} SHEET.png`", markup=False)
@@ -150,15 +206,29 @@ def run_new(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_extra(args: argparse.Namespace, console: Console) -> int:
+    from render_engine.cast.cutout import ViewMade
     from render_engine.cast.extra import new_extra
 
     production = production_here(args)
     workspace, info = new_extra(production, args.character, args.source, args.description,
-                                args.height)
-    how = {"alpha": "used its transparency", "plain-background": "cut out (plain background)",
-           "none": "background not plain: kept opaque, cut it out by hand for the proxy"}
-    console.print(f"cast/{workspace.name}.toml: extra, {how[info['method']]}; anchors "
-                  f"{info['anchors']}", markup=False)
+                                args.height, args.anchor)
+    console.print(f"cast/{workspace.name}.toml: extra", markup=False)
+    made = ViewMade(workspace.root / "front.png", info["anchors"], info["method"],
+                    tuple(info["size"]), info["check"], info["warnings"])
+    _print_view(console, production, made)
+    _print_seated(console, production, workspace.name)
+    return 0
+
+
+def run_anchors(args: argparse.Namespace, console: Console) -> int:
+    from render_engine.cast.cutout import correct_anchors
+
+    production = production_here(args)
+    made = correct_anchors(production, args.character, args.view, args.anchor)
+    if args.anchor:
+        console.print(f"cast/{production.member(args.character).name}.toml: views.{args.view} "
+                      "anchors rewritten", markup=False)
+    _print_view(console, production, made)
     return 0
 
 
