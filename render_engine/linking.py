@@ -77,3 +77,11 @@ def link_clip(clip: otio.schema.Clip, production_dir: Path | str, tier: str = "p
         log.warning("%s: no %s media; %s", plan.ref.label, tier,
                     f"showing {active}" if active else "nothing rendered yet")
     return plan
+
+
+def link_audio_clip(clip: otio.schema.Clip, production_dir: Path | str) -> bool:
+    """Link a dialog or room tone clip to its WAV (`render_engine.audio.tracks.link_dialog_clip`),
+    speaking the line if it is not cached; False when the clip is neither."""
+    from render_engine.audio.tracks import link_dialog_clip
+
+    return link_dialog_clip(clip, cached_production(production_dir))

@@ -95,11 +95,11 @@ def _line_key(line: DialogLine, production: Production) -> dict:
     return key
 
 
-def line_folder(line: DialogLine, production: Production, label: str) -> Path:
-    """The cache folder holding the line's WAV and cues, made now if it is missing.
+def line_cache_folder(line: DialogLine, production: Production, label: str) -> Path:
+    """Where the line's WAV and cues are cached (or will be), without speaking it.
 
-    Why a folder per line: the edit links the WAV itself (audio tracks), and the proxy reads
-    the cues beside it; both stay valid as long as the line, voice and engine do.
+    Lets checks that only need a line's length (`lines_past_cut`) use what is already spoken;
+    raises SoloreelError naming the clip (`label`) for an unknown speaker or a missing take.
     """
     try:
         production.member(line.speaker)
@@ -110,7 +110,16 @@ def line_folder(line: DialogLine, production: Production, label: str) -> Path:
     except SoloreelError as exc:  # VoiceError included
         raise SoloreelError(f'{label} dialog "{line.text[:40]}": {exc}') from exc
     digest = hashlib.sha256(canonical_json(key).encode()).hexdigest()
-    folder = production.renders_dir() / "audio" / digest
+    return production.renders_dir() / "audio" / digest
+
+
+def line_folder(line: DialogLine, production: Production, label: str) -> Path:
+    """The cache folder holding the line's WAV and cues, made now if it is missing.
+
+    Why a folder per line: the edit links the WAV itself (audio tracks), and the proxy reads
+    the cues beside it; both stay valid as long as the line, voice and engine do.
+    """
+    folder = line_cache_folder(line, production, label)
     if not (folder / CUES_FILE).is_file():
         _synthesise_into(folder, line, production, label)
     return folder

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dialog", help="put every dialog line on per-character audio tracks",
         description="Speak every dialog line of the edit (cached) and lay the 48 kHz WAVs on "
         "one audio track per character; shots last as long as their dialog unless trimmed "
-        "by hand. Tracks from an earlier run are replaced.")
+        "by hand. Tracks from an earlier run and the screenplay's DIALOG tracks are replaced, "
+        "and every audio track ends with the picture.")
     parser.add_argument("timeline", type=Path)
     parser.add_argument("-o", "--output", type=Path,
                         help="edit to write (default: overwrite the input)")
@@ -42,6 +43,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{label}: trimmed by hand, kept", markup=False)
     for line in report.hidden:
         console.print(f"{line}: outside the trimmed shot, left out", markup=False)
+    for line in report.cut:
+        console.print(line, markup=False)
+    for name in report.replaced:
+        console.print(f"replaced the screenplay's {name} (by the character tracks)",
+                      markup=False)
+    for line in report.overruns:
+        console.print(f"warning: {line}", markup=False)
     console.print(f"{report.lines} line(s) on {len(report.tracks)} track(s) "
                   f"({', '.join(report.tracks) or 'none'}) → {output}", markup=False)
     return 0

@@ -3,7 +3,10 @@
 Clips are opaque unless their media has alpha; dissolves fade the incoming clip in over the
 outgoing one; gaps show what is below (black at the bottom); a clip whose media is missing
 shows a MISSING MEDIA slate. Audio of every clip (of video and audio tracks) is summed with
-the dissolves' cross-fades and clipped to [-1, 1].
+the dissolves' cross-fades and clipped to [-1, 1] — except that when the edit's dialog is on
+audio tracks (`soloreel dialog`'s character tracks, or the screenplay's DIALOG tracks linked by
+the `soloreel` media linker), the shots' own sound (the animatics' spoken lines) is left out,
+so no line is heard twice.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from render_engine.conform.layout import Segment, track_segments
+from render_engine.conform.layout import Segment, reference_path, track_segments
 from render_engine.conform.sources import FrameSource, audio_at_output_rate, missing_slate
 from render_engine.media.encode import AUDIO_RATE, VideoWriter, probe
 
@@ -99,6 +102,22 @@ def mix_audio(tracks: list[list[Segment]], total: int, fps: float) -> np.ndarray
     return np.clip(mix, -1.0, 1.0) if heard else None
 
 
+def dialog_on_tracks(timeline: otio.schema.Timeline) -> bool:
+    """True when an audio track holds a dialog clip whose media file exists: the edit's lines
+    are on tracks, and the shots' own dialog would double them."""
+    from render_engine.audio.tracks import METADATA_KEY, SCRIPT_DIALOG_KEY
+
+    for track in timeline.audio_tracks():
+        for clip in track.find_clips():
+            ours = clip.metadata.get(METADATA_KEY) or {}
+            if str(ours.get("role", "")) != "dialog" and SCRIPT_DIALOG_KEY not in clip.metadata:
+                continue
+            path = reference_path(clip)
+            if path is not None and path.is_file():
+                return True
+    return False
+
+
 def conform(timeline: otio.schema.Timeline, path: Path | str, width: int | None = None,
             height: int | None = None, fps: float | None = None,
             profile: str | None = None) -> Path:
@@ -112,7 +131,8 @@ def conform(timeline: otio.schema.Timeline, path: Path | str, width: int | None 
     total = round(timeline.duration().rescaled_to(rate).value)
     if total <= 0:
         raise ValueError("the timeline is empty: nothing to conform")
-    soundtrack = mix_audio(video + audio, total, rate)
+    voices = [] if dialog_on_tracks(timeline) else video
+    soundtrack = mix_audio(voices + audio, total, rate)
     chosen = profile or ("resolve" if path.suffix.lower() == ".mov" else "web")
     with VideoWriter(path, int(width), int(height), rate, profile=chosen,
                      audio=(soundtrack, AUDIO_RATE) if soundtrack is not None else None,

@@ -8,6 +8,7 @@ cast, sets, the edit) are committed so a new user can read them; the images are 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ SCRIPT_FILE = "scripts/campfire.fountain"
 SCRIPT_SOURCE = Path(__file__).with_name("campfire.fountain")
 """The scene as a screenplay: the demo's edit is generated from it (coverage by film grammar)."""
 STAMP_FILE = ".demo-assets"
+SOURCE_DEMO = Path(__file__).resolve().parents[2] / "timelines" / "campfire"
+"""The committed demo of a source checkout (`make demo` paints and renders it there)."""
 
 SETTINGS: dict[str, Any] = {
     "production": {"name": "Campfire", "fps": FPS, "handles": 12},
@@ -289,10 +292,42 @@ def build_demo(dest: Path) -> list[Path]:
     return written
 
 
+def is_current(folder: Path) -> bool:
+    """True when `folder` holds demo art painted by this code (its stamp matches)."""
+    stamp = Path(folder) / STAMP_FILE
+    return stamp.is_file() and stamp.read_text().strip() == _art_fingerprint()
+
+
+def copy_demo(source: Path, dest: Path) -> bool:
+    """Copy a painted, current demo production (bible, edit, art and the render cache, which is
+    content-addressed and so valid anywhere) from `source` into a new folder `dest`; False
+    (nothing copied) when `source` is not current or `dest` already exists and is not empty.
+
+    Why: after `make demo`, `soloreel demo ~/campfire` gets its own copy in seconds instead
+    of painting and rendering it all again.
+    """
+    source, dest = Path(source), Path(dest)
+    if not is_current(source) or source.resolve() == dest.resolve():
+        return False
+    if dest.exists() and any(dest.iterdir()):
+        return False
+
+    def leave_out(folder: str, names: list[str]) -> set[str]:
+        """Files naming the source's absolute paths (linked edits, the animatic), the shot
+        registry, half-written renders and locks stay behind."""
+        skip = {name for name in names if name.endswith((".linked.otio", ".lock"))
+                or name.startswith(".tmp-")}
+        if Path(folder) == source:
+            skip |= {name for name in names if name == "registry" or name.endswith(".mp4")}
+        return skip
+
+    shutil.copytree(source, dest, ignore=leave_out, dirs_exist_ok=True)
+    return True
+
+
 def ensure_demo(dest: Path) -> bool:
     """Paint the demo's art if it is missing or was painted by older code; True if it painted."""
-    stamp = Path(dest) / STAMP_FILE
-    if stamp.is_file() and stamp.read_text().strip() == _art_fingerprint():
+    if is_current(dest):
         return False
     build_demo(dest)
     return True
