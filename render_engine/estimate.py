@@ -1,5 +1,9 @@
-"""Render-time estimates per tier: defaults measured on a 2-core laptop, refined by this
-production's own past renders (every cache manifest records its seconds per frame)."""
+"""Render-time estimates of the CPU tiers: defaults measured on a 2-core laptop, refined by this
+production's own past renders (every cache manifest records its seconds per frame).
+
+The final tier is not estimated per frame here: its GPU minutes come from one place,
+`render_engine.final.cost.final_estimates` (model, steps, size, layers, recorded runs), which
+`render --dry-run`, the storyboard, the contact sheet and the status plot all print."""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ from render_engine.cache import RenderCache
 DEFAULT_SECONDS_PER_FRAME = {
     "placeholder": 0.004,  # measured: ~250 frames/s at 640x360 incl. encode (bench/)
     "proxy": 0.06,
-    "final": 6.0,  # Wan 2.1 1.3B on a 24 GB GPU; see the final tier's cost table
 }
 
 
 def seconds_per_frame(cache: RenderCache) -> dict[str, tuple[float, str]]:
-    """Per tier: (seconds per frame, where the figure comes from)."""
+    """Per CPU tier: (seconds per frame, where the figure comes from)."""
     samples: dict[str, list[float]] = {}
     for entry in cache.all_entries():
         value = entry.manifest.get("timings", {}).get("seconds_per_frame")

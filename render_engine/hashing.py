@@ -1,8 +1,9 @@
 """Content hashes of shots: everything that changes a tier's output, nothing cosmetic.
 
 The hash of a shot at a tier covers the ShotSpec, the bible entries it uses (set, lighting,
-cast members, voices), the *contents* of every file those name (plate, depth, masks, reference
-images, LoRA for finals), the renderer version, the tier's settings and the rendered frame range.
+cast members — a member's voice settings, voice file and voice engine only when they have lines
+in the shot), the *contents* of every file those name (plate, depth, masks, reference images,
+LoRA for finals), the renderer version, the tier's settings and the rendered frame range.
 Clip names, colours and markers are not inputs, so renaming a clip never re-renders it.
 """
 
@@ -123,8 +124,12 @@ def hash_inputs(
             entry.pop("lora", None)
         if name in speakers:  # their lines are in the shot's audio and lip flap
             entry["voice_engine"] = voice_engine_version(member.voice.engine)
+        else:  # a silent character's voice changes nothing in this shot
+            entry.pop("voice", None)
         cast[name] = entry
         for field, relative in production.cast_files(member, include_lora).items():
+            if name not in speakers and field.startswith("voice."):
+                continue
             files[f"cast.{name}.{field}"] = _field_digest(
                 production, f"cast.{name}.{field}",
                 lambda member=member, relative=relative: production.cast_file(member, relative),

@@ -139,11 +139,13 @@ def test_dry_run_shows_layers_and_the_draft_cost(tiny_production, capsys, monkey
     code, rows, out = _dry_run(tiny_production, capsys)
     assert code == 0
     header, *shots = rows
-    assert header[:9] == ["#", "shot", "frames", "wan", "steps", "cfg", "layers", "size", "mode"]
+    assert header[:10] == ["#", "shot", "frames", "frames+handles", "wan", "steps", "cfg",
+                           "layers", "size", "mode"]
     by_id = {r[1]: r for r in shots}
-    assert by_id["two-apart"][6] == "2" and by_id["two-close"][6] == "1"  # touching: 1 layer
-    assert by_id["solo"][6] == "1"
-    assert by_id["two-apart"][4:6] == ["30", "5"]
+    assert by_id["two-apart"][2:4] == ["48", "56"]  # the cut, and with 4 handles each side
+    assert by_id["two-apart"][7] == "2" and by_id["two-close"][7] == "1"  # touching: 1 layer
+    assert by_id["solo"][7] == "1"
+    assert by_id["two-apart"][5:7] == ["30", "5"]
     apart, solo = float(by_id["two-apart"][-1]), float(by_id["solo"][-1])
     assert apart == pytest.approx(2 * solo, rel=0.1)
     full_total = float(out.split("total GPU time to render:")[1].split("min")[0])
@@ -151,7 +153,7 @@ def test_dry_run_shows_layers_and_the_draft_cost(tiny_production, capsys, monkey
     code, rows, out = _dry_run(tiny_production, capsys, "--quality", "draft")
     assert code == 0 and "final draft render plan" in out
     by_id = {r[1]: r for r in rows[1:]}
-    assert by_id["two-apart"][4:7] == ["4", "1", "2"]  # draft steps, no CFG, still 2 layers
+    assert by_id["two-apart"][5:8] == ["4", "1", "2"]  # draft steps, no CFG, still 2 layers
     draft_total = float(out.split("total GPU time to render:")[1].split("min")[0])
     assert 8 < full_total / draft_total < 15
 
@@ -162,7 +164,7 @@ def test_dry_run_draft_without_a_lora_names_the_key(tiny_production, capsys,
     _dry_run_production(tiny_production, draft_lora=False)
     code, rows, _out = _dry_run(tiny_production, capsys, "--quality", "draft")
     assert code == 0 and len(rows) == 4  # errors are rows of the plan, not a failure
-    assert all("models.vace.draft_lora" in row[9] for row in rows[1:])
+    assert all("models.vace.draft_lora" in row[10] for row in rows[1:])
     assert main(["render", str(tiny_production / "timelines" / "edit.otio"), "--tier",
                  "proxy", "--quality", "draft", "--production", str(tiny_production)]) == 1
     assert "--quality draft is a final-tier option" in capsys.readouterr().err

@@ -271,7 +271,8 @@ def test_status_plot_marks_stale_shots(tiny_production, tmp_path) -> None:
     review = collect(read_timeline(edit), load_production(tiny_production))
     assert [s.best_any for s in review.shots] == [
         ("placeholder", False), ("placeholder", True), ("placeholder", False)]
-    assert review.final_seconds > 0
+    assert review.final_minutes is None  # the tiny production names no final model
+    assert "[tiers.final] model" in (review.final_problem or "")
     plot = tmp_path / "status.png"
     assert main(["-q", "status", str(edit), "--production", str(tiny_production),
                  "--plot", str(plot)]) == 0

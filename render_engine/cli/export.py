@@ -1,4 +1,5 @@
-"""`soloreel export EDIT --nle resolve|kdenlive|fcp7|mlt -o FILE`: an edit for an NLE."""
+"""`soloreel export EDIT --nle resolve|kdenlive|fcp7|mlt -o FILE [--tier T|best]`: an edit for
+an NLE, with a summary of the tier each shot was exported at."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from render_engine.bible import TIERS, load_production
+from render_engine.bible import load_production
 from render_engine.cli.validate import add_production_argument, find_production
 from render_engine.media.encode import ENCODE_PROFILES
-from render_engine.nle.export import NLE_TARGETS, check_output, export_edit
+from render_engine.nle.export import EXPORT_TIERS, NLE_TARGETS, check_output, export_edit
 from render_engine.timeline_io import read_timeline, write_timeline
 
 
@@ -25,7 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--nle", choices=sorted(NLE_TARGETS), required=True)
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help=".otio (resolve, kdenlive), .xml (fcp7) or .mlt (mlt)")
-    parser.add_argument("--tier", choices=TIERS, default="placeholder")
+    parser.add_argument("--tier", choices=EXPORT_TIERS, default="best",
+                        help="the tier to export; best (default): per clip the best tier "
+                        "fresh for it (a final only when already rendered in the NLE's media "
+                        "profile), else a placeholder; the summary says what each got")
     parser.add_argument("--profile", choices=sorted(p for p in ENCODE_PROFILES
                                                      if p in ("web", "kdenlive", "resolve")),
                         help="media profile (default: resolve for resolve/fcp7, kdenlive else)")
@@ -45,12 +49,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     result = export_edit(read_timeline(args.timeline), production, args.nle, args.tier,
                          args.profile, render=not args.no_render, layers=args.layers)
     adapter_args = {}
-    if args.nle == "mlt":
-        tier = production.settings.tier(args.tier)
+    if args.nle == "mlt":  # the project's frame size: the (best) tier exported
+        counts = result.tier_counts()
+        tier = production.settings.tier(args.tier if args.tier != "best" else next(
+            (t for t in counts if t in ("final", "proxy", "placeholder")), "placeholder"))
         adapter_args = {"width": tier.width, "height": tier.height}
     write_timeline(result.timeline, args.output, **adapter_args)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     for warning in result.warnings:
         errors.print(f"warning: {warning}", markup=False)
-    console.print(f"exported {len(result.rows)} shot(s) for {args.nle} → {args.output}")
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+    tiers = ", ".join(f"{tier} {count}" for tier, count in result.tier_counts().items())
+    console.print(f"exported {len(result.rows)} shot(s) for {args.nle} → {args.output} "
+                  f"(--tier {args.tier}: {tiers or 'none'})", markup=False)
     return 1 if result.warnings else 0

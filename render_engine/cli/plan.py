@@ -1,4 +1,7 @@
-"""`soloreel plan EDIT`: what each shot is and its content address per tier."""
+"""`soloreel plan EDIT`: what each shot is and its content address per tier.
+
+Frame columns are labelled as everywhere (`render_engine.freshness`): `frames` is the cut,
+`frames+handles` what a render covers."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from rich.table import Table
 from render_engine.bible import TIERS, Production, load_production
 from render_engine.cli.validate import add_production_argument, find_production
 from render_engine.errors import SoloreelError
+from render_engine.freshness import CUT_FRAMES, RENDER_FRAMES, frames_note
 from render_engine.hashing import shot_hash
+from render_engine.render import source_frames
 from render_engine.spec import spec_or_error
 from render_engine.timeline_io import iter_shots, read_timeline
 
@@ -20,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `plan` sub-command."""
     parser = sub.add_parser("plan", help="list the shots of an edit with their hashes per tier",
                             description="Print one row per shot: position, size, move, cast, "
-                            "dialog and the content hash of each tier.")
+                            "dialog and the content hash of each tier; frames of the cut and "
+                            "frames+handles (what a render covers).")
     parser.add_argument("timeline", type=Path)
     add_production_argument(parser)
     parser.set_defaults(run=run)
@@ -30,20 +36,28 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
     """The plan as a rich table (also printed by `soloreel demo`)."""
     timeline = read_timeline(timeline_path)
     table = Table(title=f"{timeline.name or timeline_path.name}: shots", show_lines=False)
-    for column in ("#", "shot", "frames", "size", "move", "cast", "lines", *TIERS):
+    for column in ("#", "shot", CUT_FRAMES, RENDER_FRAMES, "size", "move", "cast", "lines",
+                   *TIERS):
         table.add_column(column, no_wrap=column != "cast")
+    fps = production.settings.production.fps
+    handles = production.settings.production.handles
+    table.caption = frames_note(handles)
     for ref in iter_shots(timeline):
         spec = spec_or_error(ref.clip) if ref.has_spec else None
         if spec is None:
             continue
-        frames = ref.clip.source_range.duration.to_frames() if ref.clip.source_range else 0
+        try:
+            first, end = source_frames(ref.clip, fps, ref.label)
+            cut, rendered = str(end - first), str(end - first + 2 * handles)
+        except SoloreelError:
+            cut = rendered = "invalid"
         hashes = []
         for tier in TIERS:
             try:
                 hashes.append(shot_hash(spec, production, tier)[:8])
             except SoloreelError:
                 hashes.append("invalid")
-        table.add_row(str(ref.number), spec.shot.id, str(frames), spec.shot.size,
+        table.add_row(str(ref.number), spec.shot.id, cut, rendered, spec.shot.size,
                       spec.camera.move, ", ".join(spec.character_names()),
                       str(len(spec.dialog)), *hashes)
     return table

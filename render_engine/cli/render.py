@@ -14,11 +14,19 @@ from render_engine.cache import RenderCache
 from render_engine.cli.validate import add_production_argument, find_production
 from render_engine.errors import SoloreelError
 from render_engine.estimate import seconds_per_frame
+from render_engine.final.cost import FinalEstimates
 from render_engine.final.quality import (
     QUALITIES,
     mark_draft,
     quality_of,
     with_quality,
+)
+from render_engine.freshness import (
+    CUT_FRAMES,
+    RENDER_FRAMES,
+    Freshness,
+    TierState,
+    frames_note,
 )
 from render_engine.render import ShotPlan, link_plan, plan_shot
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
@@ -83,65 +91,82 @@ def plan_timeline(args: argparse.Namespace):
     return production, timeline, cache, plans
 
 
-def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache) -> Table:
-    """The final tier's plan: per shot frames, Wan frames, steps, guidance (cfg), VACE passes
-    (layers), size, GPU minutes — of a draft when `production` is a draft view; the sources
-    of the seconds-per-step figures in the caption."""
-    from render_engine.estimate import final_manifests
-    from render_engine.final.cost import detect_gpu, shot_estimate
+def plan_states(plans: list[ShotPlan], production, cache: RenderCache) -> list[TierState]:
+    """Each plan's state through `render_engine.freshness` (what `status` and the review
+    tools say), reusing the plans already made."""
+    freshness = Freshness(production, cache)
+    return [freshness.state(plan.ref, plan.tier, plan) for plan in plans]
 
-    gpu, found = detect_gpu()
-    manifests = final_manifests(cache)
+
+def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache
+                        ) -> tuple[Table, FinalEstimates]:
+    """The final tier's plan: per shot the cut's frames, frames+handles, Wan frames, steps,
+    guidance (cfg), VACE passes (layers), size, state, GPU minutes — of a draft when
+    `production` is a draft view; the sources of the figures in the caption. The minutes and
+    the total are `final.cost.final_estimates`, the figures the storyboard and plot print."""
+    from render_engine.final.cost import final_estimates
+
+    estimates = final_estimates(plan_states(plans, production, cache), production, cache)
     drafts = any(quality_of(e) == "draft" for e in production.settings.models.values())
     title = "final draft render plan" if drafts else "final render plan"
-    table = Table(title=f"{title} on {gpu} ({found})")
-    for column in ("#", "shot", "frames", "wan", "steps", "cfg", "layers", "size", "mode",
-                   "state", "GPU min"):
+    table = Table(title=f"{title} on {estimates.gpu} ({estimates.found})")
+    for column in ("#", "shot", CUT_FRAMES, RENDER_FRAMES, "wan", "steps", "cfg", "layers",
+                   "size", "mode", "state", "GPU min"):
         table.add_column(column)
-    total, sources = 0.0, []
-    for plan in plans:
+    for row in estimates.rows:
+        plan, cost = row.state.plan, row.cost
+        assert plan is not None
         if plan.problem or plan.spec is None:
-            table.add_row(str(plan.ref.number), plan.ref.clip.name, *[""] * 7, "invalid", "")
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, *[""] * 8, "invalid", "")
             continue
-        try:
-            cost = shot_estimate(plan, production, manifests, gpu)
-        except SoloreelError as exc:
-            table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames),
-                          *[""] * 6, f"error: {exc}", "")
+        cut, state = str(plan.shown[1] - plan.shown[0]), _state_text(row.state)
+        if cost is None:
+            table.add_row(str(plan.ref.number), plan.spec.shot.id, cut, str(plan.frames),
+                          *[""] * 6, f"error: {row.error}", "")
             continue
-        minutes = 0.0 if plan.cached else cost.minutes
-        total += minutes
-        sources += [s for s in cost.sources if s not in sources]
-        table.add_row(str(plan.ref.number), plan.spec.shot.id, str(plan.frames),
+        table.add_row(str(plan.ref.number), plan.spec.shot.id, cut, str(plan.frames),
                       f"{cost.wan_frames}" + (f"/{cost.segments}seg" if cost.segments > 1 else ""),
                       str(cost.steps), f"{cost.guidance:g}", str(cost.layers),
-                      f"{cost.width}x{cost.height}", cost.mode,
-                      "cached" if plan.cached else "render", f"{minutes:.1f}")
-    table.caption = (f"total GPU time to render: {total:.1f} min\nsources: "
-                     + "\n  ".join(sources or ["none"]))
-    return table
+                      f"{cost.width}x{cost.height}", cost.mode, state, f"{row.minutes:.1f}")
+    table.caption = (f"total GPU time to render: {estimates.total_text()}\n"
+                     f"{frames_note(production.settings.production.handles)}\nsources: "
+                     + "\n  ".join(estimates.sources or ["none"]))
+    return table, estimates
+
+
+def _state_text(state: TierState) -> str:
+    """A dry run's state cell: the freshness state, and "cached"/"render" — what a render
+    would do (a fresh linked render the cache lacks renders again)."""
+    action = "render" if state.to_render else "cached"
+    return f"{state.state}, {action}"
 
 
 def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache,
                   production=None) -> Table:
-    """What a render would do, per shot, with time estimates."""
+    """What a render would do, per shot, with time estimates (the final tier's table, and
+    its estimates, are `final_dry_run_table`'s)."""
     if tier == "final" and production is not None:
-        return final_dry_run_table(plans, production, cache)
+        return final_dry_run_table(plans, production, cache)[0]
     rate, source = seconds_per_frame(cache)[tier]
     table = Table(title=f"{tier} render plan (estimates: {rate:.3f} s/frame, {source})")
-    for column in ("#", "shot", "frames", "state", "estimate"):
+    for column in ("#", "shot", CUT_FRAMES, RENDER_FRAMES, "state", "estimate"):
         table.add_column(column)
+    states = (plan_states(plans, production, cache) if production is not None
+              else [None] * len(plans))
     total = 0.0
-    for plan in plans:
+    for plan, state in zip(plans, states, strict=True):
         if plan.problem:
-            table.add_row(str(plan.ref.number), plan.ref.clip.name, "", "invalid", "")
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, "", "", "invalid", "")
             continue
         estimate = 0.0 if plan.cached else plan.frames * rate
         total += estimate
         table.add_row(str(plan.ref.number), plan.spec.shot.id if plan.spec else "",
-                      str(plan.frames), "cached" if plan.cached else "render",
-                      f"{estimate:.1f} s")
+                      str(plan.shown[1] - plan.shown[0]), str(plan.frames),
+                      _state_text(state) if state is not None
+                      else "cached" if plan.cached else "render", f"{estimate:.1f} s")
     table.caption = f"total to render: {total:.1f} s"
+    if production is not None:
+        table.caption += "\n" + frames_note(production.settings.production.handles)
     return table
 
 
@@ -197,10 +222,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
     anything this run links before an edit on disk references it."""
     if args.dry_run:
         production, timeline, cache, plans = plan_timeline(args)
-        console.print(dry_run_table(plans, args.tier, cache, production))
+        problem = None
+        if args.tier == "final":
+            table, estimates = final_dry_run_table(plans, production, cache)
+            problem = estimates.problem
+        else:
+            table = dry_run_table(plans, args.tier, cache, production)
+        console.print(table)
         for plan in plans:
             if plan.problem:
                 console.print(plan.problem, markup=False)
+        if problem:  # a 0.0-minute total would be a lie: say which key to set
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"error: {problem}", markup=False)
+            return 1
         return 1 if any(p.problem for p in plans) else 0
     checked = load_production(find_production(args, args.timeline), strict=True)
     with RenderCache(checked.renders_dir()).rendering():

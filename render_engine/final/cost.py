@@ -10,6 +10,9 @@ touching group), so its cost is the sum of the passes; a draft (step-distilled L
 few steps at one forward each (guidance 1: no CFG doubling). Every estimate names its
 sources; past renders recorded in the cache manifests (`cost` block) replace the published
 figure for that model and GPU.
+`final_estimates` is the one place an edit's final GPU minutes are totalled: `render --dry-run`,
+the storyboard, the contact sheet and the status plot all print its figures, and with no model
+configured its `problem` names the key to set instead of a 0.0-minute total.
 No torch here: the dry run must work on a laptop without the ml extra.
 """
 
@@ -21,15 +24,21 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from render_engine.bible import ModelEntry, Production
+from render_engine.cache import RenderCache
+from render_engine.errors import SoloreelError
 from render_engine.final.latents import latent_shape, native_frames_for
 from render_engine.final.plan import FinalPlan
 from render_engine.final.retime import plan_segments
+
+if TYPE_CHECKING:
+    from render_engine.freshness import TierState
 
 REFERENCE_TOKENS = 21 * (480 // 16) * (832 // 16)
 """Latent tokens of a 480×832×81 Wan render: 21 latent frames × 30 × 52 patches."""
@@ -321,3 +330,105 @@ def shot_estimate(shot: Any, production: Production, manifests: list[dict[str, A
                          if m.name not in with_lora and (m.reference_images or m.views))
     return estimate(plan, shot.frames, fps, production, manifests, gpu=gpu,
                     references=references, layers=layers)
+
+
+def model_problem(production: Production) -> str | None:
+    """What to set when the final tier names no usable model (None when it does): the one
+    message every estimate shows instead of a meaningless 0.0 GPU-min."""
+    settings = production.settings
+    name = settings.tier("final").model
+    known = ", ".join(sorted(settings.models)) or "none"
+    toml = production.root / "soloreel.toml"
+    if not name:
+        return (f'no model for the final tier, so no GPU estimate: set [tiers.final] model = '
+                f'"NAME" in {toml} and describe it in a [models.NAME] table (source = a local '
+                'folder or hub id, kind = "t2v" | "i2v" | "v2v" | "vace", memory_profile = '
+                f'"12gb" | "24gb" | "80gb"), or render.final.model on each shot; models '
+                f"defined: {known}")
+    if name not in settings.models:
+        return (f'[tiers.final] model = "{name}" in {toml} has no [models.{name}] table; add '
+                f"one (source, kind, memory_profile) or name a defined model: {known}")
+    return None
+
+
+@dataclass
+class FinalRow:
+    """One shot's line of the final estimate: its state, its cost or why there is none."""
+
+    state: TierState
+    cost: ShotCost | None = None
+    error: str | None = None
+
+    @property
+    def minutes(self) -> float:
+        """GPU minutes still to spend on this shot (0 when the render is cached)."""
+        return self.cost.minutes if self.cost is not None and self.state.to_render else 0.0
+
+
+@dataclass
+class FinalEstimates:
+    """The final tier's GPU estimate of an edit: what `render --dry-run`, the storyboard,
+    the contact sheet and the status plot all print."""
+
+    gpu: str
+    found: str
+    """How the GPU was chosen (`detect_gpu`)."""
+    rows: list[FinalRow]
+    sources: list[str]
+    problem: str | None = None
+    """Set when shots cannot be estimated because the final tier has no model (the key to
+    set); the totals then leave those shots out."""
+
+    @property
+    def total_minutes(self) -> float:
+        """GPU minutes to render every final not yet cached."""
+        return sum(row.minutes for row in self.rows)
+
+    @property
+    def unestimated(self) -> list[FinalRow]:
+        """Shots that would render but could not be estimated."""
+        return [r for r in self.rows if r.cost is None and r.state.to_render]
+
+    def minutes_of(self, state: TierState) -> float | None:
+        """A shot's GPU minutes (None when it could not be estimated)."""
+        for row in self.rows:
+            if row.state is state:
+                return None if row.cost is None and state.to_render else row.minutes
+        return None
+
+    def total_text(self) -> str:
+        """"30.7 min", or with the shots left out of it."""
+        text = f"{self.total_minutes:.1f} min"
+        if self.unestimated:
+            text += f" (+{len(self.unestimated)} shot(s) not estimated)"
+        return text
+
+
+def final_estimates(states: Sequence[TierState], production: Production, cache: RenderCache,
+                    gpu: str | None = None) -> FinalEstimates:
+    """The one GPU estimate of the final tier: `shot_estimate` per valid shot (the plan the
+    renderer will make), each counted when `render --tier final` would render it
+    (`TierState.to_render`). Failures are kept per row (`error`)."""
+    from render_engine.estimate import final_manifests
+
+    gpu_key, found = (gpu, "given") if gpu else detect_gpu()
+    manifests = final_manifests(cache)
+    rows: list[FinalRow] = []
+    sources: list[str] = []
+    for state in states:
+        row = FinalRow(state)
+        rows.append(row)
+        plan = state.plan
+        if plan is None or plan.problem or plan.spec is None:
+            row.error = state.reason or "invalid"
+            continue
+        try:
+            row.cost = shot_estimate(plan, production, manifests, gpu_key)
+        except SoloreelError as exc:
+            row.error = str(exc)
+            continue
+        sources += [s for s in row.cost.sources if s not in sources]
+    problem = model_problem(production)
+    if problem is not None and not any(r.error and r.state.to_render for r in rows):
+        problem = None  # every shot names its own model
+    return FinalEstimates(gpu_key, found, rows, sources, problem)

@@ -2,6 +2,11 @@
 
 NLEs read only a clip's active reference, so the copy keeps exactly one reference per clip (the
 asked tier, rendered first when missing, in the NLE's media profile); the master keeps all tiers.
+The tier `best` (the default) exports each clip at the best tier that is fresh for it
+(`render_engine.freshness`, what `status` says) — a final only when its render already exists in
+the NLE's media profile (no GPU render is started by an export), else the best CPU tier, rendered
+in that profile when missing; a clip with nothing yet gets a placeholder. Each row records the
+tier exported.
 Each shot clip gets a `soloreel:shot=<id>` marker, and the registry learns every exported spec,
 media path and position so `import` can find the shots again.
 """
@@ -15,14 +20,15 @@ from typing import Any
 
 import opentimelineio as otio
 
-from render_engine.bible import Production
+from render_engine.bible import TIERS, Production
 from render_engine.cache import RenderCache
 from render_engine.errors import SoloreelError
+from render_engine.freshness import Freshness
 from render_engine.nle.identity import MARKER_RE, marker_texts, media_path, shot_marker
 from render_engine.nle.layers import add_layer_tracks, render_shot_layers
 from render_engine.nle.registry import ShotRegistry
-from render_engine.render import link_plan, media_reference, plan_shot
-from render_engine.timeline_io import iter_shots
+from render_engine.render import BEST_FIRST, link_plan, media_reference, plan_shot
+from render_engine.timeline_io import ShotRef, iter_shots
 
 NLE_TARGETS: dict[str, tuple[str, str, str]] = {
     "resolve": ("otio_json", ".otio", "resolve"),
@@ -34,6 +40,8 @@ NLE_TARGETS: dict[str, tuple[str, str, str]] = {
 whose free Linux build cannot decode H.264/AAC; MLT is Kdenlive's engine."""
 
 EXPORT_LAYOUT = "last-export"
+EXPORT_TIERS = (*TIERS, "best")
+"""What `export --tier` accepts: a tier, or `best` (per clip, see the module docstring)."""
 
 
 @dataclass
@@ -44,6 +52,41 @@ class ExportResult:
     adapter: str
     warnings: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Things worth knowing that are not failures (a final left out for its media profile)."""
+
+    def tier_counts(self) -> dict[str, int]:
+        """Exported shots per tier, best tier first."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["tier"]] = counts.get(row["tier"], 0) + 1
+        order = [*BEST_FIRST, "layers"]
+        return dict(sorted(counts.items(), key=lambda kv: order.index(kv[0])
+                           if kv[0] in order else len(order)))
+
+
+def best_tier(ref: ShotRef, own: Freshness, exported: Freshness, profile: str
+              ) -> tuple[str, str | None]:
+    """`--tier best` for one clip: (the tier to export, a note when a final is passed over).
+
+    `own` sees the production's own media profile (what `status` reports), `exported` the
+    NLE's. The best fresh tier wins; a final only when its render exists in the NLE's profile
+    (an export never starts a GPU render); nothing fresh → placeholder (rendered in seconds)."""
+    states = own.states(ref)
+    note = None
+    for tier in BEST_FIRST:
+        if not states[tier].present:
+            continue
+        if tier != "final":
+            return tier, note
+        there = exported.state(ref, "final")
+        if there.plan is not None and there.plan.cached is not None:  # a full final, cached
+            return tier, None
+        if states[tier].state == "fresh":
+            note = (f"{ref.label}: its final is rendered in another media profile only; "
+                    f"exported its best CPU tier (export --tier final renders it in the "
+                    f"{profile} profile on the GPU)")
+    return "placeholder", note
 
 
 def with_profile(production: Production, profile: str | None) -> Production:
@@ -68,9 +111,11 @@ def _drop_identity_markers(clip: otio.schema.Clip) -> None:
 
 
 def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
-                tier: str = "placeholder", profile: str | None = None,
+                tier: str = "best", profile: str | None = None,
                 render: bool = True, layers: bool = False) -> ExportResult:
     """Render what the export needs, flatten, mark and register; the master is untouched.
+
+    `tier`: a tier, or `best` (per clip: `best_tier`); each row's `tier` is what was exported.
 
     With `layers`, each shot's clip carries its plate and its character and foreground
     layers go on tracks above (see `render_engine.nle.layers`); shots without layers (not
@@ -78,9 +123,14 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
     """
     if nle not in NLE_TARGETS:
         raise SoloreelError(f'unknown NLE "{nle}"; choose one of {", ".join(NLE_TARGETS)}')
+    if tier not in EXPORT_TIERS:
+        raise SoloreelError(f'unknown tier "{tier}"; choose one of {", ".join(EXPORT_TIERS)}')
     adapter, _suffix, default_profile = NLE_TARGETS[nle]
+    own = Freshness(production)
     production = with_profile(production, profile or default_profile)
     cache = RenderCache(production.renders_dir())
+    exported = own if production is own.production else Freshness(production, cache)
+    media_profile = production.settings.encode.profile
     registry = ShotRegistry(production.root)
     timeline = master.deepcopy()
     timeline.name = timeline.name or "soloreel edit"
@@ -93,7 +143,12 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             if clip.media_references() and len(clip.media_references()) > 1:
                 flatten(clip)
             continue
-        plan = plan_shot(ref, production, cache, tier)
+        wanted = tier
+        if tier == "best":
+            wanted, note = best_tier(ref, own, exported, media_profile)
+            if note:
+                result.notes.append(note)
+        plan = plan_shot(ref, production, cache, wanted)
         if plan.problem or plan.spec is None:
             result.warnings.append(f"{plan.problem or ref.label}: skipped (run soloreel "
                                    "validate)")
@@ -103,7 +158,7 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             key = otio.schema.Clip.DEFAULT_MEDIA_KEY
             clip.set_media_references({key: media_reference(entry)}, key)
             stacks.append((clip, entry))
-            active = tier
+            active = wanted
         else:
             link_plan(plan, production, cache, render)
             active = plan.extra.get("active")
@@ -113,8 +168,8 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
         elif active is None:
             result.warnings.append(f"{ref.label}: no media at any tier yet; render it first")
             continue
-        elif active != tier:
-            result.warnings.append(f"{ref.label}: no {tier} media yet; exported its {active}")
+        elif active != wanted:
+            result.warnings.append(f"{ref.label}: no {wanted} media yet; exported its {active}")
         flatten(clip)
         _drop_identity_markers(clip)
         clip.markers.append(shot_marker(plan.spec.shot.id, clip.source_range.start_time, nle))
@@ -125,6 +180,7 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             "shot_id": plan.spec.shot.id, "track": tracks.index(ref.track),
             "record": round(clip.trimmed_range_in_parent().start_time.value),
             "source": [plan.shown[0], plan.shown[1]], "media": media[0] if media else "",
+            "tier": active or wanted,
         })
     if stacks:
         result.warnings += add_layer_tracks(timeline, stacks)

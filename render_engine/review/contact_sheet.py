@@ -68,7 +68,9 @@ def caption_lines(review: Review, shot: ReviewShot) -> list[tuple[str, str]]:
     for who, text in dialog_lines(review, shot):
         lines.append(("", f"{who}: {text}"))
     lines.append(("d", " · ".join(f"{t} {shot.states.get(t, 'missing')}" for t in TIERS)))
-    lines.append(("d", f"{facts['final']} (est., {review.final_rate[0]:g} s/frame)"))
+    lines.append(("d", f"{facts['final']} ({review.final_source()})"))
+    for note in shot.stale_notes():
+        lines.append(("d", note))
     if shot.problem:
         lines.append(("d", shot.problem))
     return lines
@@ -129,8 +131,8 @@ def _pages(review: Review, per_page: int) -> list[list[ReviewShot]]:
 
 def _header(review: Review, page: int, pages: int) -> str:
     return (f"{review.title} — contact sheet · {len(review.shots)} shots · "
-            f"{timecode(review.frames, review.fps)} · finals ≈ {review.final_seconds / 60:.1f} "
-            f"GPU-min · page {page}/{pages}")
+            f"{timecode(review.frames, review.fps)} · {review.final_total_text()} · "
+            f"page {page}/{pages}")
 
 
 CAPTION_ROWS = 8

@@ -65,7 +65,8 @@ def shot_stills(shot: ReviewShot, width: int = 480, height: int = 270
     """(label, RGB image) per representative frame of the shot's active tier, or one card."""
     media = shot.shown()
     if media is None:
-        why = shot.problem or "not rendered at any tier yet"
+        notes = shot.stale_notes()
+        why = shot.problem or (notes[0] if notes else "not rendered at any tier yet")
         return [("card", card(width, height, shot.shot_id, ["no picture", why[:120]]))]
     indices = frame_indices(min(shot.frames, media.frames), shot.moving)
     names = ["first", "middle", "last"] if len(indices) == 3 else ["middle"]

@@ -3,7 +3,14 @@
 Each output frame belongs to the shot on top at that time (upper video tracks win, gaps are
 black); the shot's media at the asked tier is used when present, else its best tier present,
 and a fallback is marked with a corner burn-in (shot id and tier) so nobody mistakes a
-placeholder for an approved proxy. A shot with no media at all shows a card. The soundtrack
+placeholder for an approved proxy. A shot with no media at all shows a card.
+
+Stale renders (`render_engine.freshness`: the shot changed, or the cut outgrew its render and
+handles) are never shown silently: a shot with no fresh media at any tier shows its stale render
+burnt in "STALE", with a warning naming the shot and the frames its last (or first) frame is
+held for; a shot whose asked tier is stale but a lower tier is fresh shows the fresh one, with a
+warning. With `strict`, a preview that would show any stale render is refused before anything
+is written (`PreviewRefused`, naming every such shot). The soundtrack
 is every shot's own audio placed at its exact sample position, so picture and sound stay in
 sync however the cut's frame counts fall. Frames stream through the encoder; the soundtrack
 is held in memory as mono float32 (about 11 MB per minute).
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from render_engine.errors import SoloreelError
 from render_engine.media.encode import (
     AUDIO_RATE,
     MediaError,
@@ -46,12 +54,45 @@ class Run:
 
 @dataclass
 class PreviewResult:
-    """What was written: frames, and per shot the tier used (None: no media, a card)."""
+    """What was written: frames, per shot the tier used (None: no media, a card), and the
+    warnings (stale renders shown or passed over, frames held because a movie ran short)."""
 
     path: Path
     frames: int
     used: dict[str, str | None]
     fallbacks: list[str]
+    warnings: list[str] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)
+    """Shot id → frames held (a still frame standing in for frames the media lacks)."""
+
+
+class PreviewRefused(SoloreelError):
+    """A strict preview would show stale renders; nothing was written."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(
+            "preview refused (--strict): " + "; ".join(problems)
+            + " — render those shots again, or leave out --strict to preview them marked STALE")
+        self.problems = problems
+
+
+def stale_problems(review: Review, tier: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(shots that would show a stale render, shots whose asked tier is stale but show a
+    fresh lower tier): shot id → the sentence saying so, in timeline order."""
+    shown: dict[str, str] = {}
+    passed: dict[str, str] = {}
+    for shot in review.shots:
+        media = shot.pick(tier)
+        if media is not None and media.stale:
+            reason = shot.tier_states[media.tier].reason
+            held = f"; {media.short} frame(s) hold a still" if media.short else ""
+            shown[shot.shot_id] = (f"{shot.shot_id}: nothing fresh at any tier; showing its "
+                                   f"stale {media.tier}, burnt in STALE — {reason}{held}")
+        elif shot.states.get(tier) == "stale":
+            reason = shot.tier_states[tier].reason
+            instead = media.tier if media is not None else "a card"
+            passed[shot.shot_id] = f"{shot.shot_id}: {tier} is stale — {reason}; showing {instead}"
+    return shown, passed
 
 
 def runs(review: Review) -> list[Run]:
@@ -99,9 +140,11 @@ def burn_in(text: str, height: int) -> np.ndarray:
 
 
 def _run_frames(run: Run, media: TierMedia | None, width: int, height: int,
-                label: np.ndarray | None) -> Iterator[np.ndarray]:
-    """The run's frames: decoded from its media (last frame held if the movie runs short),
-    or a card/black, with the burn-in when given."""
+                label: np.ndarray | None, held: dict[str, int] | None = None
+                ) -> Iterator[np.ndarray]:
+    """The run's frames: decoded from its media (its first frame held for cut frames before
+    the movie starts, its last frame for frames after it ends — counted in `held` by shot
+    id), or a card/black, with the burn-in when given."""
     count = run.end - run.start
     if run.shot is None:
         black = np.zeros((height, width, 3), np.uint8)
@@ -115,6 +158,7 @@ def _run_frames(run: Run, media: TierMedia | None, width: int, height: int,
             yield still
         return
     skip = media.offset + (run.start - run.shot.record_start)
+    lead = min(count, max(0, -skip))  # cut frames before the movie's first frame
     made = 0
     last: np.ndarray | None = None
     for index, frame in enumerate(read_frames(media.path)):
@@ -125,13 +169,20 @@ def _run_frames(run: Run, media: TierMedia | None, width: int, height: int,
             last = last.copy()
             margin = max(4, height // 40)
             blit_rgba(last, label, margin, margin)
-        yield last
-        made += 1
+        for _ in range(lead + 1 if made == 0 else 1):
+            yield last
+            made += 1
+            if made == count:
+                break
         if made == count:
-            return
+            break
+    missing = count - made
     hold = last if last is not None else np.zeros((height, width, 3), np.uint8)
-    for _ in range(count - made):
+    for _ in range(missing):
         yield hold
+    frozen = missing + min(lead, made)
+    if held is not None and frozen:
+        held[run.shot.shot_id] = held.get(run.shot.shot_id, 0) + frozen
 
 
 @functools.lru_cache(maxsize=4)
@@ -167,13 +218,18 @@ def soundtrack(review: Review, chosen: list[tuple[Run, TierMedia | None]]) -> np
 
 def render_preview(review: Review, tier: str, out: Path, width: int | None = None,
                    height: int | None = None, profile: str = "web",
-                   progress: Callable[[int], None] | None = None) -> PreviewResult:
+                   progress: Callable[[int], None] | None = None,
+                   strict: bool = False) -> PreviewResult:
     """Write the edit as one movie at `tier` (see the module docstring); returns what it used.
 
     The size defaults to the asked tier's resolution in the production (640x360 without one).
+    `strict`: raise PreviewRefused, writing nothing, when a shot would show a stale render.
     """
     if review.frames <= 0:
         raise MediaError("the edit is empty: nothing to preview")
+    stale_shown, stale_passed = stale_problems(review, tier)
+    if strict and stale_shown:
+        raise PreviewRefused(list(stale_shown.values()))
     if width is None or height is None:
         if review.production is not None:
             settings = review.production.settings.tier(tier)
@@ -195,13 +251,20 @@ def render_preview(review: Review, tier: str, out: Path, width: int | None = Non
                 "title": review.title}
     with VideoWriter(out, width, height, review.fps, profile=profile,
                      audio=(audio, AUDIO_RATE), metadata=metadata) as writer:
+        held: dict[str, int] = {}
         for run, media in chosen:
             label = None
-            if run.shot is not None and media is not None and media.tier != tier:
-                label = burn_in(f"{run.shot.shot_id} · {media.tier}", height)
-            for frame in _run_frames(run, media, width, height, label):
+            if run.shot is not None and media is not None and (media.tier != tier
+                                                               or media.stale):
+                label = burn_in(f"{run.shot.shot_id} · {media.tier}"
+                                + (" · STALE" if media.stale else ""), height)
+            for frame in _run_frames(run, media, width, height, label, held):
                 writer.write(frame)
                 if progress:
                     progress(1)
         written = writer.frames_written
-    return PreviewResult(out, written, used, sorted(set(fallbacks)))
+    warnings = [*stale_shown.values(), *stale_passed.values()]
+    warnings += [f"{shot_id}: its {used.get(shot_id)} movie lacks {count} frame(s) of the cut; "
+                 "a still frame is held for them" for shot_id, count in held.items()
+                 if shot_id not in stale_shown]
+    return PreviewResult(out, written, used, sorted(set(fallbacks)), warnings, held)

@@ -1,9 +1,11 @@
 """One review row per shot of an edit: what it is, where it sits, which tiers exist, what it costs.
 
 Every review output (storyboard page, contact sheet, preview movie, status plot) is drawn from
-this model so they agree with one another and with `soloreel status`. Tier media comes from
-the render cache (fresh entries for the clip's current spec and range), else from media the
-clip already links (an edit linked on another machine, or read without its production).
+this model, and the model from the two functions `soloreel status` and `render --dry-run` use:
+each tier's state and media from `render_engine.freshness.Freshness.state` (the render cache,
+else media the clip already links: an edit linked on another machine, or read without its
+production), and the final tier's GPU minutes from `render_engine.final.cost.final_estimates`.
+So they agree with one another by construction.
 """
 
 from __future__ import annotations
@@ -11,16 +13,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
-from render_engine.bible import TIERS, Production, load_production
-from render_engine.cache import RenderCache
-from render_engine.cli.status import latest_by_shot
-from render_engine.estimate import DEFAULT_SECONDS_PER_FRAME, seconds_per_frame
-from render_engine.render import BEST_FIRST, plan_shot, source_frames
-from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error
+from render_engine.bible import Production, load_production
+from render_engine.final.cost import FinalEstimates, final_estimates
+from render_engine.freshness import Freshness, TierState, file_path
+from render_engine.render import BEST_FIRST, source_frames
+from render_engine.spec import ShotSpec, spec_or_error
 from render_engine.timeline_io import iter_shots, timeline_rate
 
 STATIC_MOVES = frozenset({"static"})
@@ -28,13 +28,28 @@ STATIC_MOVES = frozenset({"static"})
 
 @dataclass(frozen=True)
 class TierMedia:
-    """A movie holding one tier of a shot; `offset` frames of it come before the cut's first."""
+    """A movie holding one tier of a shot; `offset` frames of it come before the cut's first
+    (negative when the movie starts after the cut does: a stale, short render)."""
 
     tier: str
     path: Path
     offset: int
     frames: int
     """Frames the movie holds from `offset` on that belong to the cut (at most the cut's)."""
+    short: int = 0
+    """Frames of the cut the movie cannot show (0 for fresh media)."""
+    stale: bool = False
+    """True for the media of a stale render (shown only as a marked last resort)."""
+
+
+def tier_media(state: TierState, frames: int) -> TierMedia | None:
+    """The media of a tier state as the cut uses it (None when there is nothing to show)."""
+    if state.media is None:
+        return None
+    offset = state.shown[0] - state.media_first
+    held = frames if state.media_frames is None else state.media_frames - max(0, offset)
+    return TierMedia(state.tier, state.media, offset, max(0, min(frames, held)), state.short,
+                     state.state == "stale")
 
 
 @dataclass
@@ -52,15 +67,20 @@ class ReviewShot:
     spec: ShotSpec | None = None
     problem: str | None = None
     states: dict[str, str] = field(default_factory=dict)
-    """tier → fresh | stale | missing | invalid."""
+    """tier → fresh | draft | stale | missing | invalid (`freshness.STATES`)."""
+    tier_states: dict[str, TierState] = field(default_factory=dict)
+    """tier → the full `freshness.TierState` (reason, plan, media)."""
     media: dict[str, TierMedia] = field(default_factory=dict)
-    """Fresh media per tier present."""
+    """Present media per tier (fresh, or a draft final)."""
+    stale_media: dict[str, TierMedia] = field(default_factory=dict)
+    """Media of stale renders per tier (the preview's marked last resort)."""
     active: str | None = None
     """The tier the edit shows: the clip's active reference if present, else the best present."""
     render_frames: int = 0
     """Frames a render of this shot covers (handles included): what a final would cost."""
-    final_seconds: float = 0.0
-    """Estimated GPU seconds for the final tier still to spend (0 when the final is fresh)."""
+    final_minutes: float | None = None
+    """Estimated GPU minutes for the final tier still to spend (0 when it is cached; None when
+    it cannot be estimated: no production, or no model — `Review.final_problem` says why)."""
 
     @property
     def shot_id(self) -> str:
@@ -79,11 +99,16 @@ class ReviewShot:
     def best_any(self) -> tuple[str | None, bool]:
         """The best tier rendered at all, and whether that render is stale (for the plot)."""
         for tier in BEST_FIRST:
-            if self.states.get(tier) == "fresh":
+            if self.states.get(tier) in ("fresh", "draft"):
                 return tier, False
             if self.states.get(tier) == "stale":
                 return tier, True
         return None, False
+
+    def stale_notes(self) -> list[str]:
+        """"proxy stale: why" for every stale tier."""
+        return [f"{tier} stale: {state.reason}" for tier, state in self.tier_states.items()
+                if state.state == "stale"]
 
     @property
     def moving(self) -> bool:
@@ -98,11 +123,17 @@ class ReviewShot:
         return self.media.get(self.active) if self.active else None
 
     def pick(self, wanted: str) -> TierMedia | None:
-        """Media at `wanted` if present, else at the best tier present (preview's fallback)."""
+        """Media at `wanted` if present, else at the best tier present (preview's fallback),
+        else a stale render's (wanted first, then best first; `TierMedia.stale` says so)."""
         if wanted in self.media:
             return self.media[wanted]
         best = self.best
-        return self.media[best] if best else None
+        if best:
+            return self.media[best]
+        for tier in (wanted, *BEST_FIRST):
+            if tier in self.stale_media:
+                return self.stale_media[tier]
+        return None
 
 
 @dataclass
@@ -114,13 +145,40 @@ class Review:
     frames: int
     """The edit's exact duration in frames."""
     shots: list[ReviewShot]
-    final_rate: tuple[float, str]
-    """(GPU seconds per final frame, where the figure comes from)."""
     production: Production | None = None
+    final: FinalEstimates | None = None
+    """The final tier's GPU estimate (None without a production or when not asked for)."""
 
     @property
-    def final_seconds(self) -> float:
-        return sum(s.final_seconds for s in self.shots)
+    def final_minutes(self) -> float | None:
+        """GPU minutes of finals still to render (None when nothing could be estimated)."""
+        if self.final is None or self.final.problem:
+            return None
+        return self.final.total_minutes
+
+    @property
+    def final_problem(self) -> str | None:
+        """Why there is no GPU estimate (no production, or the key to set)."""
+        if self.final is None:
+            return "no GPU estimate without the production"
+        return self.final.problem
+
+    def final_total_text(self) -> str:
+        """The edit's final GPU total as every review output prints it (the same figure
+        `render --tier final --dry-run` totals)."""
+        if self.final is None:
+            return "finals: no GPU estimate (no production)"
+        if self.final.problem:
+            return "finals: no GPU estimate (set [tiers.final] model in soloreel.toml)"
+        left_out = len(self.final.unestimated)
+        return (f"finals still to render ≈ {self.final.total_minutes:.1f} GPU-min"
+                + (f" (+{left_out} shot(s) not estimated)" if left_out else ""))
+
+    def final_source(self) -> str:
+        """Where the GPU figures come from (or why there are none), in one line."""
+        if self.final is None or self.final.problem:
+            return self.final_problem or ""
+        return f"est. on {self.final.gpu}"
 
     def scenes(self) -> list[tuple[str, list[ReviewShot]]]:
         """Consecutive shots grouped by scene, in order."""
@@ -130,26 +188,6 @@ class Review:
                 groups.append((shot.scene, []))
             groups[-1][1].append(shot)
         return groups
-
-
-def final_cost_seconds(frames: int, rate: float) -> float:
-    """Estimated GPU seconds to render `frames` final frames.
-
-    The one place final cost is estimated for review: today it is estimate.py's seconds per
-    frame (built-in default or this production's past renders). A finer per-shot model (the
-    final tier's cost table: mode, steps, resolution, LoRAs) plugs in here.
-    """
-    return frames * rate
-
-
-def file_path(url: str) -> Path | None:
-    """A local path for a media reference's target URL (file:// or a plain path)."""
-    if not url:
-        return None
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path) if parsed.scheme else url)
-    return None
 
 
 def find_production_for(timeline: otio.schema.Timeline,
@@ -197,42 +235,16 @@ def _scene_at(marks: list[tuple[int, str]], frame: int, fallback: str) -> str:
     return name
 
 
-def _linked_hash(clip: otio.schema.Clip, tier: str) -> str:
-    """The content hash a linked tier's media was rendered from ("" for media soloreel did
-    not render, which is taken as it is)."""
-    reference = clip.media_references().get(tier)
-    meta = reference.metadata.get(NAMESPACE, {}) if reference is not None else {}
-    return str(meta.get("hash", "")) if meta else ""
-
-
-def _linked_media(clip: otio.schema.Clip, fps: float, shown: tuple[int, int]
-                  ) -> dict[str, TierMedia]:
-    """Tier media the clip already links (existing local files that are not error slates)."""
-    found: dict[str, TierMedia] = {}
-    for key, reference in clip.media_references().items():
-        meta = reference.metadata.get(NAMESPACE, {}) if reference.metadata else {}
-        if key not in TIERS or (meta and "error" in meta):
-            continue
-        path = file_path(getattr(reference, "target_url", "") or "")
-        if path is None or not path.is_file():
-            continue
-        start = shown[0]
-        if reference.available_range is not None:
-            start = round(reference.available_range.start_time.rescaled_to(fps).value)
-        found[key] = TierMedia(key, path, max(0, shown[0] - start), shown[1] - shown[0])
-    return found
-
-
-def collect(timeline: otio.schema.Timeline, production: Production | None) -> Review:
-    """The review model of an edit (with or without its production)."""
+def collect(timeline: otio.schema.Timeline, production: Production | None,
+            costs: bool = True) -> Review:
+    """The review model of an edit (with or without its production); `costs`: also estimate
+    the finals' GPU minutes (the preview has no use for them)."""
     fps = float(production.settings.production.fps) if production else timeline_rate(timeline)
-    cache = RenderCache(production.renders_dir()) if production else None
-    rates = seconds_per_frame(cache) if cache else {
-        t: (v, "built-in default") for t, v in DEFAULT_SECONDS_PER_FRAME.items()}
-    latest = latest_by_shot(cache) if cache else {}
+    freshness = Freshness(production)
     start = timeline.global_start_time or otio.opentime.RationalTime(0, timeline_rate(timeline))
     marks = _scene_marks(timeline, fps)
     default_scene = timeline.name or "Edit"
+    handles = production.settings.production.handles if production else 0
     shots = []
     for ref in iter_shots(timeline):
         if not ref.has_spec:
@@ -250,49 +262,41 @@ def collect(timeline: otio.schema.Timeline, production: Production | None) -> Re
             shots.append(shot)
             continue
         shot.frames = shown[1] - shown[0]
-        handles = production.settings.production.handles if production else 0
         shot.render_frames = shot.frames + 2 * handles
-        linked = _linked_media(ref.clip, fps, shown)
-        for tier in TIERS:
-            if production is None or cache is None:
-                shot.states[tier] = "fresh" if tier in linked else "missing"
-                if tier in linked:
-                    shot.media[tier] = linked[tier]
-                continue
-            plan = plan_shot(ref, production, cache, tier)
-            if plan.problem or plan.spec is None:
-                shot.states[tier] = "invalid"
-                shot.problem = shot.problem or plan.problem
-                continue
-            if plan.cached is not None:
-                entry = plan.cached
-                shot.states[tier] = "fresh"
-                shot.media[tier] = TierMedia(tier, entry.media, plan.shown[0] - entry.first,
-                                             shot.frames)
-            elif tier in linked and _linked_hash(ref.clip, tier) in ("", plan.content_hash):
-                shot.states[tier] = "fresh"  # linked media of this content, or the user's own
-                shot.media[tier] = linked[tier]
-            else:
-                old = latest.get((plan.spec.shot.id, tier))
-                shot.states[tier] = "stale" if old or tier in linked else "missing"
+        shot.tier_states = freshness.states(ref)
+        for tier, state in shot.tier_states.items():
+            shot.states[tier] = state.state
+            if state.state == "invalid":
+                shot.problem = shot.problem or state.reason
+            media = tier_media(state, shot.frames)
+            if media is not None and state.present:
+                shot.media[tier] = media
+            elif media is not None and state.state == "stale":
+                shot.stale_media[tier] = media
         key = ref.clip.active_media_reference_key
         shot.active = key if key in shot.media else shot.best
-        if shot.states.get("final") != "fresh":
-            shot.final_seconds = final_cost_seconds(shot.render_frames, rates["final"][0])
         shots.append(shot)
+    estimates = None
+    if costs and production is not None and freshness.cache is not None:
+        priced = [s for s in shots if "final" in s.tier_states]
+        estimates = final_estimates([s.tier_states["final"] for s in priced], production,
+                                    freshness.cache)
+        for shot, row in zip(priced, estimates.rows, strict=True):
+            if row.cost is not None or not row.state.to_render:
+                shot.final_minutes = row.minutes
     total = round(timeline.duration().rescaled_to(fps).value)
     return Review(title=timeline.name or "Edit", fps=fps, frames=total, shots=shots,
-                  final_rate=rates["final"], production=production)
+                  production=production, final=estimates)
 
 
 def load_review(timeline: otio.schema.Timeline,
                 production: Production | Path | str | None = None,
-                hint: Path | str | None = None) -> Review:
+                hint: Path | str | None = None, costs: bool = True) -> Review:
     """`collect` with the production given, or found (see find_production_for), or none."""
     if production is None or isinstance(production, Path | str):
         folder = Path(production) if production else find_production_for(timeline, hint)
         production = load_production(folder, strict=True) if folder else None
-    return collect(timeline, production)
+    return collect(timeline, production, costs)
 
 
 def timecode(frames: int, fps: float) -> str:

@@ -1,9 +1,10 @@
 """The status picture of an edit: one bar per shot along the timeline.
 
 Each bar spans the shot's place in the edit, coloured by the best tier rendered for it and
-hatched when that render is stale (the spec changed since); above it, the estimated GPU
-minutes its final still needs. The title totals the GPU minutes still to spend, because a
-creator deciding whether to start a final render would rather look than read a table.
+hatched when that render is stale (the spec changed since, or the cut outgrew it); above it,
+the estimated GPU minutes its final still needs. The title totals the GPU minutes still to
+spend — the figure `render --tier final --dry-run` totals — because a creator deciding whether
+to start a final render would rather look than read a table.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from render_engine.review.shots import Review
+from render_engine.review.storyboard import final_fact
 
 COLORS = {"final": "#2ea043", "proxy": "#3b7dd8", "placeholder": "#d29922", None: "#c9ccd1"}
 LABELS = {"final": "final", "proxy": "proxy", "placeholder": "placeholder", None: "nothing yet"}
@@ -36,9 +38,7 @@ def write_status_plot(review: Review, path: Path, dpi: int = 120) -> Path:
                       edgecolor="#30343b", linewidth=1.2, hatch="///" if stale else None)
             axes.text(start + length / 2, 0, f"{shot.shot_id}\n{shot.seconds:.1f} s",
                       ha="center", va="center", fontsize=8, color="#111")
-            minutes = shot.final_seconds / 60
-            note = ("final fresh" if shot.states.get("final") == "fresh"
-                    else f"{minutes:.1f} GPU-min")
+            note = final_fact(shot).removeprefix("final ≈ ")
             axes.text(start + length / 2, 0.42, note, ha="center", va="bottom", fontsize=8,
                       color="#444")
         axes.set_xlim(0, seconds)
@@ -47,17 +47,17 @@ def write_status_plot(review: Review, path: Path, dpi: int = 120) -> Path:
         axes.set_xlabel("edit time (s)")
         for side in ("top", "right", "left"):
             axes.spines[side].set_visible(False)
-        rate, source = review.final_rate
         axes.set_title(
             f"{review.title}: {len(review.shots)} shots, {seconds:.1f} s — "
-            f"≈ {review.final_seconds / 60:.1f} GPU-min of finals still to render "
-            f"({rate:g} s/frame, {source})", fontsize=10, loc="left")
+            f"{review.final_total_text()}"
+            + (f"\n{review.final_source()}" if review.final_problem is None else ""),
+            fontsize=10, loc="left")
         present = {s.best_any[0] for s in review.shots}
         handles = [Patch(facecolor=COLORS[t], edgecolor="#30343b", label=LABELS[t])
                    for t in ("final", "proxy", "placeholder", None) if t in present]
         if any(s.best_any[1] for s in review.shots):
             handles.append(Patch(facecolor="white", edgecolor="#30343b", hatch="///",
-                                 label="stale (spec changed)"))
+                                 label="stale (changed, or the cut outgrew it)"))
         axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28),
                     ncol=len(handles), frameon=False, fontsize=8)
         figure.tight_layout()

@@ -48,9 +48,17 @@ def shot_facts(review: Review, shot: ReviewShot) -> dict[str, str]:
         facts["move"] = move + (f" {spec.camera.amount:g}" if spec.camera.amount else "")
         facts["characters"] = ", ".join(
             f"{character_label(review, c.name)} ({c.action})" for c in spec.characters) or "—"
-    facts["final"] = ("final fresh" if shot.states.get("final") == "fresh"
-                      else f"final ≈ {shot.final_seconds / 60:.1f} GPU-min")
+    facts["final"] = final_fact(shot)
     return facts
+
+
+def final_fact(shot: ReviewShot) -> str:
+    """A shot's final-tier cost as every review output words it (the dry run's figure)."""
+    if shot.states.get("final") == "fresh" and not shot.final_minutes:
+        return "final fresh"
+    if shot.final_minutes is None:
+        return "final: no GPU estimate"
+    return f"final ≈ {shot.final_minutes:.1f} GPU-min"
 
 
 def dialog_lines(review: Review, shot: ReviewShot) -> list[tuple[str, str]]:
@@ -191,6 +199,11 @@ if(list.length) load(0,0);
 """
 
 
+def _badge_title(shot: ReviewShot, tier: str, state: str) -> str:
+    reason = shot.tier_states[tier].reason if tier in shot.tier_states else ""
+    return f"{tier}: {state}" + (f" — {reason}" if reason else "")
+
+
 def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> str:
     esc = html.escape
     facts = shot_facts(review, shot)
@@ -201,8 +214,9 @@ def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> s
     lines = "".join(f"<li><b>{esc(who)}</b> {esc(text)}</li>"
                     for who, text in dialog_lines(review, shot))
     tiers = "".join(
-        f'<span class="tier {state}" title="{tier}: {state}" style="'
-        + (f"background:{TIER_COLORS[tier]};border-color:{TIER_COLORS[tier]}" if state == "fresh"
+        f'<span class="tier {state}" title="{esc(_badge_title(shot, tier, state))}" style="'
+        + (f"background:{TIER_COLORS[tier]};border-color:{TIER_COLORS[tier]}"
+           if state in ("fresh", "draft")
            else f"border-color:{TIER_COLORS[tier]}" if state == "stale" else "")
         + f'">{tier} {state}</span>'
         for tier in TIERS if (state := shot.states.get(tier, "missing")))
@@ -213,6 +227,7 @@ def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> s
         stills += (f'<div class="movecell"><b>{esc(shot.spec.camera.move.replace("_", " "))}'
                    "</b>first · middle · last</div>")
     problem = f'<div class="problem">{esc(shot.problem)}</div>' if shot.problem else ""
+    stale = "".join(f'<div class="problem">{esc(note)}</div>' for note in shot.stale_notes())
     return (f'<article class="panel" id="shot-{shot.number}" data-n="{shot.number}" '
             f'data-shot="{esc(shot.shot_id)}" data-tier="{esc(shot.active or "")}">'
             f'<div class="stills n{len(images)}">{stills}</div>'
@@ -221,8 +236,8 @@ def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> s
             f'</span><span class="cname">{esc(shot.name)}</span></div>'
             f'<dl class="facts">{rows}</dl><ul class="dialog">{lines}</ul>'
             f'<div class="tiers">{tiers}</div><div class="cost">{esc(facts["final"])} '
-            f"(est., {review.final_rate[0]:g} s/frame, {esc(review.final_rate[1])})</div>"
-            f"{problem}</div></article>")
+            f"({esc(review.final_source())})</div>"
+            f"{stale}{problem}</div></article>")
 
 
 def write_storyboard(review: Review, path: Path | None, embed: bool = False) -> str:
@@ -265,7 +280,7 @@ def write_storyboard(review: Review, path: Path | None, embed: bool = False) -> 
     summary = (f"{len(review.shots)} shots · {timecode(review.frames, review.fps)} "
                f"({seconds:.1f} s at {review.fps:g} fps) · "
                + " · ".join(f"{t} {counts[t]}/{len(review.shots)}" for t in TIERS)
-               + f" · finals still to render ≈ {review.final_seconds / 60:.1f} GPU-min")
+               + f" · {review.final_total_text()}")
     legend = "".join(f'<span><i class="sw" style="background:{c}"></i>{t}</span>'
                      for t, c in TIER_COLORS.items())
     segments = "".join(
