@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import link_placeholders, proxy_render
+from bench import link_placeholders, placeholder_render, proxy_render
 
-BENCHES = {"link": link_placeholders.main, "proxy": proxy_render.main}
+BENCHES = {"link": link_placeholders.main, "proxy": proxy_render.main,
+           "placeholder": placeholder_render.main}
 
 
 def main(argv: list[str] | None = None) -> int:

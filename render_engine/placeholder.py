@@ -1,9 +1,13 @@
 """The placeholder tier's frame painter: the set's plate, OpenPose blocking and a slate.
 
-A placeholder must be instant for a whole edit, so everything static in a shot (the darkened
+A placeholder must be instant for a whole film, so everything static in a shot (the darkened
 plate, the slate panels, each state of the dialog highlight and of the handle marking) is
-painted once per shot; per frame only the skeletons, the name tags and the counters are drawn,
-and only inside the rectangle the skeletons cover.
+painted once per shot. What changes from frame to frame is small: the running counters
+(every frame) and the skeletons (idle sway, breathing, talking arms, walks: nearly every
+frame). `placeholder_frames` repaints only those, in one buffer, and says which regions
+changed, so the encoder converts just them (`VideoWriter.write(frame, changed=...)`). A
+scene's shots share their blocking, so the skeletons of one frame time are posed and painted
+once for all of them (`_PEOPLE_CACHE`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import functools
 import itertools
 import json
 import math
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from render_engine.bible import Production, SetSpec
 from render_engine.errors import SoloreelError
+from render_engine.media.encode import Box
 from render_engine.pose.openpose import paint_people, standing_pose
 from render_engine.slate_text import Glyphs, blend_mask, blit_rgba, ellipsize, font, printable, wrap
 from render_engine.spec import CharacterSpec, DialogLine, ShotSpec
@@ -63,6 +70,8 @@ class PlateView:
     camera_height_m: float
     note: str = ""
     """Why the plate is missing, if it is."""
+    key: Hashable = ()
+    """What the pixels were made from (file, its mtime, crop, size): keys caches of them."""
 
 
 def _crop_box(kind: str, hfov_deg: float, plate_w: int, plate_h: int, width: int, height: int,
@@ -105,7 +114,8 @@ def _load_plate(path: str, mtime_ns: int, kind: str, hfov_deg: float, horizon_ro
     pixels.setflags(write=False)
     horizon = ((horizon_row - box[1]) * scale if horizon_row is not None
                else HORIZON_FRACTION * height)
-    return PlateView(pixels, focal * scale, horizon, camera_height_m)
+    key = (path, mtime_ns, kind, hfov_deg, horizon_row, camera_height_m, width, height)
+    return PlateView(pixels, focal * scale, horizon, camera_height_m, key=key)
 
 
 def plate_view(spec: ShotSpec, production: Production, set_spec: SetSpec, width: int,
@@ -234,12 +244,33 @@ class _SlateState:
 
     base: np.ndarray
     """The plate with the slate on top (uint8 RGB)."""
-    inverse: np.ndarray
-    """256 - overlay alpha (uint16, HxWx1)."""
-    premult: np.ndarray
-    """Overlay colour x alpha (uint16, HxWx3)."""
-    covered: np.ndarray
-    """Per row: whether the overlay covers any pixel of it."""
+    panels: tuple[tuple[Box, np.ndarray, np.ndarray], ...]
+    """Where the overlay covers the plate: (box, 256 - overlay alpha (uint16 hxwx1), overlay
+    colour x alpha (uint16 hxwx3)); outside them the overlay is transparent."""
+
+
+def _cover_boxes(mask: np.ndarray, gap: int) -> list[Box]:
+    """Boxes that together hold every True pixel of `mask`, cut along empty bands of at least
+    `gap` rows or columns (an XY cut): a slate's panels, tag and border strips."""
+    boxes: list[Box] = []
+    stack = [(0, 0, mask.shape[1], mask.shape[0], 0, False)]
+    while stack:
+        x0, y0, x1, y1, axis, tried = stack.pop()
+        filled = np.flatnonzero(mask[y0:y1, x0:x1].any(axis=1 - axis))
+        if not filled.size:
+            continue
+        cuts = np.flatnonzero(np.diff(filled) > gap)
+        starts = np.r_[filled[0], filled[cuts + 1]]
+        ends = np.r_[filled[cuts], filled[-1]] + 1
+        origin = y0 if axis == 0 else x0
+        for start, end in zip(starts + origin, ends + origin, strict=True):
+            box = ((x0, int(start), x1, int(end)) if axis == 0
+                   else (int(start), y0, int(end), y1))
+            if len(starts) == 1 and tried:
+                boxes.append(box)
+            else:
+                stack.append((*box, 1 - axis, len(starts) == 1))
+    return boxes
 
 
 class _Slate:
@@ -263,11 +294,13 @@ class _Slate:
         self.big, self.small = font(max(30 * u, 10)), font(max(13 * u, 7))
         self.tiny = font(max(10.5 * u, 7))
         self.dialog_face = font(max(14 * u, 7))
-        self.tc_glyphs = Glyphs(round(max(19 * u, 8)))
-        self.count_glyphs = Glyphs(round(max(13 * u, 7)))
+        self.tc_glyphs = _glyphs(round(max(19 * u, 8)))
+        self.count_glyphs = _glyphs(round(max(13 * u, 7)))
         self.length_text = f"{self.cut_frames / fps:.2f} s  ·  {fps:g} fps"
         self.windows = _speaking_windows(spec.dialog)
         self._states: dict[tuple[int | None, str | None], _SlateState] = {}
+        self._fixed: Image.Image | None = None
+        """The header and counter panels (`_draw_fixed`), drawn by the first state."""
         self._layout()
 
     # -- layout -----------------------------------------------------------------------------
@@ -382,25 +415,67 @@ class _Slate:
         """The composited base frame and overlay of one slate state, painted once and cached."""
         key = (active, handle)
         if key not in self._states:
-            overlay = np.asarray(self._overlay(active, handle), dtype=np.uint16)
-            alpha = (overlay[..., 3:4] * 256 + 127) // 255
-            premult = overlay[..., :3] * alpha
-            inverse = 256 - alpha
-            base = ((self.plate.image * inverse + premult) >> 8).astype(np.uint8)
-            covered = alpha[..., 0].any(axis=1)
-            self._states[key] = _SlateState(base, inverse, premult, covered)
+            overlay = np.asarray(self._overlay(active, handle))
+            plate = self.plate.image
+            base = plate.copy()
+            panels = []
+            covered = overlay[..., 3] > 0
+            boxes = []
+            if handle:  # the border's strips (an XY cut cannot split a frame's border)
+                band, (w, h) = _hazard_band(self.u), (self.width, self.height)
+                boxes = [box for box in ((0, 0, w, band), (0, h - band, w, h),
+                                         (0, band, band, h - band), (w - band, band, w, h - band))
+                         if box[0] < box[2] and box[1] < box[3]]
+                for x0, y0, x1, y1 in boxes:
+                    covered[y0:y1, x0:x1] = False
+            for box in boxes + _cover_boxes(covered, gap=1):
+                x0, y0, x1, y1 = box
+                part = overlay[y0:y1, x0:x1].astype(np.uint16)
+                alpha = (part[..., 3:4] * 256 + 127) // 255
+                premult = part[..., :3] * alpha
+                inverse = 256 - alpha
+                base[y0:y1, x0:x1] = ((plate[y0:y1, x0:x1] * inverse + premult) >> 8).astype(
+                    np.uint8)
+                panels.append((box, inverse, premult))
+            self._states[key] = _SlateState(base, tuple(panels))
         return self._states[key]
 
     def _panel(self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None:
         draw.rounded_rectangle(box, radius=max(1, round(6 * self.u)),
                                fill=(*PANEL, round(255 * PANEL_ALPHA)))
 
-    def _overlay(self, active: int | None, handle: str | None) -> Image.Image:
-        image = Image.new("RGBA", (self.width, self.height), (0, 0, 0, 0))
-        draw = ImageDraw.Draw(image)
+    def _overlay(self, active: int | None, handle: str | None) -> np.ndarray:
+        """The slate's RGBA overlay in one state, as drawn in this order on a transparent
+        frame: the hazard border (handles), the header and counter panels, the dialog, the
+        HANDLE tag. The panels are drawn once per shot and the border once per frame size
+        (drawing text is most of a slate's cost); that is the same picture as long as nothing
+        but the border reaches into the border's strips, which is checked."""
+        if self._fixed is None:
+            self._fixed = Image.new("RGBA", (self.width, self.height), (0, 0, 0, 0))
+            self._draw_fixed(ImageDraw.Draw(self._fixed))
+        image = self._fixed.copy()
+        self._draw_changing(ImageDraw.Draw(image), active, handle)
+        pixels = np.array(image)
+        if not handle:
+            return pixels
+        band, (w, h) = _hazard_band(self.u), (self.width, self.height)
+        strips = [np.s_[:band], np.s_[h - band:], np.s_[band:h - band, :band],
+                  np.s_[band:h - band, w - band:]]
+        if band * 2 >= min(w, h) or any(pixels[strip][..., 3].any() for strip in strips):
+            image = Image.new("RGBA", (self.width, self.height), (0, 0, 0, 0))
+            draw = ImageDraw.Draw(image)
+            _draw_hazard_border(draw, w, h, self.u)
+            self._draw_fixed(draw)
+            self._draw_changing(draw, active, handle)
+            return np.array(image)
+        hazard = _hazard_border(w, h, self.u)
+        for strip in strips:
+            pixels[strip] = hazard[strip]
+        return pixels
+
+    def _draw_fixed(self, draw: ImageDraw.ImageDraw) -> None:
+        """The header and counter panels with their text: the same in every state."""
         pad = self.pad
-        if handle:
-            self._draw_hazard_border(draw)
         self._panel(draw, self.header_box)
         y = self.header_box[1] + pad
         for text, face, color in self.header_lines:
@@ -417,11 +492,15 @@ class _Slate:
         if not self.compact:
             draw.text((box[2] - pad, rows[2][1]), self.length_text, font=self.small,
                       fill=(*TEXT, 255), anchor="ra")
+
+    def _draw_changing(self, draw: ImageDraw.ImageDraw, active: int | None,
+                       handle: str | None) -> None:
+        """What a state adds over the fixed panels: the dialog (its active line) and the
+        HANDLE tag."""
         if self.dialog_box:
             self._draw_dialog(draw, active)
         if handle:
             self._draw_handle_tag(draw, handle)
-        return image
 
     def _counter_rows(self) -> list[tuple[str, int, Glyphs]]:
         """(label, top y, glyphs) of the timecode, frame and length rows of the counter panel."""
@@ -454,17 +533,6 @@ class _Slate:
                           fill=(*(TEXT if lit else DIM), 255))
                 y += line_h
 
-    def _draw_hazard_border(self, draw: ImageDraw.ImageDraw) -> None:
-        """Yellow/black hazard stripes round the frame: this frame is outside the cut."""
-        u, w, h = self.u, self.width, self.height
-        band = max(2, round(6 * u))
-        stripe = max(4, round(14 * u))
-        draw.rectangle((0, 0, w - 1, h - 1), fill=(0, 0, 0, 255))
-        for k in range(-h, w + h, stripe * 2):
-            poly = [(k, 0), (k + stripe, 0), (k + stripe - h, h), (k - h, h)]
-            draw.polygon(poly, fill=(*HANDLE, 255))
-        draw.rectangle((band, band, w - 1 - band, h - 1 - band), fill=(0, 0, 0, 0))
-
     def _draw_handle_tag(self, draw: ImageDraw.ImageDraw, handle: str) -> None:
         """A HANDLE tag between the header and the counters (centred if they leave no room)."""
         u, w, h = self.u, self.width, self.height
@@ -484,20 +552,59 @@ class _Slate:
 
     # -- per frame --------------------------------------------------------------------------
 
-    def counters(self, frame: np.ndarray, index: int) -> None:
-        """Paint the running timecode and frame counter of frame `index` (handles included)."""
+    def counters(self, frame: np.ndarray, index: int) -> list[Box]:
+        """Paint the running timecode and frame counter of frame `index` (handles included);
+        the boxes painted."""
         cut_index = index - self.handles[0]
-        pad = self.pad
-        right = self.counter_box[2] - pad
+        right = self.counter_box[2] - self.pad
         rows = self._counter_rows()
-        tc = self.tc_glyphs.mask(_timecode(cut_index, self.fps))
-        blend_mask(frame, tc, right - tc.shape[1], rows[0][1], TEXT)
-        count = self.count_glyphs.mask(f"{cut_index + 1} / {self.cut_frames}")
-        blend_mask(frame, count, right - count.shape[1], rows[1][1], TEXT)
+        boxes = []
+        for text, glyphs, y in ((_timecode(cut_index, self.fps), self.tc_glyphs, rows[0][1]),
+                                (f"{cut_index + 1} / {self.cut_frames}", self.count_glyphs,
+                                 rows[1][1])):
+            mask = glyphs.mask(text)
+            x = right - mask.shape[1]
+            blend_mask(frame, mask, x, y, TEXT)
+            boxes.append((x, y, x + mask.shape[1], y + mask.shape[0]))
+        return boxes
 
 
+def _hazard_band(u: float) -> int:
+    """Width in pixels of the hazard border's strips."""
+    return max(2, round(6 * u))
+
+
+def _draw_hazard_border(draw: ImageDraw.ImageDraw, w: int, h: int, u: float) -> None:
+    """Yellow/black hazard stripes round the frame: this frame is outside the cut."""
+    band = _hazard_band(u)
+    stripe = max(4, round(14 * u))
+    draw.rectangle((0, 0, w - 1, h - 1), fill=(0, 0, 0, 255))
+    for k in range(-h, w + h, stripe * 2):
+        poly = [(k, 0), (k + stripe, 0), (k + stripe - h, h), (k - h, h)]
+        draw.polygon(poly, fill=(*HANDLE, 255))
+    draw.rectangle((band, band, w - 1 - band, h - 1 - band), fill=(0, 0, 0, 0))
+
+
+@functools.lru_cache(maxsize=8)
+def _hazard_border(w: int, h: int, u: float) -> np.ndarray:
+    """The hazard border alone as an RGBA frame (read-only), drawn once per frame size."""
+    image = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    _draw_hazard_border(ImageDraw.Draw(image), w, h, u)
+    pixels = np.array(image)
+    pixels.setflags(write=False)
+    return pixels
+
+
+@functools.lru_cache(maxsize=32)
+def _glyphs(size: int) -> Glyphs:
+    """The counters' glyph masks at a size, made once per process (every shot uses them)."""
+    return Glyphs(size)
+
+
+@functools.lru_cache(maxsize=256)
 def _name_tags(label: str, u: float) -> tuple[np.ndarray, np.ndarray]:
-    """Two RGBA name-tag sprites: normal (dark) and speaking (accent)."""
+    """Two RGBA name-tag sprites: normal (dark) and speaking (accent); made once per label
+    and size (read-only: shared by every shot the character is in)."""
     face = font(11 * u)
     text_w = math.ceil(face.getlength(label))
     w, h = text_w + round(10 * u), round(face.size * 1.5)
@@ -507,7 +614,9 @@ def _name_tags(label: str, u: float) -> tuple[np.ndarray, np.ndarray]:
         draw = ImageDraw.Draw(image)
         draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=max(1, h // 2), fill=fill)
         draw.text((w / 2, h / 2), label, font=face, fill=ink, anchor="mm")
-        tags.append(np.asarray(image))
+        tag = np.array(image)
+        tag.setflags(write=False)
+        tags.append(tag)
     return tags[0], tags[1]
 
 
@@ -527,6 +636,17 @@ def _actors(spec: ShotSpec, production: Production, width: int, height: int,
     return actors
 
 
+@functools.lru_cache(maxsize=16384)
+def _standing_pose(feet: tuple[float, float], height_px: float, facing_deg: float, t: float,
+                   action: str, distance: float, camera_up: float) -> np.ndarray:
+    """`standing_pose`, memoised (read-only result): the shots of a scene pose the same
+    figures at the same frame times, so each pose is computed once for all of them."""
+    keypoints = standing_pose(feet, height_px, facing_deg, t, action, distance=distance,
+                              camera_up=camera_up)
+    keypoints.setflags(write=False)
+    return keypoints
+
+
 def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seconds: float,
           frame_index: int, speaking: bool) -> tuple[float, np.ndarray] | None:
     """(depth in metres, keypoints) of one character at one frame; None when behind the camera."""
@@ -543,10 +663,61 @@ def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seco
         action = "talk"
     if action == "walk" and not walking:
         action = "stand"
-    keypoints = standing_pose(feet, focal * actor.height_m / z, heading, seconds, action,
-                              distance=z / actor.height_m,
-                              camera_up=plate.camera_height_m / actor.height_m)
+    keypoints = _standing_pose(feet, focal * actor.height_m / z, heading, seconds, action,
+                               z / actor.height_m, plate.camera_height_m / actor.height_m)
     return z, keypoints
+
+
+_Person = tuple[float, np.ndarray, _Actor, bool]
+"""(depth in metres, keypoints, the actor, whether speaking) of one figure in one frame."""
+
+
+class _Shot:
+    """One shot's painter: the plate, the actors and the slate, and what one frame shows."""
+
+    def __init__(self, spec: ShotSpec, production: Production, width: int, height: int,
+                 frame_count: int, fps: float, shot_label: str, handles: tuple[int, int],
+                 start_seconds: float | None) -> None:
+        if width < 16 or height < 16 or frame_count < 0:
+            raise ValueError(
+                f"bad placeholder geometry {width}x{height}, {frame_count} frames")
+        set_spec = production.set(spec.set)
+        self.plate = plate_view(spec, production, set_spec, width, height)
+        self.u = min(height / 360.0, width / 480.0)
+        self.actors = _actors(spec, production, width, height, self.u)
+        self.slate = _Slate(spec, production, self.plate, self.actors, width, height,
+                            frame_count, fps, shot_label, handles)
+        self.spec, self.width, self.fps = spec, width, fps
+        self.frame_count, self.handles, self.start_seconds = frame_count, handles, start_seconds
+
+    def at(self, index: int) -> tuple[_SlateState, list[_Person]]:
+        """The slate state and the posed figures of frame `index`."""
+        head, tail = self.handles
+        seconds = index / self.fps
+        shot_seconds = (index - head) / self.fps if self.start_seconds is None else (
+            self.start_seconds + index / self.fps)
+        handle = ("head" if index < head
+                  else ("tail" if index >= self.frame_count - tail else None))
+        active = self.slate.active_line(shot_seconds)
+        state = self.slate.state(active, handle)
+        speaker = self.spec.dialog[active].speaker.lower() if active is not None else None
+        people = []
+        for actor in self.actors:
+            speaking = speaker == actor.spec.name.lower()
+            posed = _pose(actor, self.plate, self.width, seconds, shot_seconds, index,
+                          speaking)
+            if posed is not None:
+                people.append((posed[0], posed[1], actor, speaking))
+        return state, people
+
+    def paint(self, index: int) -> np.ndarray:
+        """Frame `index` painted whole: the slate state, the figures, the counters."""
+        state, people = self.at(index)
+        frame = state.base.copy()
+        if people:
+            _composite_people(frame, self.plate.image, state, people)
+        self.slate.counters(frame, index)
+        return frame
 
 
 def render_placeholder_frames(
@@ -563,45 +734,174 @@ def render_placeholder_frames(
     the handles (the first handles[0], the last handles[1]) carry a hazard border and a
     HANDLE tag. `start_seconds` is the shot time (seconds from the spec's origin, which
     dialog `start` counts from) of the first frame; by default the cut starts at shot time 0.
-    Raises SoloreelError when the shot's set is not in the bible.
+    Every frame is painted whole and is an array of its own (`placeholder_frames` is the fast
+    road to an encoder). Raises SoloreelError when the shot's set is not in the bible.
     """
-    if width < 16 or height < 16 or frame_count < 0:
-        raise ValueError(f"bad placeholder geometry {width}x{height}, {frame_count} frames")
-    set_spec = production.set(spec.set)
-    plate = plate_view(spec, production, set_spec, width, height)
-    u = min(height / 360.0, width / 480.0)
-    actors = _actors(spec, production, width, height, u)
-    slate = _Slate(spec, production, plate, actors, width, height, frame_count, fps,
-                   shot_label, handles)
-    head, tail = handles
+    shot = _Shot(spec, production, width, height, frame_count, fps, shot_label, handles,
+                 start_seconds)
     for index in range(frame_count):
-        seconds = index / fps
-        shot_seconds = (index - head) / fps if start_seconds is None else (
-            start_seconds + index / fps)
-        handle = "head" if index < head else ("tail" if index >= frame_count - tail else None)
-        active = slate.active_line(shot_seconds)
-        state = slate.state(active, handle)
-        frame = state.base.copy()
-        speaker = spec.dialog[active].speaker.lower() if active is not None else None
-        people = []
-        for actor in actors:
-            speaking = speaker == actor.spec.name.lower()
-            posed = _pose(actor, plate, width, seconds, shot_seconds, index, speaking)
-            if posed is not None:
-                people.append((posed[0], posed[1], actor, speaking))
-        if people:
-            _composite_people(frame, plate.image, state, people)
-        slate.counters(frame, index)
-        yield frame
+        yield shot.paint(index)
 
 
-def _composite_people(frame: np.ndarray, plate: np.ndarray, state: _SlateState,
-                  people: list[tuple[float, np.ndarray, _Actor, bool]]) -> None:
-    """Draw skeletons and name tags on the plate under the slate, inside their bounding box.
+def placeholder_frames(
+    spec: ShotSpec, production: Production, width: int, height: int, frame_count: int,
+    fps: float, shot_label: str, handles: tuple[int, int] = (0, 0),
+    start_seconds: float | None = None,
+) -> Iterator[tuple[np.ndarray, list[Box] | None]]:
+    """The frames of `render_placeholder_frames`, pixel for pixel, for an encoder: yields
+    (frame, changed) where `frame` is one buffer repainted in place (valid until the next
+    frame is asked for; copy it to keep it) and `changed` the boxes (x0, y0, x1, y1) outside
+    which it equals the previous frame (None: the slate changed, take it whole).
 
-    Only rows the slate covers are re-composited; elsewhere the drawing is copied as it is.
+    Only what moves is repainted: where the last frame's figures and counters were is put
+    back from the slate state, then this frame's are drawn (figures only when their pose or
+    tag changed). `changed` holds the counters' boxes and, for the figures, boxes round the
+    pixels that really differ. Figures come from `_PEOPLE_CACHE` when a shot of the same
+    scene already painted them at this frame time.
     """
-    height, width = frame.shape[:2]
+    shot = _Shot(spec, production, width, height, frame_count, fps, shot_label, handles,
+                 start_seconds)
+    x0, y0, x1, y1 = shot.slate.counter_box
+    panel = (x0, y0, x1 + 1, y1 + 1)
+    frame = previous = np.empty(0, np.uint8)
+    shown: _SlateState | None = None
+    shown_patch: tuple[Box, np.ndarray] | None = None
+    counted: list[Box] = []
+    for index in range(frame_count):
+        state, people = shot.at(index)
+        patch = _cached_people_patch(shot.plate, people) if people else None
+        old = [shown_patch[0]] if shown_patch is not None else []
+        new = [patch[0]] if patch is not None else []
+        changed: list[Box] | None = []
+        if state is not shown:
+            frame = state.base.copy()
+            if patch is not None:
+                _apply_people(frame, state, *patch)
+            counted = shot.slate.counters(frame, index)
+            previous = frame.copy()
+            changed = None
+        elif any(_overlap(a, b) for a in old + new for b in [panel, *counted]):
+            # figures reach the counters: put both back, paint both again, compare
+            repainted = counted + old
+            _restore(frame, state, repainted)
+            if patch is not None:
+                _apply_people(frame, state, *patch)
+            counted = shot.slate.counters(frame, index)
+            changed = _compare(frame, previous, repainted + new + counted)
+        else:  # apart: figures repainted only when they changed, counters every frame
+            if patch is not shown_patch:
+                _restore(frame, state, old)
+                if patch is not None:
+                    _apply_people(frame, state, *patch)
+                changed = _compare(frame, previous, old + new)
+            _restore(frame, state, counted)
+            ticking = shot.slate.counters(frame, index)
+            ticked = _merge(counted + ticking)
+            counted = ticking
+            for bx0, by0, bx1, by1 in ticked:
+                previous[by0:by1, bx0:bx1] = frame[by0:by1, bx0:bx1]
+            changed += ticked
+        shown, shown_patch = state, patch
+        yield frame, changed
+
+
+def _restore(frame: np.ndarray, state: _SlateState, boxes: list[Box]) -> None:
+    """Put the slate state back inside `boxes` (what was painted over it there goes)."""
+    for x0, y0, x1, y1 in boxes:
+        frame[y0:y1, x0:x1] = state.base[y0:y1, x0:x1]
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _compare(frame: np.ndarray, previous: np.ndarray, boxes: list[Box]) -> list[Box]:
+    """Where `frame` differs from `previous` inside `boxes` (tight boxes); `previous` is
+    brought up to date there."""
+    changed = []
+    for x0, y0, x1, y1 in _merge(boxes):
+        changed += _changes(frame[y0:y1, x0:x1], previous[y0:y1, x0:x1], x0, y0)
+        previous[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
+    return changed
+
+
+def _merge(boxes: list[Box]) -> list[Box]:
+    """The boxes with overlapping ones joined into their bounding box (so no pixel is in two)."""
+    merged = list(boxes)
+    joined = True
+    while joined:
+        joined = False
+        for i, j in itertools.combinations(range(len(merged)), 2):
+            (a0, b0, a1, b1), (x0, y0, x1, y1) = merged[i], merged[j]
+            if x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1:
+                merged[i] = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
+                del merged[j]
+                joined = True
+                break
+    return merged
+
+
+CHANGE_GAP = 24
+"""Changed columns this far apart are reported as separate boxes (two figures moving at
+either side of the frame are two small regions, not one wide one)."""
+
+
+def _changes(new: np.ndarray, old: np.ndarray, x0: int, y0: int) -> list[Box]:
+    """Boxes (in frame coordinates, `new` sitting at x0, y0) round the pixels that differ."""
+    differs = (new != old).reshape(new.shape[0], -1)  # rows x (columns x channels): numpy
+    columns = np.flatnonzero(differs.any(axis=0).reshape(-1, 3).any(axis=1))  # reduces 2D fast
+    if not columns.size:
+        return []
+    breaks = np.flatnonzero(np.diff(columns) > CHANGE_GAP)
+    boxes = []
+    for first, last in zip(np.r_[columns[0], columns[breaks + 1]],
+                           np.r_[columns[breaks], columns[-1]], strict=True):
+        rows = np.flatnonzero(differs[:, 3 * first:3 * last + 3].any(axis=1))
+        boxes.append((x0 + int(first), y0 + int(rows[0]), x0 + int(last) + 1,
+                      y0 + int(rows[-1]) + 1))
+    return boxes
+
+
+_PEOPLE_CACHE: OrderedDict[Hashable, tuple[Box, np.ndarray] | None] = OrderedDict()
+"""Painted figures (their box, and the plate under them with skeletons and name tags), by the
+plate and the figures' exact poses: the shots of a scene share them frame time by frame time.
+Least recently used first; `_PEOPLE_CACHE_BYTES` at most."""
+_PEOPLE_CACHE_BYTES = 96 << 20
+_people_cache_size = [0]
+_PEOPLE_LOCK = threading.Lock()
+
+
+def _cached_people_patch(plate: PlateView,
+                         people: list[_Person]) -> tuple[Box, np.ndarray] | None:
+    """`_people_patch`, looked up first in `_PEOPLE_CACHE` (read-only: shared). The name tags
+    are keyed by label: their size follows the frame's, which the plate's key holds."""
+    if not plate.key:
+        return _people_patch(plate.image, people)
+    key = (plate.key, tuple((depth, keypoints.tobytes(), actor.label, speaking)
+                            for depth, keypoints, actor, speaking in people))
+    with _PEOPLE_LOCK:
+        if key in _PEOPLE_CACHE:
+            _PEOPLE_CACHE.move_to_end(key)
+            return _PEOPLE_CACHE[key]
+    patch = _people_patch(plate.image, people)
+    if patch is not None:
+        patch[1].setflags(write=False)
+    with _PEOPLE_LOCK:
+        if key not in _PEOPLE_CACHE:
+            _PEOPLE_CACHE[key] = patch
+            _people_cache_size[0] += patch[1].nbytes if patch is not None else 0
+        while _people_cache_size[0] > _PEOPLE_CACHE_BYTES and _PEOPLE_CACHE:
+            _old_key, old = _PEOPLE_CACHE.popitem(last=False)
+            if old is not None:
+                _people_cache_size[0] -= old[1].nbytes
+    return patch
+
+
+def _people_patch(plate: np.ndarray,
+                  people: list[_Person]) -> tuple[Box, np.ndarray] | None:
+    """The box the figures cover (skeletons, name tags, a margin) and the plate inside it with
+    them painted on; None when nothing shows."""
+    height, width = plate.shape[:2]
     boxes = []
     tags = []
     for _depth, keypoints, actor, speaking in people:
@@ -617,26 +917,46 @@ def _composite_people(frame: np.ndarray, plate: np.ndarray, state: _SlateState,
                       visible[:, 1].max() + 8))
         boxes.append((tx, ty, tx + tag.shape[1], ty + tag.shape[0]))
     if not boxes:
-        return
+        return None
     x0 = max(0, math.floor(min(b[0] for b in boxes)))
     y0 = max(0, math.floor(min(b[1] for b in boxes)))
     x1 = min(width, math.ceil(max(b[2] for b in boxes)))
     y1 = min(height, math.ceil(max(b[3] for b in boxes)))
     if x0 >= x1 or y0 >= y1:
-        return
+        return None
     scratch = plate[y0:y1, x0:x1].copy()
     offset = np.array([x0, y0, 0.0])
     for _depth, keypoints, _actor, _speaking in sorted(people, key=lambda p: -p[0]):
         paint_people(scratch, [keypoints - offset])
     for tag, tx, ty in tags:
         blit_rgba(scratch, tag, tx - x0, ty - y0)
-    region = frame[y0:y1, x0:x1]
-    region[:] = scratch
-    rows = state.covered[y0:y1]
-    if rows.any():
-        inverse = state.inverse[y0:y1, x0:x1][rows]
-        premult = state.premult[y0:y1, x0:x1][rows]
-        region[rows] = ((scratch[rows] * inverse + premult) >> 8).astype(np.uint8)
+    return (x0, y0, x1, y1), scratch
+
+
+def _apply_people(frame: np.ndarray, state: _SlateState, box: Box,
+                  scratch: np.ndarray) -> None:
+    """Put painted figures into a frame under the slate: copied as they are, and composited
+    again under the overlay where a panel of it covers them."""
+    x0, y0, x1, y1 = box
+    frame[y0:y1, x0:x1] = scratch
+    for (px0, py0, px1, py1), inverse, premult in state.panels:
+        ix0, iy0, ix1, iy1 = max(x0, px0), max(y0, py0), min(x1, px1), min(y1, py1)
+        if ix0 < ix1 and iy0 < iy1:
+            under = scratch[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+            cover = (slice(iy0 - py0, iy1 - py0), slice(ix0 - px0, ix1 - px0))
+            frame[iy0:iy1, ix0:ix1] = ((under * inverse[cover] + premult[cover]) >> 8).astype(
+                np.uint8)
+
+
+def _composite_people(frame: np.ndarray, plate: np.ndarray, state: _SlateState,
+                      people: list[_Person]) -> None:
+    """Draw skeletons and name tags on the plate under the slate, inside their bounding box.
+
+    Only rows the slate covers are re-composited; elsewhere the drawing is copied as it is.
+    """
+    patch = _people_patch(plate, people)
+    if patch is not None:
+        _apply_people(frame, state, *patch)
 
 
 def render_error_slate(width: int, height: int, frame_count: int, shot_label: str,

@@ -1,13 +1,26 @@
-"""Checking a timeline against the production bible: one Problem per thing a user must fix."""
+"""Checking a timeline against the production bible: one Problem per thing a user must fix.
+
+`validate_timeline` lists every problem of every shot. `validate_report` is what `soloreel
+validate` prints: the same problems with repeats grouped (a character missing from the bible
+is one line with its shot count and the fix, not one line per shot: a feature-length script
+has thousands), and warnings about what validates yet will render wrong: characters without
+views (the proxy fails them), views the proxy cannot cut out (it would paste a rectangle) and
+dialog that runs past its cut (that speech is silent).
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import opentimelineio as otio
 from pydantic import ValidationError
 
-from render_engine.bible import Production, normalise_name, pydantic_problems
+from render_engine.bible import NAME_PATTERN, Production, normalise_name, pydantic_problems
 from render_engine.errors import Problem, SoloreelError
 from render_engine.file_checks import (
     audio_problem,
@@ -23,10 +36,27 @@ def _known(names: list[str] | set[str]) -> str:
     return "known: " + (", ".join(sorted(names)) or "none")
 
 
+def _guess(name: str, known: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(normalise_name(name), sorted(known), n=1)
+    return found[0] if found else None
+
+
 def _unknown(kind: str, name: str, known: set[str]) -> tuple[str, str]:
-    guess = difflib.get_close_matches(normalise_name(name), sorted(known), n=1)
-    fix = f'did you mean "{guess[0]}"? ' if guess else ""
+    guess = _guess(name, known)
+    fix = f'did you mean "{guess}"? ' if guess else ""
     return f'unknown {kind} "{name}"', fix + _known(known)
+
+
+@dataclass(frozen=True)
+class UnknownName(Problem):
+    """A shot naming a character or set the bible lacks; validate groups these by name."""
+
+    kind: str = ""
+    """"character" or "set"."""
+    name: str = ""
+    """The name as the shot writes it."""
+    shot_id: str = ""
+    known: tuple[str, ...] = ()
 
 
 def duration_problem(ref_label: str, clip: otio.schema.Clip, fps: float) -> Problem | None:
@@ -55,6 +85,10 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production,
     def add(field: str, message: str, fix: str = "") -> None:
         problems.append(Problem(ref_label, field, message, fix))
 
+    def unknown(field: str, kind: str, name: str, known: set[str]) -> None:
+        problems.append(UnknownName(ref_label, field, *_unknown(kind, name, known), kind=kind,
+                                    name=name, shot_id=spec.shot.id, known=tuple(sorted(known))))
+
     cast = set(production.cast)
     set_spec = None
     try:
@@ -64,7 +98,7 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production,
             add("set", f'set "{spec.set}" failed to load',
                 f"fix {production.broken[normalise_name(spec.set)]} (see its problems)")
         else:
-            add("set", *_unknown("set", spec.set, set(production.sets)))
+            unknown("set", "set", spec.set, set(production.sets))
     if set_spec is not None:
         for field, relative in production.set_files(set_spec).items():
             try:
@@ -91,11 +125,11 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production,
             add(f"characters[{index}].name", f'character "{char.name}" failed to load',
                 f"fix {production.broken[key]}")
         elif key not in cast:
-            add(f"characters[{index}].name", *_unknown("character", char.name, cast))
+            unknown(f"characters[{index}].name", "character", char.name, cast)
     for index, line in enumerate(spec.dialog):
         key = normalise_name(line.speaker)
         if key not in cast and key not in production.broken:
-            add(f"dialog[{index}].speaker", *_unknown("character", line.speaker, cast))
+            unknown(f"dialog[{index}].speaker", "character", line.speaker, cast)
         elif key not in in_shot and not line.audio_only:
             add(f"dialog[{index}].speaker", f'"{line.speaker}" speaks but is not in the shot',
                 "add them to characters, or mark the line audio_only (V.O./O.S.)")
@@ -151,22 +185,233 @@ def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, l
     return spec, problems + ([short] if short else [])
 
 
-def validate_timeline(
-    timeline: otio.schema.Timeline, production: Production
-) -> tuple[list[Problem], int]:
-    """Every problem of the bible and of each clip, in timeline order, and the number of shots."""
-    problems = list(production.problems) + bible_file_problems(production)
+def _check_shots(timeline: otio.schema.Timeline, production: Production
+                 ) -> tuple[list[Problem], list[tuple[str | None, list[Problem]]], int]:
+    """(the bible's problems, per clip in timeline order its shot id (None when its spec does
+    not parse) and problems, the number of shots)."""
+    bible = list(production.problems) + bible_file_problems(production)
+    clips: list[tuple[str | None, list[Problem]]] = []
     seen_ids: dict[str, str] = {}
     shots = 0
     for ref in iter_shots(timeline):
         spec, found = check_shot(ref, production)
-        problems += found
         if spec is None:
+            if found:
+                clips.append((None, found))
             continue
         shots += 1
         first = seen_ids.setdefault(spec.shot.id, ref.label)
         if first != ref.label:
-            problems.append(Problem(
+            found.append(Problem(
                 ref.label, "shot.id", f'"{spec.shot.id}" is also the id of {first}',
                 "give every shot its own id"))
-    return problems, shots
+        clips.append((spec.shot.id, found))
+    return bible, clips, shots
+
+
+def validate_timeline(
+    timeline: otio.schema.Timeline, production: Production
+) -> tuple[list[Problem], int]:
+    """Every problem of the bible and of each clip, in timeline order, and the number of shots."""
+    bible, clips, shots = _check_shots(timeline, production)
+    return bible + [problem for _shot, found in clips for problem in found], shots
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass
+class ValidationReport:
+    """What `soloreel validate` prints: problems (repeats grouped) and warnings."""
+
+    problems: list[Problem]
+    """Every problem, one per shot as `validate_timeline` lists them (they fail validate)."""
+    shots: int
+    lines: list[str]
+    """The problems as printed: a problem repeated in several shots is one line."""
+    warnings: list[str] = field(default_factory=list)
+    """What validates yet will render wrong (never changes the exit code)."""
+    notes: list[str] = field(default_factory=list)
+    """What was not checked, and how to check it."""
+
+
+def validate_report(timeline: otio.schema.Timeline, production: Production,
+                    speak: bool = False) -> ValidationReport:
+    """Validate the edit and group what repeats; add the warnings (views, dialog past cuts).
+
+    Dialog is checked against the cuts with the lines' spoken WAVs: lines not spoken yet are
+    spoken first when `speak`, else left unchecked and counted in a note (validate stays fast
+    and offline on a feature-length edit; `soloreel dialog` or a render speaks them)."""
+    bible, clips, shots = _check_shots(timeline, production)
+    problems = bible + [problem for _shot, found in clips for problem in found]
+    report = ValidationReport(problems, shots, [p.line() for p in bible] + group_problems(clips))
+    used = _characters_in_shots(timeline, production)
+    report.warnings += _view_warnings(production, used)
+    past, unchecked = _dialog_past_cuts(timeline, production, speak)
+    report.warnings += past
+    if unchecked:
+        report.notes.append(
+            f"{unchecked} dialog line(s) not spoken yet were not checked against their cuts; "
+            "`soloreel validate --speak` speaks them first (or run `soloreel dialog`)")
+    return report
+
+
+def _shot_list(shot_ids: list[str]) -> str:
+    """`s1, s2, s3` or `s1 … s9`: which shots, briefly."""
+    return ", ".join(shot_ids) if len(shot_ids) <= 3 else f"{shot_ids[0]} … {shot_ids[-1]}"
+
+
+def _in_shots(shot_ids: list[str]) -> str:
+    count = len(shot_ids)
+    return f"in {count} shot{'s' if count != 1 else ''} ({_shot_list(shot_ids)})"
+
+
+def _stub_fix(kind: str, name: str) -> str:
+    """How to add a missing character or set to the bible."""
+    key = normalise_name(name)
+    folder = "cast" if kind == "character" else "sets"
+    where = f"{folder}/{key}.toml" if re.match(NAME_PATTERN, key) else f"a {folder}/ file for it"
+    stubs = ("soloreel script2edit SCRIPT --stubs writes stubs" if kind == "character" else
+             "soloreel script2edit SCRIPT --stubs writes stubs with a stand-in plate")
+    return f"add {where} ({stubs})"
+
+
+def group_problems(clips: list[tuple[str | None, list[Problem]]]) -> list[str]:
+    """The clips' problems as printed lines, in timeline order, repeats grouped.
+
+    A character or set name the bible lacks is one line per name, however many shots use it:
+    its shot count, which shots, the known names and the fix. Any other problem found the
+    same (message and fix) in several shots is one line with its shot count too. A problem of
+    a single shot keeps its own line naming the clip."""
+    groups: dict[tuple, list[tuple[str, Problem]]] = {}
+    order: list[tuple[tuple, Problem]] = []
+    for shot_id, found in clips:
+        for problem in found:
+            if shot_id is None:
+                key: tuple = ("clip", id(problem))
+            elif isinstance(problem, UnknownName):
+                key = ("unknown", problem.kind, normalise_name(problem.name))
+            else:
+                key = ("same", problem.message, problem.fix)
+            if key not in groups:
+                groups[key] = []
+                order.append((key, problem))
+            groups[key].append((shot_id or "", problem))
+    lines = []
+    for key, first in order:
+        members = groups[key]
+        shot_ids = list(dict.fromkeys(shot for shot, _problem in members))
+        if len(shot_ids) < 2:
+            lines += [problem.line() for _shot, problem in members]
+        elif isinstance(first, UnknownName):
+            guess = _guess(first.name, first.known)
+            fix = _stub_fix(first.kind, first.name)
+            if guess:
+                fix = f'rename it to "{guess}" in those shots, or {fix}'
+            lines.append(f'unknown {first.kind} "{first.name}" {_in_shots(shot_ids)}; '
+                         + (f'did you mean "{guess}"? ' if guess else "")
+                         + f"{_known(set(first.known))}; fix: {fix}")
+        else:
+            line = f"{first.field}: {first.message} {_in_shots(shot_ids)}"
+            lines.append(f"{line}; {first.fix}" if first.fix else line)
+    return lines
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+def _characters_in_shots(timeline: otio.schema.Timeline,
+                         production: Production) -> dict[str, list[str]]:
+    """The bible's characters seen in shots (in `characters`), each with its shot ids."""
+    used: dict[str, list[str]] = {}
+    for ref in iter_shots(timeline):
+        try:
+            raw = raw_metadata(ref.clip)
+            spec = parse_spec(raw) if raw is not None else None
+        except (SpecError, ValidationError):
+            continue
+        if spec is None:
+            continue
+        for char in spec.characters:
+            key = normalise_name(char.name)
+            if key in production.cast:
+                shots = used.setdefault(key, [])
+                if spec.shot.id not in shots:
+                    shots.append(spec.shot.id)
+    return used
+
+
+def unkeyed_reason(path: Path) -> str | None:
+    """Why the proxy could not cut this view out of its background (it would paste the whole
+    rectangle), or None when it can: an alpha channel with transparent pixels, or an opaque
+    image on a green or blue screen (judged from its border, as the proxy's keyer does)."""
+    from PIL import Image
+
+    from render_engine.proxy.keying import screen_colour
+
+    with Image.open(path) as image:
+        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+            alpha = np.asarray(image.convert("RGBA"))[..., 3]
+            if (alpha < 128).any():
+                return None
+            return "has an alpha channel but nothing in it is transparent"
+        rgb = np.asarray(image.convert("RGB"))
+    if screen_colour(rgb) is not None:
+        return None
+    return "has no transparent background and no green or blue screen behind the figure"
+
+
+def _view_warnings(production: Production, used: dict[str, list[str]]) -> list[str]:
+    """Characters in the edit the proxy cannot draw: no views at all (it fails their shots), or
+    a view with a background it cannot key (it pastes a rectangle)."""
+    warnings = []
+    for key, shot_ids in used.items():
+        member = production.cast[key]
+        shots = _in_shots(shot_ids)
+        if not member.views:
+            warnings.append(
+                f'character "{member.name}" has no views: the proxy tier fails its '
+                f"{len(shot_ids)} shot{'s' if len(shot_ids) != 1 else ''} "
+                f"({_shot_list(shot_ids)}); fix: soloreel cast new {member.name} --from "
+                f"PICTURE (a keyed cut-out view), or add views.front to cast/{member.name}.toml")
+            continue
+        for view, anchors in member.views.items():
+            try:
+                path = production.cast_file(member, anchors.image)
+                reason = unkeyed_reason(path) if path.is_file() else None
+            except (SoloreelError, OSError, ValueError):
+                continue  # a missing or unreadable image is a validate problem already
+            if reason:
+                shown = path.relative_to(production.root).as_posix()
+                warnings.append(
+                    f'character "{member.name}" view {view} ({shown}) {reason}: the proxy '
+                    f"would paste it as a rectangle {shots}; fix: cut the figure out (soloreel "
+                    f"cast new {member.name} --from PICTURE keys it), or save it with "
+                    "transparency or on a green or blue screen")
+    return warnings
+
+
+def _dialog_past_cuts(timeline: otio.schema.Timeline, production: Production,
+                      speak: bool) -> tuple[list[str], int]:
+    """(a warning per dialog line whose speech runs past its shot's cut, the number of lines
+    not checked because they are not spoken yet). The check is `lines_past_cut` of the
+    dialog tracks, so validate and `soloreel dialog` agree on what is cut off."""
+    from render_engine.audio.dialog import AUDIO_FILE, line_cache_folder
+    from render_engine.audio.tracks import lines_past_cut
+
+    warnings = [found.message() for found in lines_past_cut(timeline, production, speak=speak)]
+    unchecked = 0
+    if not speak:
+        for ref in iter_shots(timeline):
+            try:
+                raw = raw_metadata(ref.clip)
+                spec = parse_spec(raw) if raw is not None else None
+            except (SpecError, ValidationError):
+                continue
+            for line in spec.dialog if spec is not None else []:
+                try:
+                    folder = line_cache_folder(line, production, ref.label)
+                except SoloreelError:
+                    continue  # an unknown speaker or a missing take: a problem already
+                unchecked += not (folder / AUDIO_FILE).is_file()
+    return warnings, unchecked

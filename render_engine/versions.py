@@ -9,7 +9,7 @@ from functools import cache
 from importlib import metadata
 
 RENDERER_VERSIONS: dict[str, str] = {
-    "placeholder": "placeholder-1",
+    "placeholder": "placeholder-2",  # -2: slates encoded with the still-picture settings
     "proxy": "proxy-4",
     "final": "final-2",
 }

@@ -313,4 +313,6 @@ def test_validate_lists_lint_findings_as_warnings(production: Production,
     assert "warning: j-03 (J-03 MCU) at 00:00:04:00: jump cut from c-02" in out
     clean = _write(production, "unwarned.otio", edit(*clean_scene()))
     assert main(["validate", str(clean)]) == 0
-    assert "warning:" not in capsys.readouterr().out
+    warnings = [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("warning:")]
+    assert all("has no views" in line for line in warnings), warnings  # this cast is unpainted

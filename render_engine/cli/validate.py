@@ -1,4 +1,6 @@
-"""`soloreel validate TIMELINE --production DIR`: one line per problem, exit 1 if any."""
+"""`soloreel validate TIMELINE --production DIR [--speak]`: one line per problem (a problem
+repeated in many shots is one line with its shot count), then warnings; exit 1 if any
+problem (warnings never change the exit code)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from rich.console import Console
 from render_engine.bible import load_production
 from render_engine.errors import SoloreelError
 from render_engine.timeline_io import production_from_env, read_timeline
-from render_engine.validate import validate_timeline
+from render_engine.validate import validate_report
 
 
 def add_production_argument(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "validate", help="check every clip of a timeline against the production bible",
         description="Check every clip's ShotSpec against the bible. Prints one line per "
-        "problem (clip, field, what is wrong, the fix); exits 1 if there is any.")
+        "problem (clip, field, what is wrong, the fix; a name missing from the bible is one "
+        "line with its shot count), then warnings (characters without views, views the proxy "
+        "cannot cut out, dialog running past its cut, `soloreel lint` findings); exits 1 if "
+        "there is any problem, whatever the warnings.")
     parser.add_argument("timeline", type=Path, help="an .otio (or any OTIO-readable) timeline")
     add_production_argument(parser)
+    parser.add_argument("--speak", action="store_true",
+                        help="speak dialog lines not spoken yet (cached), so every line is "
+                        "checked against its cut (default: only lines already spoken)")
     parser.set_defaults(run=run)
 
 
@@ -54,12 +62,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Print each problem on its own line; 0 when clean, 1 otherwise."""
     production = load_production(find_production(args, args.timeline))
     timeline = read_timeline(args.timeline)
-    problems, shots = validate_timeline(timeline, production)
+    report = validate_report(timeline, production, speak=getattr(args, "speak", False))
+    problems, shots = report.problems, report.shots
     out = Console(highlight=False, soft_wrap=True)  # problems print even with -q
-    for problem in problems:
-        out.print(problem.line(), markup=False)
-    for warning in _lint_warnings(timeline, production):
+    for line in report.lines:
+        out.print(line, markup=False)
+    for warning in report.warnings + _lint_warnings(timeline, production):
         out.print(f"warning: {warning}", markup=False)
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
     if problems:
         console.print(f"{len(problems)} problem(s) in {shots} shot(s)", style="red")
         return 1

@@ -1,31 +1,50 @@
-"""The placeholder tier: a slate with skeletons over the set's plate, plus the dialog audio."""
+"""The placeholder tier: a slate with skeletons over the set's plate, plus the dialog audio.
+
+A slate barely changes from frame to frame, so it is encoded as such: the painter repaints
+only the counters and the figures and says where the frame changed, the writer converts only
+those regions and encodes with the profile's still-picture settings (same codec, profile,
+pixel format, GOP, rate and length as every other tier's movie), and the dialog's soundtrack
+is encoded ahead on a second core.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from render_engine.media.encode import VideoWriter
-from render_engine.placeholder import render_error_slate, render_placeholder_frames
+from render_engine.media.encode import VideoWriter, probe, timecode_at
+from render_engine.placeholder import placeholder_frames, render_error_slate
 from render_engine.render import RenderJob
-from render_engine.tiers.movie import shot_dialog, write_shot_movie
+from render_engine.tiers.movie import shot_dialog
 
 
 def render(job: RenderJob) -> dict[str, Any]:
     """Write the shot's placeholder movie (handles included) to `job.out_path`."""
     lines, audio = shot_dialog(job)
     handles = (job.shown[0] - job.first, job.end - job.shown[1])
-    frames = render_placeholder_frames(
+    frames = placeholder_frames(
         job.spec, job.production, job.width, job.height, job.frame_count, job.fps, job.label,
         handles=handles, start_seconds=job.shot_seconds(0))
-    count = write_shot_movie(job, frames, "placeholder", audio)
+    metadata = {"comment": f"soloreel shot {job.spec.shot.id} tier placeholder",
+                "title": job.spec.shot.id}
+    with VideoWriter(job.out_path, job.width, job.height, job.fps,
+                     profile=job.production.settings.encode.profile, audio=audio,
+                     metadata=metadata, timecode=timecode_at(job.first, job.fps),
+                     still=True, frames=job.frame_count) as writer:
+        for frame, changed in frames:
+            writer.write(frame, changed=changed)
+            job.progress(1)
+    count = probe(job.out_path).frame_count
+    if count != job.frame_count:
+        raise RuntimeError(f"encoder wrote {count} frames, expected {job.frame_count}")
     return {"media_frames": count, "dialog_lines": len(lines)}
 
 
 def write_error_slate(path: Path, width: int, height: int, frames: int, fps: float,
                       label: str, reason: str) -> None:
-    """A red RENDER FAILED movie naming the shot and the reason (not a cache entry)."""
-    with VideoWriter(path, width, height, fps, profile="web",
+    """A red RENDER FAILED movie naming the shot and the reason (not a cache entry): one
+    picture, converted once and encoded as a still."""
+    with VideoWriter(path, width, height, fps, profile="web", still=True,
                      metadata={"comment": f"soloreel render failed: {reason}"[:500]}) as writer:
-        for frame in render_error_slate(width, height, frames, label, reason):
-            writer.write(frame)
+        for index, frame in enumerate(render_error_slate(width, height, frames, label, reason)):
+            writer.write(frame, changed=None if index == 0 else [])
