@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -320,18 +320,24 @@ def group_problems(clips: list[tuple[str | None, list[Problem]]]) -> list[str]:
 # --------------------------------------------------------------------------- warnings
 
 
-def _characters_in_shots(timeline: otio.schema.Timeline,
-                         production: Production) -> dict[str, list[str]]:
-    """The bible's characters seen in shots (in `characters`), each with its shot ids."""
-    used: dict[str, list[str]] = {}
+def _readable_specs(timeline: otio.schema.Timeline) -> Iterator[tuple[ShotRef, ShotSpec]]:
+    """The shots whose spec reads (the warnings skip the others: their problems are listed
+    already)."""
     for ref in iter_shots(timeline):
         try:
             raw = raw_metadata(ref.clip)
             spec = parse_spec(raw) if raw is not None else None
         except (SpecError, ValidationError):
             continue
-        if spec is None:
-            continue
+        if spec is not None:
+            yield ref, spec
+
+
+def _characters_in_shots(timeline: otio.schema.Timeline,
+                         production: Production) -> dict[str, list[str]]:
+    """The bible's characters seen in shots (in `characters`), each with its shot ids."""
+    used: dict[str, list[str]] = {}
+    for _ref, spec in _readable_specs(timeline):
         for char in spec.characters:
             key = normalise_name(char.name)
             if key in production.cast:
@@ -402,13 +408,8 @@ def _dialog_past_cuts(timeline: otio.schema.Timeline, production: Production,
     warnings = [found.message() for found in lines_past_cut(timeline, production, speak=speak)]
     unchecked = 0
     if not speak:
-        for ref in iter_shots(timeline):
-            try:
-                raw = raw_metadata(ref.clip)
-                spec = parse_spec(raw) if raw is not None else None
-            except (SpecError, ValidationError):
-                continue
-            for line in spec.dialog if spec is not None else []:
+        for ref, spec in _readable_specs(timeline):
+            for line in spec.dialog:
                 try:
                     folder = line_cache_folder(line, production, ref.label)
                 except SoloreelError:
