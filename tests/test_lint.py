@@ -316,3 +316,16 @@ def test_validate_lists_lint_findings_as_warnings(production: Production,
     warnings = [line for line in capsys.readouterr().out.splitlines()
                 if line.startswith("warning:")]
     assert all("has no views" in line for line in warnings), warnings  # this cast is unpainted
+
+
+def test_plan_says_when_framing_used_another_setup(production: Production,
+                                                   capsys: pytest.CaptureFixture[Any]) -> None:
+    """An over-the-shoulder the wide plate cannot cover is framed as a single; `plan` shows
+    it in the size column and says why under the table; on a 360 set it stays an OTS."""
+    wide = clip("o-01", "OTS", ["john", "jane"], set_name="strip", line=["john", "jane"])
+    round_ = clip("o-02", "OTS", ["john", "jane"], set_name="round", line=["john", "jane"])
+    path = _write(production, "ots.otio", edit(wide, round_))
+    assert main(["plan", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "OTS→MCU" in out and out.count("OTS→MCU") == 1
+    assert "o-01: no view over john's shoulder onto jane" in out and "360 plate" in out

@@ -17,7 +17,7 @@ from render_engine.errors import SoloreelError
 from render_engine.freshness import CUT_FRAMES, RENDER_FRAMES, frames_note
 from render_engine.hashing import shot_hash
 from render_engine.render import source_frames
-from render_engine.spec import spec_or_error
+from render_engine.spec import ShotSpec, spec_or_error
 from render_engine.timeline_io import iter_shots, read_timeline
 
 
@@ -41,7 +41,7 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
         table.add_column(column, no_wrap=column != "cast")
     fps = production.settings.production.fps
     handles = production.settings.production.handles
-    table.caption = frames_note(handles)
+    notes: list[str] = []
     for ref in iter_shots(timeline):
         spec = spec_or_error(ref.clip) if ref.has_spec else None
         if spec is None:
@@ -57,10 +57,29 @@ def plan_table(timeline_path: Path, production: Production) -> Table:
                 hashes.append(shot_hash(spec, production, tier)[:8])
             except SoloreelError:
                 hashes.append("invalid")
-        table.add_row(str(ref.number), spec.shot.id, cut, rendered, spec.shot.size,
+        size, note = _framed_size(spec, production)
+        if note:
+            notes.append(f"{spec.shot.id}: {note}")
+        table.add_row(str(ref.number), spec.shot.id, cut, rendered, size,
                       spec.camera.move, ", ".join(spec.character_names()),
                       str(len(spec.dialog)), *hashes)
+    table.caption = "\n".join([frames_note(handles), *notes])
     return table
+
+
+def _framed_size(spec: ShotSpec, production: Production) -> tuple[str, str]:
+    """The size column (`OTS→MCU` where the proxy's framing had to use another setup) and
+    framing's reason ("" when the size was framed as written or cannot be framed yet)."""
+    from render_engine.proxy.framing import plan_framing
+
+    tier = production.settings.tier("proxy")
+    try:
+        framing = plan_framing(spec, production, tier.width, tier.height)
+    except (SoloreelError, OSError, KeyError):
+        return spec.shot.size, ""
+    if framing.setup == spec.shot.size:
+        return spec.shot.size, ""
+    return f"{spec.shot.size}→{framing.setup}", framing.note
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
