@@ -526,10 +526,11 @@ def _apply_model_environment(prod: Production, environ: Mapping[str, str]) -> No
 
 
 def _ensure_standins(prod: Production) -> None:
-    """Draw the generated stand-in plates of sets that have no plate of their own yet
-    (`render_engine.standin`) when missing or out of date, before the files are checked: a set
-    stub renders from its first load, and a stand-in is an ordinary plate file to the rest."""
-    if not prod.sets:
+    """Draw the generated stand-in plates of sets that have no plate of their own yet, and the
+    stand-in figures of cast stubs (`render_engine.standin`), when missing or out of date,
+    before the files are checked: a stub renders from its first load, and a stand-in is an
+    ordinary plate or view file to the rest."""
+    if not prod.sets and not prod.cast:
         return
     from render_engine.standin import ensure_standins  # here: bible.py imports no numpy, Pillow
 

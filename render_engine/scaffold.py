@@ -17,7 +17,7 @@ from render_engine.atomic import write_text_atomic
 from render_engine.bible import SETTINGS_FILE, CastMember, SetSpec
 from render_engine.errors import SoloreelError
 from render_engine.standin import HFOV_DEG as STANDIN_HFOV
-from render_engine.standin import lighting_for_time, standin_files
+from render_engine.standin import figure_views, lighting_for_time, standin_files
 
 FOLDERS = ("cast", "sets", "scripts", "timelines", "renders")
 
@@ -139,6 +139,9 @@ CAST_STUB_HEADER = """\
 # Give the character a picture (a figure on a plain background, or a PNG with transparency):
 #   soloreel cast new {name} --from PICTURE.png     a lead: keyed cut-out view with anchors
 #   soloreel cast extra {name} --from PICTURE.png   an extra: the same cut-out, no LoRA
+# Until then its views are a STAND-IN figure soloreel draws itself (a mannequin in a colour of
+# its own with the name on its torso, standing and seated), redrawn whenever it is missing;
+# `soloreel cast new {name} --from PICTURE` replaces both stand-in views with the real ones.
 """
 
 SET_STUB_HEADER = """\
@@ -153,10 +156,14 @@ SET_STUB_HEADER = """\
 
 
 def cast_stub(entry: dict[str, Any]) -> dict[str, Any]:
-    """A cast stub from a screenplay suggestion (name, display name, role, description)."""
+    """A cast stub from a screenplay suggestion (name, display name, role, description), its
+    views the generated stand-in figure (`render_engine.standin.figure_views`)."""
     order = ("name", "display_name", "role", "description")
-    return {key: entry[key] for key in order if key in entry} | {
+    stub = {key: entry[key] for key in order if key in entry} | {
         key: value for key, value in entry.items() if key not in order}
+    if not stub.get("views"):
+        stub["views"] = figure_views(entry["name"])[2]
+    return stub
 
 
 def set_stub(entry: dict[str, Any]) -> dict[str, Any]:

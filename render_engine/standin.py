@@ -15,10 +15,19 @@ or was made for other plate settings (the settings are recorded in the PNG), det
 the same set gives the same bytes. Setting `plate.image` (and `plate.depth`) to your own files
 replaces the stand-in; a stand-in depth beside your own plate image is a floor-plane estimate at
 your plate's size until you give a depth map of your own.
+
+Stand-in figures work the same way for characters: a cast stub's `views.front` and
+`views.sit_front` name `NAME/standin_front.png` and `NAME/standin_sit_front.png`, a mannequin in
+a colour from the name's hash with the name on its torso (`paint_figure`; the seated view is
+derived from it by `render_engine.cast.cutout.seated_view`, like any front view), drawn by
+`ensure_figure` when missing or out of date. Only files named standin_* are ever written;
+`soloreel cast new NAME --from PICTURE` replaces the stand-in views with the real ones.
 """
 
 from __future__ import annotations
 
+import colorsys
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -28,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from render_engine.atomic import atomic_path
-from render_engine.bible import Plate, Production, SetSpec
+from render_engine.bible import CastMember, Plate, Production, SetSpec
 from render_engine.errors import Problem, SoloreelError
 from render_engine.slate_text import font, printable
 
@@ -349,8 +358,9 @@ def ensure_standin(production: Production, set_spec: SetSpec) -> list[Path]:
 
 
 def ensure_standins(production: Production) -> tuple[list[Path], list[Problem]]:
-    """Bring every set's stand-in files up to date (see `ensure_standin`): the files written
-    and a problem per set whose stand-in could not be written (e.g. a read-only folder)."""
+    """Bring every set's stand-in files (see `ensure_standin`) and every character's stand-in
+    figure (see `ensure_figure`) up to date: the files written and a problem per set or
+    character whose stand-in could not be written (e.g. a read-only folder)."""
     written: list[Path] = []
     problems: list[Problem] = []
     for set_spec in production.sets.values():
@@ -365,4 +375,167 @@ def ensure_standins(production: Production) -> tuple[list[Path], list[Problem]]:
                 f"sets/{set_spec.name}.toml", "plate.image",
                 f"the stand-in plate could not be written ({exc})",
                 "make sets/ writable, or set plate.image to your own plate"))
+    for member in production.cast.values():
+        try:
+            written += ensure_figure(production, member)
+        except SoloreelError:
+            continue  # a path outside the production: the file check reports it
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(
+                f"cast/{member.name}.toml", "views.front",
+                f"the stand-in figure could not be written ({exc})",
+                f"make cast/ writable, or give it a picture: soloreel cast new {member.name} "
+                "--from PICTURE"))
     return written, problems
+
+
+# --------------------------------------------------------------------------- stand-in figures
+
+STANDIN_FRONT = "standin_front.png"
+STANDIN_SIT_FRONT = "standin_sit_front.png"
+"""File names (inside cast/NAME/) that mark a view as a generated stand-in figure."""
+FIGURE_VERSION = 1
+"""Bumped when the figure's drawing changes, so old stand-in figures are redrawn."""
+FIGURE_SIZE = (512, 1024)
+"""Width and height of a standing stand-in figure (like a character sheet's front view)."""
+FIGURE_CX = 256
+FIGURE_HEAD_TOP = 48
+FIGURE_HEAD_RADIUS = 62
+FIGURE_FEET = 1000
+FIGURE_EYES_Y = 112
+FIGURE_MOUTH_Y = 144
+FIGURE_MOUTH_WIDTH = 40.0
+FIGURE_ANCHORS: dict[str, Any] = {
+    "feet": [float(FIGURE_CX), float(FIGURE_FEET)],
+    "eyes": [float(FIGURE_CX), float(FIGURE_EYES_Y)],
+    "mouth": [float(FIGURE_CX), float(FIGURE_MOUTH_Y)],
+    "head_top": [float(FIGURE_CX), float(FIGURE_HEAD_TOP)],
+    "mouth_width": FIGURE_MOUTH_WIDTH,
+}
+"""Anchors of the standing stand-in figure (image pixels), the same for every character."""
+
+
+def figure_files(name: str) -> tuple[str, str]:
+    """The `views.front` and `views.sit_front` images a cast stub names (relative to cast/)."""
+    return f"{name}/{STANDIN_FRONT}", f"{name}/{STANDIN_SIT_FRONT}"
+
+
+def is_standin_view(relative: str | None) -> bool:
+    """Whether a view's image path names a generated stand-in figure."""
+    return relative is not None and Path(relative).name in (STANDIN_FRONT, STANDIN_SIT_FRONT)
+
+
+def uses_standin_figure(member: CastMember) -> bool:
+    """Whether any of a character's views is a generated stand-in figure."""
+    return any(is_standin_view(view.image) for view in member.views.values())
+
+
+def figure_colour(name: str) -> RGB:
+    """The character's mannequin colour: a saturated hue from a stable hash of the name (the
+    same on every machine and run, unlike Python's `hash`)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    hue = int.from_bytes(digest[:2], "big") / 65536.0
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.7, 0.85)
+    return round(red * 255), round(green * 255), round(blue * 255)
+
+
+def _shade(colour: RGB, factor: float) -> RGB:
+    return (min(255, round(colour[0] * factor)), min(255, round(colour[1] * factor)),
+            min(255, round(colour[2] * factor)))
+
+
+def paint_figure(name: str, label: str) -> Image.Image:
+    """The standing stand-in figure (RGBA, FIGURE_SIZE, transparent around it): a mannequin in
+    the name's colour (`figure_colour`) — head with two eyes and a mouth line at the anchors,
+    torso, arms, legs with a gap between them, feet at FIGURE_ANCHORS — with `label` written
+    small on the torso so characters can be told apart."""
+    body = figure_colour(name)
+    limbs, dark, head = _shade(body, 0.78), _shade(body, 0.35), _shade(body, 1.25)
+    picture = Image.new("RGBA", FIGURE_SIZE, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(picture)
+    cx = FIGURE_CX
+
+    def limb(start: tuple[float, float], end: tuple[float, float], width: int) -> None:
+        draw.line([start, end], fill=(*limbs, 255), width=width)
+        for x, y in (start, end):
+            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2),
+                         fill=(*limbs, 255))
+
+    for side in (-1, 1):  # legs, apart down to the feet (the seated view finds the crotch)
+        limb((cx + side * 42, 540), (cx + side * 48, FIGURE_FEET - 22), 48)
+        draw.ellipse((cx + side * 48 - 34, FIGURE_FEET - 30, cx + side * 48 + 34, FIGURE_FEET),
+                     fill=(*dark, 255))
+    for side in (-1, 1):  # arms hanging a little away from the torso
+        limb((cx + side * 92, 214), (cx + side * 118, 520), 36)
+    draw.rectangle((cx - 20, FIGURE_HEAD_TOP + 2 * FIGURE_HEAD_RADIUS - 8, cx + 20, 200),
+                   fill=(*limbs, 255))
+    draw.rounded_rectangle((cx - 90, 190, cx + 90, 560), radius=40, fill=(*body, 255))
+    top = FIGURE_HEAD_TOP
+    draw.ellipse((cx - FIGURE_HEAD_RADIUS + 6, top, cx + FIGURE_HEAD_RADIUS - 6,
+                  top + 2 * FIGURE_HEAD_RADIUS), fill=(*head, 255))
+    for side in (-1, 1):
+        x = cx + side * 22
+        draw.ellipse((x - 7, FIGURE_EYES_Y - 7, x + 7, FIGURE_EYES_Y + 7), fill=(*dark, 255))
+    half = FIGURE_MOUTH_WIDTH / 2
+    draw.line([(cx - half, FIGURE_MOUTH_Y), (cx + half, FIGURE_MOUTH_Y)], fill=(*dark, 255),
+              width=5)
+    text = printable(label.upper())
+    size = 30
+    while size > 10 and font(size).getlength(text) > 160:
+        size -= 2
+    ink = (20, 20, 20, 255) if sum(body) > 360 else (250, 250, 250, 255)
+    draw.text((cx, 300), text, font=font(size), fill=ink, anchor="mm")
+    return picture
+
+
+def figure_views(name: str, label: str | None = None
+                 ) -> tuple[Image.Image, Image.Image | None, dict[str, dict[str, Any]]]:
+    """The stand-in figure, its seated view (derived exactly as `cast new` derives one, see
+    `render_engine.cast.cutout.seated_view`) and the `views` table a cast stub gets for them
+    (image paths relative to cast/, anchors in each image's pixels)."""
+    from render_engine.cast.cutout import SEATED_VIEW, seated_view
+
+    front = paint_figure(name, label or name.replace("-", " ").replace("_", " "))
+    front_file, seated_file = figure_files(name)
+    views: dict[str, dict[str, Any]] = {"front": {"image": front_file, **FIGURE_ANCHORS}}
+    seated = seated_view(front, FIGURE_ANCHORS)
+    if seated is None:
+        return front, None, views
+    views[SEATED_VIEW] = {"image": seated_file, **seated[1]}
+    return front, seated[0], views
+
+
+def _save_rgba(path: Path, picture: Image.Image, settings: str) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(KEY, settings)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG", pnginfo=info, compress_level=PNG_LEVEL)
+
+
+def ensure_figure(production: Production, member: CastMember) -> list[Path]:
+    """Write a character's stand-in figure files (only views whose image is named standin_*)
+    when missing or drawn for another name, label or drawing version; returns those written."""
+    wanted = {view.image for view in member.views.values() if is_standin_view(view.image)}
+    if not wanted:
+        return []
+    label = member.label
+    front: Image.Image | None = None
+    seated: Image.Image | None = None
+    written: list[Path] = []
+    for relative in sorted(wanted):
+        standing = Path(relative).name == STANDIN_FRONT
+        settings = json.dumps({"version": FIGURE_VERSION, "what": "front" if standing else
+                               "sit_front", "name": member.name, "label": label},
+                              sort_keys=True)
+        path = production.cast_file(member, relative)
+        if _recorded(path) == settings:
+            continue
+        if front is None:
+            front, seated, _views = figure_views(member.name, label)
+        picture = front if standing else seated
+        if picture is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_rgba(path, picture, settings)
+        written.append(path)
+    return written

@@ -247,6 +247,7 @@ def validate_report(timeline: otio.schema.Timeline, production: Production,
     report = ValidationReport(problems, shots, [p.line() for p in bible] + group_problems(clips))
     used = _characters_in_shots(timeline, production)
     report.warnings += _view_warnings(production, used)
+    report.notes += _standin_figure_notes(production, used)
     past, unchecked = _dialog_past_cuts(timeline, production, speak)
     report.warnings += past
     if unchecked:
@@ -395,6 +396,22 @@ def _view_warnings(production: Production, used: dict[str, list[str]]) -> list[s
                     f"cast new {member.name} --from PICTURE keys it), or save it with "
                     "transparency or on a green or blue screen")
     return warnings
+
+
+def _standin_figure_notes(production: Production, used: dict[str, list[str]]) -> list[str]:
+    """Characters in the edit drawn as a generated stand-in figure (a stub's views, see
+    `render_engine.standin`): they render, as a mannequin, until they get a picture."""
+    from render_engine.standin import uses_standin_figure
+
+    notes = []
+    for key, shot_ids in used.items():
+        member = production.cast[key]
+        if uses_standin_figure(member):
+            notes.append(
+                f'character "{member.name}" is a stand-in figure (a mannequin with its name) '
+                f"{_in_shots(shot_ids)}; give it a picture: soloreel cast new {member.name} "
+                "--from PICTURE")
+    return notes
 
 
 def _dialog_past_cuts(timeline: otio.schema.Timeline, production: Production,

@@ -153,7 +153,10 @@ def test_script2edit_stubs_write_what_is_missing_and_never_replace(tiny_producti
     assert "wrote cast/zoe.toml" in out and "wrote sets/moon-base.toml" in out
     assert "2 bible stub(s) written" in out and "ok: " in out and "suggested" not in out
     zoe = tomllib.loads((tiny_production / "cast" / "zoe.toml").read_text())
+    views = zoe.pop("views")
     assert zoe == {"name": "zoe", "display_name": "Zoë", "role": "extra", "description": ""}
+    assert views["front"]["image"] == "zoe/standin_front.png"  # a stand-in figure until cast new
+    assert (tiny_production / "cast" / "zoe" / "standin_front.png").is_file()
     written = {p: p.read_bytes() for p in (tiny_production / "cast").glob("*.toml")}
     assert main(["script2edit", str(script), "-p", str(tiny_production), "--stubs"]) == 0
     assert "stub(s) written" not in capsys.readouterr().out  # nothing missing any more

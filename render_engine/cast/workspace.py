@@ -140,10 +140,19 @@ def check_image(path: Path) -> None:
         raise SoloreelError(f"{path} is not a readable image ({exc})") from exc
 
 
+def _own_views(raw: dict[str, Any]) -> dict[str, Any]:
+    """A raw cast file's views less the generated stand-in figures (`render_engine.standin`)."""
+    from render_engine.standin import is_standin_view
+
+    return {key: view for key, view in (raw.get("views") or {}).items()
+            if not (isinstance(view, dict) and is_standin_view(view.get("image")))}
+
+
 def is_stub(raw: dict[str, Any]) -> bool:
-    """A cast file with no picture yet (no views, reference images or LoRA): what
-    `script2edit --stubs` writes; `cast new` / `cast extra` fill it in instead of refusing."""
-    return not raw.get("views") and not raw.get("reference_images") and not raw.get("lora")
+    """A cast file with no picture yet (no views but stand-in figures, no reference images or
+    LoRA): what `script2edit --stubs` writes; `cast new` / `cast extra` fill it in instead of
+    refusing."""
+    return not _own_views(raw) and not raw.get("reference_images") and not raw.get("lora")
 
 
 def registrable(production: Production, name: str) -> dict[str, Any]:
@@ -168,7 +177,8 @@ def new_character(production: Production, name: str, source: Path, outfit: str |
                   role: str = "lead") -> tuple[Workspace, CastMember]:
     """Register a character: cast/NAME.toml (role, unique trigger, reference image) and its
     workspace folders, with the source image copied into cast/NAME/source/. A stub cast file
-    (see `is_stub`) is filled in, keeping its display name, description, height and voice."""
+    (see `is_stub`) is filled in, keeping its display name, description, height and voice;
+    its stand-in figure views are dropped (the caller records the real views)."""
     stub = registrable(production, name)
     workspace = Workspace(production, name)
     check_image(Path(source))
@@ -181,6 +191,8 @@ def new_character(production: Production, name: str, source: Path, outfit: str |
     workspace.ensure()
     target = workspace.folder("source") / f"source{Path(source).suffix.lower() or '.png'}"
     copy_in(Path(source), target)
+    stub = {key: value for key, value in stub.items() if key != "views"} | (
+        {"views": _own_views(stub)} if _own_views(stub) else {})
     raw: dict[str, Any] = {**stub, "name": name, "role": role, "trigger": trigger or "",
                            "description": description or (f"wearing {outfit}" if outfit else "")
                            or stub.get("description", ""),

@@ -18,7 +18,7 @@ from render_engine.scaffold import write_stubs
 from render_engine.screenplay.edit import SCRIPT_KEY
 from render_engine.screenplay.errors import FountainError
 from render_engine.spec import to_plain
-from render_engine.standin import standin_files
+from render_engine.standin import figure_files, standin_files
 from render_engine.timeline_io import write_timeline
 from render_engine.validate import validate_timeline
 
@@ -125,8 +125,9 @@ def _write_stubs(production: Production, suggestions: dict[str, Any], console: C
             out.print(f"wrote {shown}: stand-in plate sets/{image} until you set plate.image",
                       markup=False)
         else:
-            out.print(f"wrote {shown}: give it a picture with `soloreel cast new {path.stem} "
-                      "--from PICTURE.png`", markup=False)
+            out.print(f"wrote {shown}: stand-in figure cast/{figure_files(path.stem)[0]} until "
+                      f"you give it a picture with `soloreel cast new {path.stem} --from "
+                      "PICTURE.png`", markup=False)
     made = sum(written for _path, written in results)
     if results:
         console.print(f"{made} bible stub(s) written")
