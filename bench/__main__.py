@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import link_placeholders, placeholder_render, proxy_render
+from bench import hooks_overhead, link_placeholders, placeholder_render, proxy_render
 
 BENCHES = {"link": link_placeholders.main, "proxy": proxy_render.main,
-           "placeholder": placeholder_render.main}
+           "placeholder": placeholder_render.main, "hooks": hooks_overhead.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,12 @@
 blocked out by `script2edit --stubs` (stub cast, stand-in plates):
 
 1. a 100-shot edit (the film's first 100 shots, dialog spoken beforehand: speech is not the
-   placeholder's cost) rendered and linked from a cold cache, in frames per second counting
-   handles, printed beside the encode-only figure measured in the same run: the same movies
-   (frame counts, sizes, dialog audio, one file per shot) made of one still picture each,
-   through the placeholder's writer, i.e. the encoder's own floor with nothing to draw; and
-   through the writer as placeholders used it before (every frame converted whole, the web
+   placeholder's cost) rendered and linked from a cold cache by the render pool (one worker
+   process per core, as `soloreel render` does), in frames per second counting handles,
+   printed beside the encode-only figure measured in the same run with as many processes: the
+   same movies (frame counts, sizes, dialog audio, one file per shot) made of one still picture
+   each, through the placeholder's writer, i.e. the encoder's own floor with nothing to draw;
+   and through the writer as placeholders used it before (every frame converted whole, the web
    profile's CRF settings) for comparison;
 2. the whole film's placeholders from a cold cache, end to end: speaking every line (TTS,
    cached per line) and rendering every shot, against the 3-minute target.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing
 import resource
 import shutil
 import tempfile
@@ -31,11 +33,14 @@ from render_engine.bible import Production, load_production
 from render_engine.cache import RenderCache
 from render_engine.media.encode import VideoWriter
 from render_engine.placeholder import render_placeholder_frames
-from render_engine.render import ShotPlan, link_plan, plan_shot
+from render_engine.render import ShotPlan, plan_shot
+from render_engine.render_pool import default_jobs, link_plans
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
 
 FEATURE_MINUTES_TARGET = 3.0
 FPS_TARGET = 2000
+JOBS = default_jobs("placeholder")
+"""Worker processes, as `soloreel render` uses them (one per core, or $SOLOREEL_JOBS)."""
 
 
 def make_feature(root: Path, scenes: int) -> tuple[Path, float]:
@@ -92,18 +97,23 @@ def render_all(edit: Path, root: Path) -> tuple[float, int, float]:
     shutil.rmtree(root / "renders" / "placeholder", ignore_errors=True)
     production = load_production(root)
     cache, plans = _plans(edit, production)
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    before = _cpu_seconds()
     started = time.perf_counter()
+    link_plans(plans, production, cache, JOBS, progress=lambda _n: None)
+    seconds = time.perf_counter() - started
     frames = 0
     for plan in plans:
-        link_plan(plan, production, cache, render=True)
         if plan.error or plan.problem or plan.result is None:
             raise RuntimeError(plan.error or plan.problem or "nothing rendered")
         frames += plan.frames
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return seconds, frames, cpu
+    return seconds, frames, _cpu_seconds() - before
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process, its threads and its finished worker processes."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def encode_only(edit: Path, root: Path, out: Path, before: bool) -> tuple[float, int]:
@@ -125,13 +135,25 @@ def encode_only(edit: Path, root: Path, out: Path, before: bool) -> tuple[float,
         picture = next(render_placeholder_frames(plan.spec, production, tier.width,
                                                  tier.height, 1, fps, plan.ref.label))
         jobs.append((plan.frames, audio, picture))
+    _MOVIES[:] = [(out.with_name(f"{out.stem}{index}{out.suffix}"), tier.width, tier.height,
+                   fps, profile, before, *job) for index, job in enumerate(jobs)]
     started = time.perf_counter()
-    for frames, audio, picture in jobs:
-        with VideoWriter(out, tier.width, tier.height, fps, profile=profile, audio=audio,
-                         still=not before, frames=None if before else frames) as writer:
-            for index in range(frames):
-                writer.write(picture, changed=None if before or index == 0 else [])
+    with multiprocessing.get_context("fork").Pool(JOBS) as pool:  # as the render pool does
+        pool.map(_encode_movie, range(len(_MOVIES)), chunksize=1)
     return time.perf_counter() - started, sum(frames for frames, _a, _p in jobs)
+
+
+_MOVIES: list[tuple] = []
+"""The encode-only movies (path, size, rate, profile, before, frames, audio, picture), for
+the forked workers."""
+
+
+def _encode_movie(index: int) -> None:
+    path, width, height, fps, profile, before, frames, audio, picture = _MOVIES[index]
+    with VideoWriter(path, width, height, fps, profile=profile, audio=audio,
+                     still=not before, frames=None if before else frames) as writer:
+        for frame in range(frames):
+            writer.write(picture, changed=None if before or frame == 0 else [])
 
 
 def main(quick: bool = False) -> None:
@@ -146,8 +168,8 @@ def main(quick: bool = False) -> None:
         total = sum(p.frames for p in plans)
         print(f"placeholders: a generated {scenes}-scene screenplay, {len(plans)} shots, "
               f"{total} frames with handles ({total / 24 / 60:.0f} min at 24 fps), "
-              f"{tier.width}x{tier.height}, {production.settings.encode.profile} profile; "
-              f"script2edit --stubs {blocking:.1f} s")
+              f"{tier.width}x{tier.height}, {production.settings.encode.profile} profile, "
+              f"{JOBS} worker process(es); script2edit --stubs {blocking:.1f} s")
 
         head = first_shots(edit, short)
         speak(_plans(head, production)[1], production)

@@ -6,9 +6,14 @@ and `mix` (audio) transition, as Kdenlive builds them. A dissolve becomes a smal
 tractor (`luma` + `mix`) between the two clips, as Shotcut writes it. Clip markers go on the
 producer as `kdenlive:markers` (position in file frames, comment).
 
+Audio tracks (the dialog and room tone) become playlists marked `kdenlive:audio_track`, shown
+with `hide="video"` as Kdenlive does; a clip without a media file becomes a blank. The
+timeline's global start time is kept as the main tractor's `soloreel:global_start_frame`
+property (melt and Kdenlive keep tractor properties), so record times read back as written.
+
 Reading keeps only what MLT holds: file paths, in/out (file-relative, so the reference's
-available range starts at 0), blanks, dissolves, marker comments. OTIO metadata does not
-survive, exactly like a real Kdenlive round trip.
+available range starts at 0), blanks, dissolves, marker comments, audio tracks, the start
+frame. OTIO metadata does not survive, exactly like a real Kdenlive round trip.
 
 OTIO loads this module by file path: imports of our code are absolute.
 """
@@ -128,10 +133,17 @@ class _Writer:
 
     def track(self, track: otio.schema.Track) -> ET.Element:
         playlist = ET.Element("playlist", id=self._id("playlist"))
+        if track.name:
+            _prop(playlist, "kdenlive:track_name", track.name)
+        if track.kind == otio.schema.TrackKind.Audio:
+            _prop(playlist, "kdenlive:audio_track", 1)
         children = list(track)
         for index, item in enumerate(children):
             if isinstance(item, otio.schema.Gap):
                 ET.SubElement(playlist, "blank",
+                              length=str(_frames(item.source_range.duration, self.rate)))
+            elif isinstance(item, otio.schema.Clip) and not _has_media(item):
+                ET.SubElement(playlist, "blank",  # no file for melt to play: silence/black
                               length=str(_frames(item.source_range.duration, self.rate)))
             elif isinstance(item, otio.schema.Clip):
                 before = children[index - 1] if index else None
@@ -161,13 +173,20 @@ class _Writer:
         _prop(black, "length", duration)
         _prop(black, "mlt_service", "color")
         _prop(black, "resource", "0x000000ff")
-        playlists = [self.track(t) for t in self.timeline.video_tracks()]
+        video = [self.track(t) for t in self.timeline.video_tracks()]
+        audio = [self.track(t) for t in self.timeline.audio_tracks()]
         main = ET.Element("tractor", id="main", **{"in": "0", "out": str(duration - 1)})
+        start = self.timeline.global_start_time
+        if start is not None:  # kept by melt and Kdenlive as a tractor property
+            _prop(main, START_PROPERTY, _frames(start, self.rate))
         ET.SubElement(main, "track", producer="black_track")
-        for playlist in playlists:
+        for playlist in audio:  # Kdenlive puts audio tracks below the video tracks
+            ET.SubElement(main, "track", producer=playlist.get("id"), hide="video")
+        for playlist in video:
             ET.SubElement(main, "track", producer=playlist.get("id"))
-        for number in range(1, len(playlists) + 1):
-            for service in ("mix", "qtblend"):
+        for number in range(1, len(audio) + len(video) + 1):
+            is_audio = number <= len(audio)
+            for service in ("mix",) if is_audio else ("mix", "qtblend"):
                 transition = ET.SubElement(main, "transition", id=self._id(service))
                 _prop(transition, "mlt_service", service)
                 _prop(transition, "a_track", 0)
@@ -180,6 +199,15 @@ class _Writer:
         self.root.set("producer", "main")
         ET.indent(self.root)
         return self.root
+
+
+START_PROPERTY = "soloreel:global_start_frame"
+"""Main tractor property holding the timeline's global start time (frames at the profile rate):
+MLT has no timeline start of its own, and without it every record time reads 00:00:00:00."""
+
+
+def _has_media(clip: otio.schema.Clip) -> bool:
+    return bool(getattr(clip.media_reference, "target_url", None))
 
 
 def _size(timeline: otio.schema.Timeline) -> tuple[int, int]:
@@ -229,8 +257,11 @@ def _clip(producer: ET.Element, first: int, last: int, rate: float) -> otio.sche
 
 
 def _read_playlist(playlist: ET.Element, elements: dict[str, ET.Element],
-                   rate: float) -> otio.schema.Track:
-    track = otio.schema.Track(name=playlist.get("id", ""), kind=otio.schema.TrackKind.Video)
+                   rate: float, audio: bool = False) -> otio.schema.Track:
+    props = _props(playlist)
+    track = otio.schema.Track(
+        name=props.get("kdenlive:track_name") or playlist.get("id", ""),
+        kind=otio.schema.TrackKind.Audio if audio else otio.schema.TrackKind.Video)
     pending_head = 0
     for child in playlist:
         if child.tag == "blank":
@@ -270,9 +301,14 @@ def read_from_string(input_str: str, **_kwargs) -> otio.schema.Timeline:
     elements = {e.get("id", ""): e for e in root if e.get("id")}
     main = elements.get(root.get("producer", "")) or root.findall("tractor")[-1]
     timeline = otio.schema.Timeline(name=root.get("title", ""))
+    start = _props(main).get(START_PROPERTY)
+    if start and start.lstrip("-").isdigit():
+        timeline.global_start_time = RT(int(start), rate)
     for track in main.findall("track"):
         element = elements.get(track.get("producer", ""))
         if element is None or element.tag != "playlist":
             continue
-        timeline.tracks.append(_read_playlist(element, elements, rate))
+        audio = track.get("hide") == "video" or _props(element).get(
+            "kdenlive:audio_track") == "1"
+        timeline.tracks.append(_read_playlist(element, elements, rate, audio))
     return timeline

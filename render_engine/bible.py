@@ -100,7 +100,7 @@ class ModelEntry(_Strict):
     kind: Literal["t2v", "i2v", "v2v", "vace"] = "t2v"
     revision: str | None = None
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
-    memory_profile: Literal["12gb", "24gb", "80gb"] = "24gb"
+    memory_profile: Literal["12gb", "24gb", "80gb", "auto"] = "24gb"
     attention_backend: str | None = None
     """A diffusers attention backend for the transformer (native, flash, sage, xformers,
     _native_cudnn…); unset keeps diffusers' default. `*_hub` backends are refused."""
@@ -116,6 +116,9 @@ class ModelEntry(_Strict):
     to the production or absolute) that `--quality draft` renders with."""
     draft_steps: Annotated[int, Field(ge=4, le=8)] = 4
     """Denoising steps of a draft (the distilled LoRAs are made for 4–8 steps, guidance 1)."""
+    conditioning_scale: Annotated[float, Field(ge=0.0, le=4.0)] | None = None
+    """VACE models: how strongly the control video steers each pass (diffusers'
+    `conditioning_scale`; unset: 1.0, the scale VACE was trained at)."""
 
     @field_validator("attention_backend")
     @classmethod
@@ -141,7 +144,7 @@ class ModelEntry(_Strict):
     @model_serializer(mode="wrap")
     def _hashed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        for key in ("attention_backend", "first_block_cache"):
+        for key in ("attention_backend", "first_block_cache", "conditioning_scale"):
             if data.get(key) is None:
                 data.pop(key, None)
         for key in ("compile_blocks", "draft_lora", "draft_steps"):
@@ -283,11 +286,25 @@ class LightingPreset(_Strict):
     flicker: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
+class LivingRegion(_Strict):
+    """A masked region of the plate that moves in the proxy (`[[living]]` in a set's TOML):
+    flames and candles flicker with the lighting's fire signal and glow on the ground around
+    them, screens flicker faintly, water shimmers, trees and grass sway."""
+
+    name: str
+    image: str
+    """8-bit greyscale mask at the plate's size (white = the region)."""
+    preset: Literal["fire", "candle", "screen", "water", "sway"]
+    amount: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """How strongly it moves (0 still, 1 the preset's most)."""
+
+
 class SetSpec(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str = ""
     plate: Plate
     masks: list[ForegroundMask] = Field(default_factory=list)
+    living: list[LivingRegion] = Field(default_factory=list)
     lighting: dict[str, LightingPreset] = Field(default_factory=dict)
     default_lighting: str | None = None
 
@@ -393,6 +410,8 @@ class Production:
             files["plate.depth"] = set_spec.plate.depth
         for index, mask in enumerate(set_spec.masks):
             files[f"masks[{index}].image"] = mask.image
+        for index, region in enumerate(set_spec.living):
+            files[f"living[{index}].image"] = region.image
         return files
 
     def cast_files(self, member: CastMember, include_lora: bool = True) -> dict[str, str]:

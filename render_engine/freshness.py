@@ -9,8 +9,9 @@ shot is
   machine, or the user's own file, which carries no soloreel hash) and it covers the cut;
 - `draft`: final tier only — no full final, but a fresh `--quality draft` final is cached;
 - `stale`: something was rendered for this shot at this tier, but for other content (the spec
-  or the bible changed since) or for fewer frames than the cut now shows (a trim or `dialog`
-  lengthened the shot past its handles);
+  or the bible changed since; for a final, also the proxy it follows or anything else it is
+  conditioned on: `final.conditioning`) or for fewer frames than the cut now shows (a trim or
+  `dialog` lengthened the shot past its handles);
 - `missing`: nothing was ever rendered; `invalid`: the clip cannot be planned (`reason` says
   why).
 
@@ -241,9 +242,38 @@ class Freshness:
             state.state = "missing"
             return state
         state.state = "stale"
-        state.reason = (_short_reason(state) if rendered_from == plan.content_hash and state.short
-                        else "the shot changed since its render (spec, bible or settings)")
+        if rendered_from == plan.content_hash and state.short:
+            state.reason = _short_reason(state)
+        else:
+            state.reason = (self._conditioning_reason(state, rendered_from)
+                            or "the shot changed since its render (spec, bible or settings)")
         return state
+
+    def _conditioning_reason(self, state: TierState, rendered_from: str) -> str | None:
+        """For a stale final whose spec, bible and settings are unchanged: which of the
+        inputs it is conditioned on changed (the approved proxy, its control video,
+        references or segmenting: `final.conditioning`), from the render's manifest."""
+        previous, plan = state.previous, state.plan
+        if (state.tier != "final" or previous is None or previous.hash != rendered_from
+                or plan is None or plan.spec is None or self.production is None):
+            return None
+        import json
+
+        from render_engine.hashing import canonical_json, hash_inputs
+
+        old = previous.manifest.get("inputs") or {}
+        try:  # as the manifest stored it (JSON)
+            new = json.loads(canonical_json(hash_inputs(plan.spec, self.production, "final")))
+        except SoloreelError:
+            return None
+        if any(old.get(k) != v for k, v in new.items() if k != "conditioning"):
+            return None
+        before, now = old.get("conditioning") or {}, new.get("conditioning") or {}
+        if before.get("proxy") != now.get("proxy"):
+            return ("the proxy it follows changed since its render (the animatic, or a proxy "
+                    "rendered after it); render the final again to follow the approved proxy")
+        return ("what it is conditioned on changed since its render (control video, "
+                "reference images or long-take segments)")
 
     def _linked_only(self, ref: ShotRef, tier: str) -> TierState:
         """An edit without its production: what the clip links is all there is to go by."""

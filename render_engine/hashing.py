@@ -3,7 +3,11 @@
 The hash of a shot at a tier covers the ShotSpec, the bible entries it uses (set, lighting,
 cast members — a member's voice settings, voice file and voice engine only when they have lines
 in the shot), the *contents* of every file those name (plate, depth, masks, reference images,
-LoRA for finals), the renderer version, the tier's settings and the rendered frame range.
+LoRA for finals), the renderer version, the tier's settings and the rendered frame range. A
+final also covers what it is conditioned on (`render_engine.final.conditioning`): the proxy
+render it follows (by the proxy's own content hash, and whether it is rendered), the control
+video's source, the reference images and how long takes are segmented — so a final rendered
+before the animatic changed is stale afterwards.
 Clip names, colours and markers are not inputs, so renaming a clip never re-renders it.
 """
 
@@ -157,6 +161,9 @@ def hash_inputs(
         model = spec.render.final.model or settings.tier("final").model
         entry = settings.models.get(model) if model else None
         inputs["model"] = {"name": model, **(entry.model_dump(mode="json") if entry else {})}
+        from render_engine.final.conditioning import final_conditioning
+
+        inputs["conditioning"] = final_conditioning(spec, production)
     return inputs
 
 
@@ -173,5 +180,9 @@ def shot_hash(
     spec: ShotSpec, production: Production, tier: str, frame_range: tuple[int, int] | None = None
 ) -> str:
     """The content address of a shot's render at a tier (hex SHA-256, 64 chars)."""
-    text = canonical_json(hash_inputs(spec, production, tier, frame_range))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return inputs_hash(hash_inputs(spec, production, tier, frame_range))
+
+
+def inputs_hash(inputs: dict[str, Any]) -> str:
+    """The content address of `hash_inputs`' answer (hex SHA-256, 64 chars)."""
+    return hashlib.sha256(canonical_json(inputs).encode("utf-8")).hexdigest()

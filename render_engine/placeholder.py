@@ -1,13 +1,15 @@
 """The placeholder tier's frame painter: the set's plate, OpenPose blocking and a slate.
 
-A placeholder must be instant for a whole film, so everything static in a shot (the darkened
-plate, the slate panels, each state of the dialog highlight and of the handle marking) is
-painted once per shot. What changes from frame to frame is small: the running counters
-(every frame) and the skeletons (idle sway, breathing, talking arms, walks: nearly every
-frame). `placeholder_frames` repaints only those, in one buffer, and says which regions
-changed, so the encoder converts just them (`VideoWriter.write(frame, changed=...)`). A
-scene's shots share their blocking, so the skeletons of one frame time are posed and painted
-once for all of them (`_PEOPLE_CACHE`).
+A placeholder must be instant for a whole film, so a slate is a still picture: the darkened
+plate, the blocking held in its pose, the slate panels (the shot's source timecode in, its
+length in frames and seconds: the movie's timecode track gives every NLE the running source
+timecode, so nothing ticks) in each state the shot passes through (the dialog line being
+spoken, the handles), each painted once per shot. Only what the blocking moves changes from
+frame to frame: walks along their paths and pose tracks. `placeholder_frames` repaints only
+those, in one buffer, and says which regions changed, so the encoder converts just them, or
+nothing at all for an unchanged frame (`VideoWriter.write(frame, changed=...)`). A scene's
+shots share their blocking, so the skeletons of one frame time are posed and painted once for
+all of them (`_PEOPLE_CACHE`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from render_engine.bible import Production, SetSpec
 from render_engine.errors import SoloreelError
-from render_engine.media.encode import Box
+from render_engine.media.encode import Box, timecode_at
 from render_engine.pose.openpose import paint_people, standing_pose
-from render_engine.slate_text import Glyphs, blend_mask, blit_rgba, ellipsize, font, printable, wrap
+from render_engine.slate_text import blit_rgba, ellipsize, font, printable, wrap
 from render_engine.spec import CharacterSpec, DialogLine, ShotSpec
 
 DARKEN = 0.62
@@ -278,7 +280,7 @@ class _Slate:
 
     def __init__(self, spec: ShotSpec, production: Production, plate: PlateView, actors:
                  list[_Actor], width: int, height: int, frame_count: int, fps: float,
-                 shot_label: str, handles: tuple[int, int]) -> None:
+                 shot_label: str, handles: tuple[int, int], source_first: int | None) -> None:
         self.spec, self.plate, self.actors = spec, plate, actors
         self.width, self.height, self.fps = width, height, fps
         self.frame_count, self.handles = frame_count, handles
@@ -294,8 +296,14 @@ class _Slate:
         self.big, self.small = font(max(30 * u, 10)), font(max(13 * u, 7))
         self.tiny = font(max(10.5 * u, 7))
         self.dialog_face = font(max(14 * u, 7))
-        self.tc_glyphs = _glyphs(round(max(19 * u, 8)))
-        self.count_glyphs = _glyphs(round(max(13 * u, 7)))
+        self.tc_face = font(max(19 * u, 8))
+        self.tc_text = (timecode_at(source_first + handles[0], fps) if source_first is not None
+                        else _timecode(0, fps))
+        """The source timecode of the cut's first frame (the movie's timecode track counts on
+        from it in the NLE); the cut's own 00:00:00:00 when the source frame is not known."""
+        self.frames_text = f"{self.cut_frames} fr"
+        if handles[0] or handles[1]:
+            self.frames_text += f" + {handles[0]}/{handles[1]} handles"
         self.length_text = f"{self.cut_frames / fps:.2f} s  ·  {fps:g} fps"
         self.windows = _speaking_windows(spec.dialog)
         self._states: dict[tuple[int | None, str | None], _SlateState] = {}
@@ -308,12 +316,12 @@ class _Slate:
     def _layout(self) -> None:
         u, m, pad = self.u, self.margin, self.pad
         w = self.width
-        value_w = max(self.tc_glyphs.mask("-00:00:00:00").shape[1],
-                      0 if self.compact else self.small.getlength(self.length_text))
-        label_w = 0 if self.compact else self.tiny.getlength("LENGTH") + round(10 * u)
-        counter_w = math.ceil(label_w + value_w) + 2 * pad
         rows = self._counter_rows()
-        bottom = rows[-1][1] + rows[-1][2].height + pad
+        value_w = max(face.getlength(text) for _label, text, _y, face in rows)
+        label_w = 0 if self.compact else max(
+            self.tiny.getlength(label) for label, *_rest in rows) + round(10 * u)
+        counter_w = math.ceil(label_w + value_w) + 2 * pad
+        bottom = rows[-1][2] + rows[-1][3].size + pad
         self.counter_box = (w - m - counter_w, m, w - m, bottom)
         header_w = self.counter_box[0] - m - round(10 * u) - m
         self.header_lines = self._header_text(header_w - 2 * pad)
@@ -428,7 +436,7 @@ class _Slate:
                          if box[0] < box[2] and box[1] < box[3]]
                 for x0, y0, x1, y1 in boxes:
                     covered[y0:y1, x0:x1] = False
-            for box in boxes + _cover_boxes(covered, gap=1):
+            for box in boxes + self._cover(covered, handle):
                 x0, y0, x1, y1 = box
                 part = overlay[y0:y1, x0:x1].astype(np.uint16)
                 alpha = (part[..., 3:4] * 256 + 127) // 255
@@ -439,6 +447,23 @@ class _Slate:
                 panels.append((box, inverse, premult))
             self._states[key] = _SlateState(base, tuple(panels))
         return self._states[key]
+
+    def _cover(self, covered: np.ndarray, handle: str | None) -> list[Box]:
+        """Disjoint boxes holding every pixel the overlay covers (inside the border): the
+        panels' and the HANDLE tag's boxes from the layout, or, should anything be drawn
+        outside them, an XY cut of the covered pixels."""
+        w, h = self.width, self.height
+        layout = [self.header_box, self.counter_box]
+        layout += [self.dialog_box] if self.dialog_box else []
+        layout += [self._tag_box(handle)] if handle else []
+        boxes = _merge([(max(0, x0 - 1), max(0, y0 - 1), min(w, x1 + 2), min(h, y1 + 2))
+                        for x0, y0, x1, y1 in layout])
+        inside = np.zeros_like(covered)
+        for x0, y0, x1, y1 in boxes:
+            inside[y0:y1, x0:x1] = True
+        if (covered & ~inside).any():
+            return _cover_boxes(covered, gap=1)
+        return boxes
 
     def _panel(self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None:
         draw.rounded_rectangle(box, radius=max(1, round(6 * self.u)),
@@ -484,14 +509,11 @@ class _Slate:
         box = self.counter_box
         self._panel(draw, box)
         x0 = box[0] + pad
-        rows = self._counter_rows()
-        for label, y_row, glyphs in rows:
+        for label, text, y_row, face in self._counter_rows():
             if label:
-                draw.text((x0, y_row + glyphs.height * 0.55), label, font=self.tiny,
+                draw.text((x0, y_row + face.size * 0.55), label, font=self.tiny,
                           fill=(*DIM, 255), anchor="lm")
-        if not self.compact:
-            draw.text((box[2] - pad, rows[2][1]), self.length_text, font=self.small,
-                      fill=(*TEXT, 255), anchor="ra")
+            draw.text((box[2] - pad, y_row), text, font=face, fill=(*TEXT, 255), anchor="ra")
 
     def _draw_changing(self, draw: ImageDraw.ImageDraw, active: int | None,
                        handle: str | None) -> None:
@@ -502,15 +524,18 @@ class _Slate:
         if handle:
             self._draw_handle_tag(draw, handle)
 
-    def _counter_rows(self) -> list[tuple[str, int, Glyphs]]:
-        """(label, top y, glyphs) of the timecode, frame and length rows of the counter panel."""
+    def _counter_rows(self) -> list[tuple[str, str, int, ImageFont.FreeTypeFont]]:
+        """(label, text, top y, face) of the source timecode in, the frames and the length rows
+        of the counter panel (small frames: the timecode and the frames, unlabelled)."""
         top = self.margin + self.pad
-        frame_y = top + self.tc_glyphs.height + round(4 * self.u)
+        frame_y = top + self.tc_face.size + round(4 * self.u)
         if self.compact:
-            return [("", top, self.tc_glyphs), ("", frame_y, self.count_glyphs)]
-        length_y = frame_y + self.count_glyphs.height + round(3 * self.u)
-        return [("TC", top, self.tc_glyphs), ("FRAME", frame_y, self.count_glyphs),
-                ("LENGTH", length_y, self.count_glyphs)]
+            return [("", self.tc_text, top, self.tc_face),
+                    ("", f"{self.cut_frames} fr", frame_y, self.small)]
+        length_y = frame_y + self.small.size + round(3 * self.u)
+        return [("TC IN", self.tc_text, top, self.tc_face),
+                ("FRAMES", self.frames_text, frame_y, self.small),
+                ("LENGTH", self.length_text, length_y, self.small)]
 
     def _draw_dialog(self, draw: ImageDraw.ImageDraw, active: int | None) -> None:
         assert self.dialog_box is not None
@@ -533,40 +558,33 @@ class _Slate:
                           fill=(*(TEXT if lit else DIM), 255))
                 y += line_h
 
-    def _draw_handle_tag(self, draw: ImageDraw.ImageDraw, handle: str) -> None:
-        """A HANDLE tag between the header and the counters (centred if they leave no room)."""
+    def _tag_box(self, handle: str) -> Box:
+        """Where the HANDLE tag goes: between the header and the counters (centred if they
+        leave no room); (x0, y0, x1, y1), the corners inclusive as PIL draws them."""
         u, w, h = self.u, self.width, self.height
         band = max(2, round(6 * u))
-        text = f"HANDLE  ·  {handle.upper()}"
-        face = font(16 * u)
-        tw = face.getlength(text)
-        tag_w, tag_h = round(tw + 20 * u), round(face.size * 1.6)
+        tag_w = round(self._tag_face().getlength(self._tag_text(handle)) + 20 * u)
+        tag_h = round(self._tag_face().size * 1.6)
         x0 = (self.header_box[2] + self.counter_box[0]) // 2 - tag_w // 2
         x0 = min(max(x0, band), w - band - tag_w)
         y0 = self.margin
         if x0 < self.header_box[2] + 2 and y0 < self.header_box[3]:
             x0, y0 = (w - tag_w) // 2, (h - tag_h) // 2
-        draw.rectangle((x0, y0, x0 + tag_w, y0 + tag_h), fill=(*HANDLE, 255))
-        draw.text((x0 + tag_w / 2, y0 + tag_h / 2), text, font=face, fill=(0, 0, 0, 255),
-                  anchor="mm")
+        return x0, y0, x0 + tag_w, y0 + tag_h
 
-    # -- per frame --------------------------------------------------------------------------
+    def _tag_face(self) -> ImageFont.FreeTypeFont:
+        return font(16 * self.u)
 
-    def counters(self, frame: np.ndarray, index: int) -> list[Box]:
-        """Paint the running timecode and frame counter of frame `index` (handles included);
-        the boxes painted."""
-        cut_index = index - self.handles[0]
-        right = self.counter_box[2] - self.pad
-        rows = self._counter_rows()
-        boxes = []
-        for text, glyphs, y in ((_timecode(cut_index, self.fps), self.tc_glyphs, rows[0][1]),
-                                (f"{cut_index + 1} / {self.cut_frames}", self.count_glyphs,
-                                 rows[1][1])):
-            mask = glyphs.mask(text)
-            x = right - mask.shape[1]
-            blend_mask(frame, mask, x, y, TEXT)
-            boxes.append((x, y, x + mask.shape[1], y + mask.shape[0]))
-        return boxes
+    @staticmethod
+    def _tag_text(handle: str) -> str:
+        return f"HANDLE  ·  {handle.upper()}"
+
+    def _draw_handle_tag(self, draw: ImageDraw.ImageDraw, handle: str) -> None:
+        """The HANDLE tag (`_tag_box`): this frame is outside the cut."""
+        x0, y0, x1, y1 = self._tag_box(handle)
+        draw.rectangle((x0, y0, x1, y1), fill=(*HANDLE, 255))
+        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), self._tag_text(handle), font=self._tag_face(),
+                  fill=(0, 0, 0, 255), anchor="mm")
 
 
 def _hazard_band(u: float) -> int:
@@ -593,12 +611,6 @@ def _hazard_border(w: int, h: int, u: float) -> np.ndarray:
     pixels = np.array(image)
     pixels.setflags(write=False)
     return pixels
-
-
-@functools.lru_cache(maxsize=32)
-def _glyphs(size: int) -> Glyphs:
-    """The counters' glyph masks at a size, made once per process (every shot uses them)."""
-    return Glyphs(size)
 
 
 @functools.lru_cache(maxsize=256)
@@ -647,9 +659,19 @@ def _standing_pose(feet: tuple[float, float], height_px: float, facing_deg: floa
     return keypoints
 
 
+def _moves(actor: _Actor) -> bool:
+    """Whether the character's blocking moves it during a shot (a pose track, a walk): the
+    only thing on a slate that changes from frame to frame."""
+    return bool(actor.track) or actor.spec.action == "walk"
+
+
 def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seconds: float,
           frame_index: int, speaking: bool) -> tuple[float, np.ndarray] | None:
-    """(depth in metres, keypoints) of one character at one frame; None when behind the camera."""
+    """(depth in metres, keypoints) of one character at one frame; None when behind the camera.
+
+    A character who does not move (`_moves`) is held in its pose at time 0 (no idle sway,
+    breathing or gesturing: the slate is a still picture of the blocking); a walker walks.
+    """
     if actor.track:
         return 0.0, actor.track[min(frame_index, len(actor.track) - 1)]
     (x, z), heading, walking = _walk_position(actor.spec, shot_seconds)
@@ -663,7 +685,8 @@ def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seco
         action = "talk"
     if action == "walk" and not walking:
         action = "stand"
-    keypoints = _standing_pose(feet, focal * actor.height_m / z, heading, seconds, action,
+    keypoints = _standing_pose(feet, focal * actor.height_m / z, heading,
+                               seconds if _moves(actor) else 0.0, action,
                                z / actor.height_m, plate.camera_height_m / actor.height_m)
     return z, keypoints
 
@@ -677,7 +700,7 @@ class _Shot:
 
     def __init__(self, spec: ShotSpec, production: Production, width: int, height: int,
                  frame_count: int, fps: float, shot_label: str, handles: tuple[int, int],
-                 start_seconds: float | None) -> None:
+                 start_seconds: float | None, source_first: int | None = None) -> None:
         if width < 16 or height < 16 or frame_count < 0:
             raise ValueError(
                 f"bad placeholder geometry {width}x{height}, {frame_count} frames")
@@ -686,12 +709,17 @@ class _Shot:
         self.u = min(height / 360.0, width / 480.0)
         self.actors = _actors(spec, production, width, height, self.u)
         self.slate = _Slate(spec, production, self.plate, self.actors, width, height,
-                            frame_count, fps, shot_label, handles)
+                            frame_count, fps, shot_label, handles, source_first)
+        self.still = not any(_moves(actor) for actor in self.actors)
+        """No one moves: a frame's figures follow from its slate state (who speaks) alone."""
         self.spec, self.width, self.fps = spec, width, fps
         self.frame_count, self.handles, self.start_seconds = frame_count, handles, start_seconds
+        self._held: dict[int | None, list[_Person]] = {}
+        """The figures of a still shot by the dialog line being spoken (None: no line)."""
 
-    def at(self, index: int) -> tuple[_SlateState, list[_Person]]:
-        """The slate state and the posed figures of frame `index`."""
+    def at(self, index: int) -> tuple[_SlateState, list[_Person], Hashable]:
+        """The slate state and the posed figures of frame `index`, and a key that is equal
+        for two frames only when their figures are (None: they may differ from any other)."""
         head, tail = self.handles
         seconds = index / self.fps
         shot_seconds = (index - head) / self.fps if self.start_seconds is None else (
@@ -700,6 +728,8 @@ class _Shot:
                   else ("tail" if index >= self.frame_count - tail else None))
         active = self.slate.active_line(shot_seconds)
         state = self.slate.state(active, handle)
+        if self.still and active in self._held:
+            return state, self._held[active], ("held", active)
         speaker = self.spec.dialog[active].speaker.lower() if active is not None else None
         people = []
         for actor in self.actors:
@@ -708,37 +738,40 @@ class _Shot:
                           speaking)
             if posed is not None:
                 people.append((posed[0], posed[1], actor, speaking))
-        return state, people
+        if not self.still:
+            return state, people, None
+        self._held[active] = people
+        return state, people, ("held", active)
 
     def paint(self, index: int) -> np.ndarray:
-        """Frame `index` painted whole: the slate state, the figures, the counters."""
-        state, people = self.at(index)
+        """Frame `index` painted whole: the slate state and the figures."""
+        state, people, _key = self.at(index)
         frame = state.base.copy()
         if people:
             _composite_people(frame, self.plate.image, state, people)
-        self.slate.counters(frame, index)
         return frame
 
 
 def render_placeholder_frames(
     spec: ShotSpec, production: Production, width: int, height: int, frame_count: int,
     fps: float, shot_label: str, handles: tuple[int, int] = (0, 0),
-    start_seconds: float | None = None,
+    start_seconds: float | None = None, source_first: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the placeholder frames of one shot (HxWx3 uint8 RGB), handles included.
 
     Each frame shows the darkened plate, an OpenPose skeleton per character at its floor
     position (pinhole from the plate's horizon and camera height), and a slate: shot label,
-    size, angle, camera move, characters, dialog (the line being spoken highlighted), a
-    running timecode and frame counter from the cut's first frame, the cut's length. Frames in
-    the handles (the first handles[0], the last handles[1]) carry a hazard border and a
-    HANDLE tag. `start_seconds` is the shot time (seconds from the spec's origin, which
-    dialog `start` counts from) of the first frame; by default the cut starts at shot time 0.
-    Every frame is painted whole and is an array of its own (`placeholder_frames` is the fast
-    road to an encoder). Raises SoloreelError when the shot's set is not in the bible.
+    size, angle, camera move, characters, dialog (the line being spoken highlighted), the
+    source timecode of the cut's first frame (`source_first` is the first frame rendered, in
+    source frames), the cut's length in frames and seconds. Frames in the handles (the first
+    handles[0], the last handles[1]) carry a hazard border and a HANDLE tag. `start_seconds`
+    is the shot time (seconds from the spec's origin, which dialog `start` counts from) of the
+    first frame; by default the cut starts at shot time 0. Every frame is painted whole and is
+    an array of its own (`placeholder_frames` is the fast road to an encoder). Raises
+    SoloreelError when the shot's set is not in the bible.
     """
     shot = _Shot(spec, production, width, height, frame_count, fps, shot_label, handles,
-                 start_seconds)
+                 start_seconds, source_first)
     for index in range(frame_count):
         yield shot.paint(index)
 
@@ -746,62 +779,46 @@ def render_placeholder_frames(
 def placeholder_frames(
     spec: ShotSpec, production: Production, width: int, height: int, frame_count: int,
     fps: float, shot_label: str, handles: tuple[int, int] = (0, 0),
-    start_seconds: float | None = None,
+    start_seconds: float | None = None, source_first: int | None = None,
 ) -> Iterator[tuple[np.ndarray, list[Box] | None]]:
     """The frames of `render_placeholder_frames`, pixel for pixel, for an encoder: yields
     (frame, changed) where `frame` is one buffer repainted in place (valid until the next
     frame is asked for; copy it to keep it) and `changed` the boxes (x0, y0, x1, y1) outside
-    which it equals the previous frame (None: the slate changed, take it whole).
+    which it equals the previous frame (None for the first frame: take it whole; []: the
+    frame is the previous one).
 
-    Only what moves is repainted: where the last frame's figures and counters were is put
-    back from the slate state, then this frame's are drawn (figures only when their pose or
-    tag changed). `changed` holds the counters' boxes and, for the figures, boxes round the
-    pixels that really differ. Figures come from `_PEOPLE_CACHE` when a shot of the same
-    scene already painted them at this frame time.
+    Only what moves is repainted: where the last frame's figures were is put back from the
+    slate state, then this frame's are drawn, and `changed` holds boxes round the pixels that
+    really differ. Figures held still are not even posed again, and come from `_PEOPLE_CACHE`
+    when a shot of the same scene already painted them at this frame time.
     """
     shot = _Shot(spec, production, width, height, frame_count, fps, shot_label, handles,
-                 start_seconds)
-    x0, y0, x1, y1 = shot.slate.counter_box
-    panel = (x0, y0, x1 + 1, y1 + 1)
+                 start_seconds, source_first)
     frame = previous = np.empty(0, np.uint8)
     shown: _SlateState | None = None
     shown_patch: tuple[Box, np.ndarray] | None = None
-    counted: list[Box] = []
+    shown_key: Hashable = None
     for index in range(frame_count):
-        state, people = shot.at(index)
+        state, people, key = shot.at(index)
+        if state is shown and key is not None and key == shown_key:
+            yield frame, []
+            continue
         patch = _cached_people_patch(shot.plate, people) if people else None
-        old = [shown_patch[0]] if shown_patch is not None else []
-        new = [patch[0]] if patch is not None else []
         changed: list[Box] | None = []
-        if state is not shown:
+        if state is not shown:  # a new slate state: where it differs from the last frame
             frame = state.base.copy()
             if patch is not None:
                 _apply_people(frame, state, *patch)
-            counted = shot.slate.counters(frame, index)
+            changed = (None if shown is None
+                       else _compare(frame, previous, [(0, 0, frame.shape[1], frame.shape[0])]))
             previous = frame.copy()
-            changed = None
-        elif any(_overlap(a, b) for a in old + new for b in [panel, *counted]):
-            # figures reach the counters: put both back, paint both again, compare
-            repainted = counted + old
-            _restore(frame, state, repainted)
+        elif patch is not shown_patch:
+            old = [shown_patch[0]] if shown_patch is not None else []
+            _restore(frame, state, old)
             if patch is not None:
                 _apply_people(frame, state, *patch)
-            counted = shot.slate.counters(frame, index)
-            changed = _compare(frame, previous, repainted + new + counted)
-        else:  # apart: figures repainted only when they changed, counters every frame
-            if patch is not shown_patch:
-                _restore(frame, state, old)
-                if patch is not None:
-                    _apply_people(frame, state, *patch)
-                changed = _compare(frame, previous, old + new)
-            _restore(frame, state, counted)
-            ticking = shot.slate.counters(frame, index)
-            ticked = _merge(counted + ticking)
-            counted = ticking
-            for bx0, by0, bx1, by1 in ticked:
-                previous[by0:by1, bx0:bx1] = frame[by0:by1, bx0:bx1]
-            changed += ticked
-        shown, shown_patch = state, patch
+            changed = _compare(frame, previous, old + ([patch[0]] if patch is not None else []))
+        shown, shown_patch, shown_key = state, patch, key
         yield frame, changed
 
 

@@ -8,6 +8,8 @@ folder, atomic publish), and which media references the clip gets. The media lin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
@@ -22,7 +24,7 @@ import opentimelineio as otio
 from render_engine.bible import TIERS, Production
 from render_engine.cache import CacheEntry, RenderCache
 from render_engine.errors import SoloreelError
-from render_engine.hashing import hash_inputs, shot_hash
+from render_engine.hashing import hash_inputs, inputs_hash, shot_hash
 from render_engine.spec import (
     MAX_SHOT_SECONDS,
     NAMESPACE,
@@ -104,14 +106,24 @@ class ShotPlan:
     result: CacheEntry | None = None
     error: str | None = None
     seconds: float = 0.0
+    inputs: dict[str, Any] | None = None
+    """What `content_hash` was made of (`hashing.hash_inputs`), when planned for this spec."""
     extra: dict[str, Any] = field(default_factory=dict)
     rendered_elsewhere: bool = False
     """True when another process rendered this shot while this one waited for its lock (the
     result is then that process's render: counted as cached, not rendered)."""
+    clip_spec: ShotSpec | None = None
+    """The clip's own spec when `spec` is the shot it is a piece of (`reuse_identity`): a
+    split piece or a duplicate that links its parent's render; None otherwise."""
 
     @property
     def frames(self) -> int:
         return self.end - self.first
+
+    @property
+    def own_spec(self) -> ShotSpec | None:
+        """The clip's own spec (its own shot id), whatever render it links."""
+        return self.clip_spec or self.spec
 
 
 def source_frames(clip: otio.schema.Clip, fps: float, label: str) -> tuple[int, int]:
@@ -153,43 +165,161 @@ def plan_shot(ref: ShotRef, production: Production, cache: RenderCache, tier: st
         return plan
     plan.first, plan.end = plan.shown[0] - handles, plan.shown[1] + handles
     try:  # reads every file the shot uses: one may have vanished since validation
-        plan.content_hash = shot_hash(plan.spec, production, tier)
+        plan.inputs = hash_inputs(plan.spec, production, tier)
+        plan.content_hash = inputs_hash(plan.inputs)
     except SoloreelError as exc:
         plan.problem = f"{ref.label} {exc}"
         return plan
     plan.cached = cache.lookup(tier, plan.content_hash, *plan.shown)
+    if plan.cached is None:
+        _reuse_parent(plan, production, cache)
     return plan
+
+
+PIECE_KEY = "soloreel_nle"
+"""Clip metadata an import writes on a split piece or a duplicate: `render_as`, the shot whose
+renders it is a trim of (see `render_engine.nle.reattach`)."""
+
+
+def piece_digest(spec: ShotSpec) -> str:
+    """A short digest of a spec's content: an import records it for the parent's spec, so a
+    piece whose spec changed since (a retake, a fix) no longer plans the parent's render."""
+    text = json.dumps(spec.to_metadata(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def piece_info(clip: otio.schema.Clip) -> tuple[str | None, tuple[int, int] | None]:
+    """(render_as, render_range) an import recorded on a split piece or duplicate; the range
+    only while the clip's spec is still the one recorded with it (`render_digest`)."""
+    info = clip.metadata.get(PIECE_KEY)
+    if info is None:
+        return None, None
+    render_as = info.get("render_as")
+    window = info.get("render_range")
+    digest = info.get("render_digest")
+    if window is not None and isinstance(render_as, str) and render_as:
+        try:
+            spec = spec_or_error(clip)
+            variant = spec.model_copy(update={"shot": spec.shot.model_copy(
+                update={"id": render_as})}) if spec is not None else None
+        except (SoloreelError, ValueError):
+            variant = None
+        if variant is None or digest != piece_digest(variant):
+            window = None
+    try:
+        span = (int(window[0]), int(window[1])) if window is not None else None
+    except (TypeError, ValueError, IndexError):
+        span = None
+    return (render_as if isinstance(render_as, str) and render_as else None), span
+
+
+def reuse_identity(clip: otio.schema.Clip, spec: ShotSpec) -> ShotSpec | None:
+    """The spec of the shot this clip is a piece of, or None.
+
+    An editor's razor split or duplicate is the same shot: same spec, same source media, only
+    the source range differs (OTIO's model of a trim). The import gives each piece its own id
+    for the edit and records the parent as `render_as`; the piece's spec under the parent's id
+    addresses the parent's renders (the content hash covers the spec, id included), so a piece
+    within the parent's render and handles links those frames instead of rendering new ones."""
+    render_as, _span = piece_info(clip)
+    if render_as is None or render_as == spec.shot.id:
+        return None
+    try:
+        shot = spec.shot.model_copy(update={"id": render_as})
+    except ValueError:
+        return None
+    return spec.model_copy(update={"shot": shot})
+
+
+def _reuse_parent(plan: ShotPlan, production: Production, cache: RenderCache) -> None:
+    """Address a piece's plan at its parent's render when one covers the piece's frames (the
+    piece then renders nothing and keeps the parent's motion, frame for frame). With no such
+    render yet, a piece inside the parent's cut plus handles (`render_range`, the parent's
+    exported source frames) plans the parent's own render — the same frames and camera move
+    the parent would have had, rendered once for all its pieces. Otherwise (a piece that
+    outgrew the parent, a spec changed by a retake or a fix) the piece is its own shot."""
+    assert plan.spec is not None
+    parent = reuse_identity(plan.ref.clip, plan.spec)
+    if parent is None:
+        return
+    try:
+        content_hash = shot_hash(parent, production, plan.tier)
+    except SoloreelError:
+        return
+    found = cache.lookup(plan.tier, content_hash, *plan.shown)
+    if found is None:
+        _render_as, span = piece_info(plan.ref.clip)
+        handles = production.settings.production.handles
+        if span is None or not (span[0] - handles <= plan.shown[0]
+                                and plan.shown[1] <= span[1] + handles):
+            return
+        found = cache.lookup(plan.tier, content_hash, *span)
+        plan.extra["piece_shown"] = plan.shown
+        plan.shown = span
+        plan.first, plan.end = span[0] - handles, span[1] + handles
+    plan.clip_spec, plan.spec = plan.spec, parent
+    plan.content_hash, plan.cached, plan.inputs = content_hash, found, None
+
+
+@dataclass(frozen=True)
+class ShotWork:
+    """What rendering one planned shot needs, without the edit it came from: picklable, so a
+    worker process can render it (`render_engine.render_pool`)."""
+
+    spec: ShotSpec
+    tier: str
+    content_hash: str
+    first: int
+    end: int
+    shown: tuple[int, int]
+    label: str
+    inputs: dict[str, Any] | None = None
+    """What the content hash was made of (`hashing.hash_inputs`), when the plan kept it: the
+    manifest records it without hashing the shot again."""
+
+    @classmethod
+    def of(cls, plan: ShotPlan) -> ShotWork:
+        """The work of a plan that has a spec."""
+        assert plan.spec is not None
+        return cls(plan.spec, plan.tier, plan.content_hash, plan.first, plan.end, plan.shown,
+                   plan.ref.label, plan.inputs)
 
 
 def render_shot(plan: ShotPlan, production: Production, cache: RenderCache,
                 progress: ProgressFn | None = None) -> CacheEntry:
     """Render one planned shot into the cache (or find it there after waiting for the lock:
-    `plan.rendered_elsewhere` says so). Holds the production's render lock (gc refuses to
+    `plan.rendered_elsewhere` says so)."""
+    entry, plan.rendered_elsewhere = render_work(ShotWork.of(plan), production, cache, progress)
+    return entry
+
+
+def render_work(work: ShotWork, production: Production, cache: RenderCache,
+                progress: ProgressFn | None = None) -> tuple[CacheEntry, bool]:
+    """Render one shot's work into the cache; (the entry, whether another process rendered it
+    while this one waited for its lock). Holds the production's render lock (gc refuses to
     delete meanwhile) and clears staging a killed render of the same content left behind."""
-    assert plan.spec is not None
-    renderer = renderer_for(plan.tier)
-    with cache.rendering(), cache.lock(plan.tier, plan.content_hash):
-        found = cache.lookup(plan.tier, plan.content_hash, *plan.shown)
+    renderer = renderer_for(work.tier)
+    with cache.rendering(), cache.lock(work.tier, work.content_hash):
+        found = cache.lookup(work.tier, work.content_hash, *work.shown)
         if found is not None:  # another process rendered it while we waited
-            plan.rendered_elsewhere = True
-            return found
-        cache.clear_staging(plan.tier, plan.content_hash)
-        settings = production.settings.tier(plan.tier)
+            return found, True
+        cache.clear_staging(work.tier, work.content_hash)
+        settings = production.settings.tier(work.tier)
         suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
-        media_name = f"{plan.spec.shot.id}{suffix}"
+        media_name = f"{work.spec.shot.id}{suffix}"
         started = time.perf_counter()
-        with cache.staging(plan.tier, plan.content_hash, plan.first, plan.end) as staged:
+        with cache.staging(work.tier, work.content_hash, work.first, work.end) as staged:
             job = RenderJob(
-                spec=plan.spec, production=production, tier=plan.tier, first=plan.first,
-                end=plan.end, fps=production.settings.production.fps, width=settings.width,
-                height=settings.height, out_path=staged / media_name, label=plan.ref.label,
-                shown=plan.shown, progress=progress or (lambda _n: None))
+                spec=work.spec, production=production, tier=work.tier, first=work.first,
+                end=work.end, fps=production.settings.production.fps, width=settings.width,
+                height=settings.height, out_path=staged / media_name, label=work.label,
+                shown=work.shown, progress=progress or (lambda _n: None))
             details = renderer(job)
             seconds = time.perf_counter() - started
             manifest = {
-                "shot_id": plan.spec.shot.id,
-                "spec": plan.spec.to_metadata(),
-                "inputs": hash_inputs(plan.spec, production, plan.tier),
+                "shot_id": work.spec.shot.id,
+                "spec": work.spec.to_metadata(),
+                "inputs": work.inputs or hash_inputs(work.spec, production, work.tier),
                 "fps": job.fps,
                 "size": [job.width, job.height],
                 "encode_profile": production.settings.encode.profile,
@@ -197,8 +327,8 @@ def render_shot(plan: ShotPlan, production: Production, cache: RenderCache,
                             "seconds_per_frame": round(seconds / max(1, job.frame_count), 5)},
                 **details,
             }
-            return cache.commit(plan.tier, plan.content_hash, plan.first, plan.end, staged,
-                                media_name, manifest)
+            return cache.commit(work.tier, work.content_hash, work.first, work.end, staged,
+                                media_name, manifest), False
 
 
 def media_reference(entry: CacheEntry) -> otio.schema.ExternalReference:
@@ -230,14 +360,20 @@ def error_reference(path: Path, tier: str, reason: str, first: int, frames: int,
 
 def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Production,
                       cache: RenderCache, wanted: str, shown: tuple[int, int],
-                      extra: dict[str, otio.schema.ExternalReference] | None = None) -> str | None:
+                      extra: dict[str, otio.schema.ExternalReference] | None = None,
+                      known: dict[str, str] | None = None) -> str | None:
     """Hang every tier the cache holds for this spec and range on the clip (a cached draft
     final when there is no full one); activate `wanted` if present, else the best tier
-    present. Returns the active tier (None if nothing exists)."""
+    present. `known`: content hashes already computed for this spec, by tier. Returns the
+    active tier (None if nothing exists)."""
+    from render_engine.final.quality import full_view
+
     references: dict[str, otio.core.MediaReference] = {}
     for tier in TIERS:
-        try:
-            entry = cache.lookup(tier, shot_hash(spec, production, tier), *shown)
+        try:  # a full final wins over a draft, even in a draft run
+            seen = full_view(production) if tier == "final" else production
+            content_hash = (known or {}).get(tier) or shot_hash(spec, seen, tier)
+            entry = cache.lookup(tier, content_hash, *shown)
         except SoloreelError:
             entry = None
         if entry is not None:
@@ -300,23 +436,38 @@ def link_plan(plan: ShotPlan, production: Production, cache: RenderCache, render
     if plan.spec is None or plan.problem:
         return plan
     started = time.perf_counter()
-    extra: dict[str, otio.schema.ExternalReference] = {}
     if plan.cached is None and render:
         try:
             plan.result = render_shot(plan, production, cache, progress)
-        except SoloreelError as exc:
-            plan.error = str(exc)
         except Exception as exc:  # a backend failure must not stop the other shots
-            plan.error = f"{type(exc).__name__}: {exc}"
-            log.debug("render failed:\n%s", traceback.format_exc())
-        if plan.error:
-            slate = render_error_slate(plan, production, plan.error)
-            if slate is not None:
-                extra[plan.tier] = error_reference(
-                    slate, plan.tier, plan.error, plan.first,
-                    error_slate_frames(plan, production), production.settings.production.fps)
-    plan.seconds = time.perf_counter() - started
+            plan.error = failure_text(exc)
+    return attach_plan(plan, production, cache, time.perf_counter() - started)
+
+
+def failure_text(exc: Exception) -> str:
+    """What a failed render says on its error slate and in the summary: a SoloreelError's own
+    words, any other exception's type and message (its traceback goes to the debug log)."""
+    if isinstance(exc, SoloreelError):
+        return str(exc)
+    log.debug("render failed:\n%s", "".join(traceback.format_exception(exc)))
+    return f"{type(exc).__name__}: {exc}"
+
+
+def attach_plan(plan: ShotPlan, production: Production, cache: RenderCache,
+                seconds: float) -> ShotPlan:
+    """After a plan's render (or none): an error slate for a failure, then every cached tier
+    hung on the clip (`attach_references`)."""
+    assert plan.spec is not None
+    extra: dict[str, otio.schema.ExternalReference] = {}
+    slate = render_error_slate(plan, production, plan.error) if plan.error else None
+    if plan.error and slate is not None:
+        extra[plan.tier] = error_reference(
+            slate, plan.tier, plan.error, plan.first, error_slate_frames(plan, production),
+            production.settings.production.fps)
+    plan.seconds = seconds
+    known = ({plan.tier: plan.content_hash}
+             if plan.content_hash and plan.tier != "final" else None)
     active = attach_references(plan.ref.clip, plan.spec, production, cache, plan.tier,
-                               plan.shown, extra)
+                               plan.shown, extra, known)
     plan.extra["active"] = active
     return plan

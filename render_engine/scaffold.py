@@ -41,7 +41,7 @@ height = 720
 width = 832
 height = 480
 steps = 30
-# model = "wan-t2v-1.3b"
+# model = "wan-vace-1.3b"   # VACE follows the approved proxy: see [models] below
 
 [encode]
 profile = "web"       # web (H.264/AAC) | kdenlive (H.264/AAC) | resolve (DNxHR + PCM)
@@ -50,11 +50,15 @@ profile = "web"       # web (H.264/AAC) | kdenlive (H.264/AAC) | resolve (DNxHR 
 kind = "local"        # local | ray
 
 # Models: a local folder (relative to this file, or absolute) or a hub id.
-# [models.wan-t2v-1.3b]
-# source = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-# kind = "t2v"
+# A VACE model renders what you approved in the proxy: each character from the proxy's pose
+# video (faces follow the dialog), with its sheet as reference image (and its LoRA), keyed
+# over the set's plate (mode vace_layers). A t2v model ignores the blocking.
+# [models.wan-vace-1.3b]
+# source = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
+# kind = "vace"                       # t2v | i2v | v2v | vace
 # dtype = "bfloat16"
 # memory_profile = "24gb"
+# conditioning_scale = 1.0            # how strongly the pose video steers (VACE)
 """
 
 CAST_EXAMPLE = """\

@@ -109,3 +109,30 @@ def production_from_env(value: str | None) -> Path | None:
     """The production folder named on the command line or by SOLOREEL_PRODUCTION."""
     chosen = value or os.environ.get("SOLOREEL_PRODUCTION")
     return Path(chosen) if chosen else None
+
+
+def production_of_timeline(path: Path | str) -> Path | None:
+    """The production a timeline's media belong to, found from its media paths.
+
+    An edit saved outside the production (a Resolve export on the desktop, a copy in a mail)
+    still points into the production's render cache (`<production>/renders/<tier>/<hash>/
+    f<first>_<end>/<file>`), so the first clip reference that does names the production, as
+    long as that folder holds a `soloreel.toml`. None when no reference points into one."""
+    from render_engine.nle.identity import cache_parts, media_path, production_of
+
+    try:
+        timeline = read_timeline(path)
+    except SoloreelError:
+        return None
+    for clip in timeline.find_clips():
+        for reference in clip.media_references().values():
+            url = getattr(reference, "target_url", None)
+            if not url or "renders" not in url:
+                continue
+            probe_clip = otio.schema.Clip(media_reference=reference.clone())
+            candidate = media_path(probe_clip)
+            if cache_parts(candidate) is not None:
+                found = production_of(candidate)
+                if found is not None:
+                    return found
+    return None

@@ -181,8 +181,31 @@ def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, l
     except ValidationError as exc:
         return None, pydantic_problems(ref.label, exc)
     problems = check_spec(ref.label, spec, production, decode=True)
+    if not problems:
+        problems = final_problems(ref.label, spec, production)
     short = duration_problem(ref.label, ref.clip, production.settings.production.fps)
     return spec, problems + ([short] if short else [])
+
+
+def final_problems(ref_label: str, spec: ShotSpec, production: Production) -> list[Problem]:
+    """What stops the shot's final from rendering, found without loading anything: a mode
+    its model's kind cannot render, a vace_layers character without a cut-out view, a local
+    model folder that is not there. A shot whose final tier names no model has none (the
+    final tier is optional until someone renders it)."""
+    from render_engine.final.plan import FinalSpecProblem, model_folder_problem, plan_final
+
+    try:
+        plan = plan_final(spec, production)
+    except FinalSpecProblem as exc:
+        field, _, message = str(exc).partition(": ")
+        return [Problem(ref_label, field, message)]
+    except SoloreelError:  # no model configured (or no draft LoRA): nothing to check yet
+        return []
+    missing = model_folder_problem(production, plan.model)
+    if missing:
+        field = "render.final.model" if spec.render.final.model else "tiers.final.model"
+        return [Problem(ref_label, field, missing)]
+    return []
 
 
 def _check_shots(timeline: otio.schema.Timeline, production: Production
@@ -247,6 +270,9 @@ def validate_report(timeline: otio.schema.Timeline, production: Production,
     report = ValidationReport(problems, shots, [p.line() for p in bible] + group_problems(clips))
     used = _characters_in_shots(timeline, production)
     report.warnings += _view_warnings(production, used)
+    from render_engine.final.registry import model_warnings  # hub models without a revision
+
+    report.warnings += model_warnings(production)
     report.notes += _standin_figure_notes(production, used)
     past, unchecked = _dialog_past_cuts(timeline, production, speak)
     report.warnings += past

@@ -10,7 +10,7 @@ from importlib import metadata
 
 RENDERER_VERSIONS: dict[str, str] = {
     "placeholder": "placeholder-2",  # -2: slates encoded with the still-picture settings
-    "proxy": "proxy-4",
+    "proxy": "proxy-5",
     "final": "final-2",
 }
 

@@ -26,6 +26,8 @@ def _offline_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["COQUI_TOS_AGREED"] = "1"
     os.environ["TTS_HOME"] = str(tmp_path_factory.mktemp("tts_home"))
     os.environ.pop("SOLOREEL_PRODUCTION", None)
+    os.environ["SOLOREEL_JOBS"] = "1"  # renders stay in the test's process (counted, patched);
+    # the worker pool has its own tests (test_render_pool.py)
 
 
 def save_png(path: Path, array: np.ndarray) -> Path:

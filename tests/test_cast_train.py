@@ -102,6 +102,11 @@ def test_training_lowers_the_loss_and_registers_v1(tiny_production, tiny_t2v) ->
     keys = list(load_file(str(result.lora)))
     assert keys and all(k.startswith("transformer.blocks.") for k in keys)
     assert {k.split(".")[-3] for k in keys} >= {"to_q", "to_k", "to_v"}
+    # training saves the ComfyUI copy beside it (every diffusers module, down/up/alpha)
+    assert result.comfyui == root / "cast" / "jane" / "lora" / "jane_v1_comfyui.safetensors"
+    comfy = list(load_file(str(result.comfyui)))
+    assert len(comfy) == len(keys) // 2 * 3
+    assert all(k.startswith("diffusion_model.blocks.") for k in comfy)
 
 
 def _render(root: Path, with_lora: bool) -> np.ndarray:
@@ -250,3 +255,95 @@ def test_pose_controls_show_each_view() -> None:
         columns = np.flatnonzero(drawn.any(axis=0))
         widths[view] = columns.max() - columns.min()
     assert widths["side"] < widths["front"]  # a profile is narrower than a front view
+
+
+@pytest.mark.parametrize("base_dtype", ["fp8", "bfloat16"])
+def test_reduced_precision_bases_train_and_sample(tiny_production, tiny_t2v, base_dtype,
+                                                  monkeypatch) -> None:
+    """`--base-dtype fp8` crashed at step 1 (an fp32 patch embedding fed bf16 layers): the
+    frozen base is bf16 with its linears stored in fp8, the LoRA trains in fp32."""
+    from render_engine.cast import train as train_module
+
+    root = production_with_model(tiny_production, tiny_t2v)
+    options = dataclasses.replace(OPTIONS, steps=6, fixed_batch=True, base_dtype=base_dtype,
+                                  sample_every=6, sample_steps=1)
+    seen = {}
+    real = train_module.add_lora
+
+    def spy(transformer, opts):
+        params = real(transformer, opts)
+        seen["base"] = transformer.blocks[0].ffn.net[2].weight.dtype
+        seen["compute"] = train_module.compute_dtype(transformer)
+        seen["lora"] = {p.dtype for p in params}
+        return params
+
+    monkeypatch.setattr(train_module, "add_lora", spy)
+    result = train_module.train_lora(load_production(root), "jane", options)
+    expected = torch.float8_e4m3fn if base_dtype == "fp8" else torch.bfloat16
+    assert seen == {"base": expected, "compute": torch.bfloat16, "lora": {torch.float32}}
+    assert len(result.losses) == 6 and all(np.isfinite(result.losses))
+    assert result.losses[-1] < result.losses[0]
+    assert result.samples and np.asarray(Image.open(result.samples[0])).std() > 0
+    from safetensors.torch import load_file
+
+    saved = load_file(str(result.lora))
+    assert saved and {v.dtype for v in saved.values()} == {torch.float32}
+
+
+def _figure_aspect(image: Image.Image, background: int = 255) -> float:
+    """Height / width of the figure (pixels far from the background grey) in an image."""
+    array = np.asarray(image.convert("RGB")).astype(int)
+    figure = (np.abs(array - background).sum(axis=2) > 120)
+    rows, columns = np.flatnonzero(figure.any(axis=1)), np.flatnonzero(figure.any(axis=0))
+    return (rows.max() - rows.min() + 1) / (columns.max() - columns.min() + 1)
+
+
+def test_fit_square_keeps_the_aspect_and_pads_with_the_background() -> None:
+    from render_engine.cast.candidates import fit_square
+
+    tall = np.full((64, 32, 3), 200, np.uint8)
+    tall[8:60, 8:24] = (30, 90, 160)
+    fitted = fit_square(Image.fromarray(tall), 32)
+    assert fitted.size == (32, 32)
+    assert _figure_aspect(fitted, background=200) == pytest.approx(52 / 16, rel=0.15)
+    assert (np.asarray(fitted)[:, :6] == 200).all()  # padded with the grey background
+
+
+@pytest.mark.parametrize("kind", ["v2v", "i2v"])
+def test_candidates_from_v2v_and_i2v_models_start_from_the_unsquashed_source(
+        tiny_production, tmp_path, kind, monkeypatch) -> None:
+    """v2v candidates passed `num_frames` to WanVideoToVideoPipeline (TypeError), and the
+    source was resized to a square, squashing the figure."""
+    from render_engine.cast import candidates as candidates_module
+    from render_engine.cast.dataset import provenance
+    from render_engine.final.registry import shared_registry
+    from tests.final_fixtures import build_i2v
+
+    model = build_i2v(tmp_path / "i2v") if kind == "i2v" else build_t2v(tmp_path / "t2v")
+    settings = tomllib.loads((tiny_production / "soloreel.toml").read_text())
+    settings["tiers"]["final"] = {"width": SIZE, "height": SIZE, "steps": 2, "model": "m"}
+    settings["models"] = {"m": {"source": str(model), "kind": kind, "dtype": "float32"}}
+    (tiny_production / "soloreel.toml").write_text(tomli_w.dumps(settings))
+    production = load_production(tiny_production)
+    Workspace(production, "jane").ensure()
+    pipe = shared_registry(production).get("m").pipe
+    seen: list = []
+    original = type(pipe).__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "__call__", spy)
+    ids = candidates_module.generate_candidates(production, "jane", views=["front"],
+                                                size=SIZE, frames=5)
+    assert len(ids) == 1 and len(seen) == 1
+    start = seen[0]["video"][0] if kind == "v2v" else seen[0]["image"]
+    assert start.size == (SIZE, SIZE)
+    # jane's cut-out is 16×52 px: its aspect survives (a squash made it 26/16)
+    assert _figure_aspect(start) == pytest.approx(52 / 16, rel=0.15)
+    meta = provenance(Workspace(production, "jane"), ids[0])
+    assert meta["mode"] == ("v2v-restyle" if kind == "v2v" else "i2v-turnaround")
+    picture = np.asarray(Image.open(Workspace(production, "jane").folder("candidates")
+                                    / f"{ids[0]}.png"))
+    assert picture.shape == (SIZE, SIZE, 3) and picture.std() > 0

@@ -70,7 +70,9 @@ def test_otioconvert_renders_the_film(tiny_production: Path, tmp_path: Path) -> 
     x = (24 - 20 + 0.5) / 8  # the dissolve's mix at the cut
     mixed = s1[28] * (1 - x) + s2[4] * x
     assert close(frames[24], mixed)
-    assert off(frames[24], mixed) < min(off(frames[24], s1[28]), off(frames[24], s2[4])) / 2
+    noise = off(frames[10], s1[14])  # what re-encoding a noisy plate costs a plain frame
+    assert off(frames[24], mixed) < noise + 2  # the mix, as close as a plain frame gets
+    assert min(off(frames[24], s1[28]), off(frames[24], s2[4])) > 1.5 * off(frames[24], mixed)
     assert close(frames[40], s3[14])  # V2 over V1
     assert frames[55].mean() < 3  # the gap is black
     slate = frames[62].reshape(-1, 3).mean(axis=0)

@@ -32,7 +32,7 @@ def test_demo_validates_cleanly(demo_production: Path) -> None:
     assert set(production.sets) == {"campfire", "patio"}
     problems, shots = validate_timeline(
         read_timeline(demo_production / "timelines" / "campfire.otio"), production)
-    assert problems == [] and shots == 9
+    assert problems == [] and shots == 14  # 9 at the campfire, 5 on the patio
 
 
 def test_demo_art_is_real(demo_production: Path) -> None:

@@ -95,7 +95,7 @@ def test_the_screenplays_dialog_track_is_replaced(voiced: Path) -> None:
                     if c.metadata[METADATA_KEY]["role"] == "dialog")
     written = sorted((read_spec(c).shot.id, line.text) for c in timeline.video_tracks()[0]
                      .find_clips() for line in read_spec(c).dialog)
-    assert spoken == written and len(spoken) == 7
+    assert spoken == written and len(spoken) >= 7  # the campfire's 7, the patio's more
 
 
 def test_every_audio_track_ends_with_the_picture(voiced: Path) -> None:
@@ -114,7 +114,8 @@ def test_the_rangers_line_is_whole_inside_its_shot(voiced: Path) -> None:
     assert 0.2 < before.after_cut < 0.5 and "after the cut" in before.message()
     timeline = edit_of(voiced)
     assert lines_past_cut(timeline, production) == []
-    (line,) = line_clips(timeline, "ranger")
+    line = next(clip for clip in line_clips(timeline, "ranger")
+                if clip.metadata[METADATA_KEY]["text"].endswith("midnight."))
     samples = line.media_reference.available_range.duration.value
     assert line.source_range.start_time.value == 0
     assert line.source_range.duration.value == np.ceil(samples / RATE * FPS - 1e-6)
@@ -183,7 +184,8 @@ def test_media_linker_links_dialog_clips(voiced: Path, tmp_path: Path) -> None:
     linked = read_timeline(out)
     (dialog,) = linked.audio_tracks()
     clips = list(dialog.find_clips())
-    assert len(clips) == 7
+    lines = sum(len(read_spec(c).dialog) for c in linked.video_tracks()[0].find_clips())
+    assert len(clips) == lines >= 7
     for clip in clips:
         assert wav_of(clip).is_file(), clip.name
         available = clip.media_reference.available_range

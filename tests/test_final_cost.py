@@ -60,7 +60,10 @@ def test_dry_run_prints_gpu_minutes_and_sources(demo_copy, capsys, monkeypatch) 
     assert "GPU min" in out and "total GPU time to render" in out
     assert "832x480" in out and "README" in out
     total = float(out.split("total GPU time to render:")[1].split("min")[0])
-    assert 5 < total < 120
+    # the demo's finals follow its proxy (VACE, one pass per character layer): a few hours
+    # of a 4090 for the whole scene, not minutes, not days
+    assert "vace_layers" in out and "t2v" not in out
+    assert 5 < total < 400
 
 
 def _vace(characters: tuple[str, ...], steps: int = 30, guidance: float = 5.0,

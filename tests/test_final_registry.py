@@ -76,7 +76,7 @@ def test_plan_defaults_and_mode_checks(tiny_production: Path) -> None:
                                                                   "model": "t2v"}}))
     assert plan_final(refine, production).strength == 0.5
     wrong = ShotSpec.model_validate(spec_dict(render={"final": {"mode": "i2v"}}))
-    with pytest.raises(SoloreelError, match="mode i2v needs a model of kind i2v"):
+    with pytest.raises(SoloreelError, match="i2v needs a model of kind i2v"):
         plan_final(wrong, production)
 
 
@@ -228,3 +228,25 @@ def test_draft_settings_are_checked(tiny_production: Path) -> None:
                                       "draft_steps": 12}})
     fields = {p.field for p in load_production(tiny_production).problems}
     assert fields == {"models.wan.draft_lora", "models.wan.draft_steps"}
+
+
+def test_hub_models_without_a_revision_are_warned_about(tiny_production: Path) -> None:
+    from render_engine.final.registry import model_warnings
+    from render_engine.validate import validate_report
+    from tests.conftest import make_clip, make_timeline
+
+    _pipeline_folder(tiny_production / "models" / "wan")
+    _models(tiny_production, {"pinned": {"source": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                                         "revision": "0fad780"},
+                              "local": {"source": "models/wan"},
+                              "drifting": {"source": "Wan-AI/Wan2.1-VACE-14B-diffusers",
+                                           "kind": "vace", "memory_profile": "auto"}})
+    production = load_production(tiny_production)
+    assert not production.problems  # "auto" is a valid memory profile
+    warnings = model_warnings(production)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("soloreel.toml models.drifting.revision: hub model "
+                                  '"Wan-AI/Wan2.1-VACE-14B-diffusers" has no pinned revision')
+    assert 'set models.drifting.revision = "<commit sha>"' in warnings[0]
+    report = validate_report(make_timeline([make_clip(spec_dict(), "A", 24)]), production)
+    assert warnings[0] in report.warnings

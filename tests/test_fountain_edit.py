@@ -280,15 +280,16 @@ def test_campfire_screenplay_gives_the_demo_edit(demo_production: Path, capsys) 
     timeline = read_from_file(str(CAMPFIRE), production=production)
     warnings = to_plain(timeline.metadata["soloreel_script"])["warnings"]
     # the wide campfire plate cannot give the over-the-shoulder reverses the grammar asks
-    # for: the plan says so and covers the exchange with a two-shot, then a single
-    assert [w["message"].split(":")[0] for w in warnings] == ["s01-004"]
-    assert "planned as a two-shot" in warnings[0]["message"]
+    # for: the plan says so and covers the exchange with a two-shot, then a single (and
+    # likewise the patio's flat plate for the scene's one over-the-shoulder)
+    assert [w["message"].split(":")[0] for w in warnings] == ["s01-004", "s02-005"]
+    assert all("planned as a two-shot" in w["message"] for w in warnings)
     problems, shots = validate_timeline(timeline, production)
-    assert problems == [] and shots == len(SHOTS) == 9
+    assert problems == [] and shots == len(SHOTS) == 14
     found = specs(timeline)
     demo = [ShotSpec.model_validate({"set": "campfire", **fields}) for _n, _f, fields in SHOTS]
-    assert [s.set for s in found] == ["campfire"] * 9
-    assert [s.lighting for s in found] == ["night_fire"] * 9
+    assert [s.set for s in found] == ["campfire"] * 9 + ["patio"] * 5
+    assert [s.lighting for s in found] == ["night_fire"] * 9 + ["morning"] * 5
     assert [(s.shot.size, s.shot.subjects, s.camera.move, s.camera.amount) for s in found] == [
         (s.shot.size, s.shot.subjects, s.camera.move, s.camera.amount) for s in demo]
     assert [(d.speaker, d.text, d.parenthetical) for s in found for d in s.dialog] == [
@@ -301,4 +302,4 @@ def test_campfire_screenplay_gives_the_demo_edit(demo_production: Path, capsys) 
     edit = demo_production / "timelines" / "from-script.otio"
     assert main(["script2edit", str(CAMPFIRE), "-p", str(demo_production),
                  "-o", str(edit)]) == 0
-    assert "ok: 9 shot(s) validate" in capsys.readouterr().out
+    assert "ok: 14 shot(s) validate" in capsys.readouterr().out

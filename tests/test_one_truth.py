@@ -114,7 +114,7 @@ def test_status_plot_storyboard_sheet_and_preview_agree_on_a_lengthened_shot(
 
     rows = {row["id"]: {t: row[t] for t in TIERS} for row in shot_states(edit, production)}
     assert rows[stale]["placeholder"] == "stale"
-    assert [r["placeholder"] for s, r in rows.items() if s != stale] == ["fresh"] * 8
+    assert [r["placeholder"] for s, r in rows.items() if s != stale] == ["fresh"] * 13
     assert main(["status", str(edit), "--production", str(rendered)]) == 0
     assert f"{stale}: placeholder stale: the cut runs 9 frame(s) past its render" in (
         capsys.readouterr().out)
@@ -165,7 +165,7 @@ def test_dry_run_storyboard_sheet_and_plot_print_one_gpu_total(
     assert main(["render", str(edit), "--tier", "final", "--dry-run", "--production",
                  str(demo)]) == 0
     dry_run = _gpu_total(capsys.readouterr().out, "total GPU time to render:")
-    assert 5 < dry_run < 120
+    assert 5 < dry_run < 200  # 14 shots
 
     board = tmp_path / "board.html"
     assert main(["-q", "storyboard", str(edit), "-o", str(board)]) == 0
@@ -256,14 +256,14 @@ def test_export_tier_chooses_and_reports(rendered: Path, tmp_path: Path,
     assert main(["export", str(edit), "--nle", "kdenlive", "-o", str(best), "--production",
                  str(rendered)]) == 0
     captured = capsys.readouterr()
-    assert "(--tier best: proxy 2, placeholder 7)" in captured.out and captured.err == ""
-    assert _exported_tiers(best) == ["proxy"] * 2 + ["placeholder"] * 7
+    assert "(--tier best: proxy 2, placeholder 12)" in captured.out and captured.err == ""
+    assert _exported_tiers(best) == ["proxy"] * 2 + ["placeholder"] * 12
 
     slates = tmp_path / "slates.otio"
     assert main(["export", str(edit), "--nle", "kdenlive", "-o", str(slates), "--tier",
                  "placeholder", "--production", str(rendered)]) == 0
-    assert "(--tier placeholder: placeholder 9)" in capsys.readouterr().out
-    assert _exported_tiers(slates) == ["placeholder"] * 9
+    assert "(--tier placeholder: placeholder 14)" in capsys.readouterr().out
+    assert _exported_tiers(slates) == ["placeholder"] * 14
 
 
 # --------------------------------------------------------------------------- voices

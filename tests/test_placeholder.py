@@ -55,7 +55,7 @@ def test_frames_have_the_right_shape_and_count(tiny_production: Path) -> None:
     assert all(f.shape == (90, 160, 3) and f.dtype == np.uint8 for f in frames)
 
 
-def test_consecutive_frames_differ(tiny_production: Path) -> None:
+def test_a_walker_moves_from_frame_to_frame(tiny_production: Path) -> None:
     frames = _render(tiny_production, _spec())
     for a, b in itertools.pairwise(frames[3:18]):
         assert not np.array_equal(a, b)

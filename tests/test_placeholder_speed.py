@@ -93,11 +93,11 @@ def test_the_slate_is_drawn_once_per_state_not_per_frame(tiny_production: Path,
     monkeypatch.setattr(painter._Slate, "_overlay", counted)
     fast = _incremental(tiny_production, _spec(), frames=96, handles=(6, 6))
     assert len(overlays) == len(set(overlays)) <= 6  # head, lines, none, tail: each once
-    whole_frames = [changed for _frame, changed in fast if changed is None]
-    assert len(whole_frames) == len(overlays)  # the frame is handed over whole only then
-    small = [changed for _frame, changed in fast[1:] if changed is not None]
+    assert fast[0][1] is None  # only the first frame is handed over whole
+    assert all(changed is not None for _frame, changed in fast[1:])
     area = SIZE[0] * SIZE[1]
-    mean = np.mean([sum((b[2] - b[0]) * (b[3] - b[1]) for b in boxes) for boxes in small])
+    mean = np.mean([sum((b[2] - b[0]) * (b[3] - b[1]) for b in changed)
+                    for _frame, changed in fast[1:]])
     assert mean < 0.2 * area  # the rest converts a fraction of the picture
 
 
@@ -233,4 +233,78 @@ def test_the_error_slate_is_one_picture_encoded_as_a_still(tmp_path: Path,
     path = tmp_path / "failed.mp4"
     tier.write_error_slate(path, 160, 90, 30, 24, "s-001", "CUDA out of memory")
     assert probe(path).frame_count == 30
-    assert writers[0].still and writers[0].regions_converted == 29
+    assert writers[0].still and writers[0].frames_copied == 29  # no encoder after frame 0
+    assert writers[0].regions_converted == 0
+
+
+def test_a_slate_without_walkers_is_a_still_picture_between_its_states(
+        tiny_production: Path, tmp_path: Path) -> None:
+    """Nothing ticks and no one sways: the frames of a shot whose blocking does not move are
+    one picture per slate state (head handle, each line spoken, tail handle), the painter says
+    so (`changed == []`), and the writer hands the encoder the same picture again."""
+    still = {"characters": [{"name": "jane", "position": [0.8, 3.0], "action": "talk"},
+                            {"name": "john", "position": [-0.8, 3.5], "action": "sit"}]}
+    fast = _incremental(tiny_production, _spec(**still), frames=96, handles=(6, 6))
+    taken_whole = [index for index, (_f, changed) in enumerate(fast) if changed != []]
+    distinct = {hashlib.sha256(frame.tobytes()).hexdigest() for frame, _c in fast}
+    assert taken_whole[0] == 0 and taken_whole[1] == 6  # the head handle, then the cut
+    assert len(distinct) == len(taken_whole) <= 5  # head, line 1, line 2, after, tail
+    for index in taken_whole[1:]:  # a new state says where it differs from the last frame
+        frame, changed = fast[index]
+        outside = np.ones(frame.shape[:2], bool)
+        for x0, y0, x1, y1 in changed:
+            outside[y0:y1, x0:x1] = False
+        assert not (frame != fast[index - 1][0]).any(axis=2)[outside].any()
+        assert 0 < sum((b[2] - b[0]) * (b[3] - b[1]) for b in changed) <= outside.size
+    path = tmp_path / "still.mp4"
+    with VideoWriter(path, *SIZE, 24, still=True, frames=len(fast)) as writer:
+        for frame, changed in fast:
+            writer.write(frame, changed=changed)
+    assert writer.frames_copied + writer.frames_repeated == len(fast) - len(taken_whole)
+    assert writer.frames_copied > 0.8 * len(fast)
+    decoded = list(read_frames(path))
+    assert len(decoded) == 96
+    start = max(index for index in taken_whole if index <= 50)
+    later = [i for i in taken_whole if i > 50]
+    end = later[0] if later else 96
+    error = [np.abs(decoded[i].astype(int) - fast[i][0].astype(int)).mean()
+             for i in range(start, end)]
+    assert max(error) <= error[0] + 0.1  # the repeated picture only gets refined
+
+
+def test_the_slate_shows_the_source_timecode_of_the_cut(tiny_production: Path) -> None:
+    """The counter panel names the cut's first source frame as timecode (what the movie's
+    timecode track and the NLE say there), not a running count."""
+    prod = load_production(tiny_production)
+    painted = []
+    for first in (0, 86400 + 12):
+        frames = painter.render_placeholder_frames(
+            _spec(characters=[], dialog=[]), prod, 640, 360, 30, 24, "s-001",
+            handles=(12, 12), source_first=first)
+        painted.append(next(iter(frames)))
+    shot = painter._Shot(_spec(characters=[], dialog=[]), prod, 640, 360, 30, 24, "s-001",
+                         (12, 12), None, 86400 + 12)
+    assert shot.slate.tc_text == "01:00:01:00"
+    assert shot.slate.frames_text == "6 fr + 12/12 handles"
+    x0, y0, x1, y1 = shot.slate.counter_box
+    assert not np.array_equal(painted[0][y0:y1, x0:x1], painted[1][y0:y1, x0:x1])
+    outside = np.ones(painted[0].shape[:2], bool)
+    outside[y0:y1 + 1, x0:x1 + 1] = False
+    assert np.array_equal(painted[0][outside], painted[1][outside])
+
+
+@pytest.mark.parametrize("size", [(640, 360), (320, 180), (200, 112)])
+def test_each_slate_state_is_the_overlay_composited_over_the_whole_plate(
+        tiny_production: Path, size: tuple[int, int]) -> None:
+    """Compositing only inside the panels' boxes gives the frame compositing everywhere
+    gives, in every state (lines, handles, no dialog)."""
+    prod = load_production(tiny_production)
+    for spec in (_spec(), _spec(dialog=[]), _spec(characters=[])):
+        shot = painter._Shot(spec, prod, *size, 96, 24, "s-001 A LONG LABEL", (6, 6), None, 0)
+        for active in (None, *range(len(spec.dialog))):
+            for handle in (None, "head", "tail"):
+                state = shot.slate.state(active, handle)
+                overlay = np.asarray(shot.slate._overlay(active, handle)).astype(np.uint16)
+                alpha = (overlay[..., 3:4] * 256 + 127) // 255
+                whole = ((shot.plate.image * (256 - alpha) + overlay[..., :3] * alpha) >> 8)
+                assert np.array_equal(state.base, whole.astype(np.uint8)), (active, handle)

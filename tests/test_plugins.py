@@ -82,3 +82,43 @@ def test_upgrade_hook_runs_on_read_and_ignores_foreign_timelines(tmp_path: Path)
     assert dict(upgraded["camera"])["move"] == "pan_left"
     assert dict(next(iter(upgraded["dialog"])))["start"] == 1.5
     assert dict(timeline.find_clips()[1].metadata) == {"resolve": {"color": "Blue"}}
+
+
+def test_hooks_decide_in_one_cheap_pass_without_reading_metadata(tmp_path: Path) -> None:
+    from otio_adapters.hooks import _scan
+
+    rate = 24
+    span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                   otio.opentime.RationalTime(10, rate))
+
+    def clip(url: str | None, note: str = "") -> otio.schema.Clip:
+        reference = otio.schema.ExternalReference(target_url=url, available_range=span) \
+            if url else None
+        made = otio.schema.Clip(name="c", media_reference=reference, source_range=span)
+        made.metadata["Resolve_OTIO"] = {"Link Group ID": 1}
+        if note:
+            marker = otio.schema.Marker(name="Marker", marked_range=span)
+            marker.metadata["Resolve_OTIO"] = {"Note": note}
+            made.markers.append(marker)
+        return made
+
+    foreign = make_timeline([clip("file:///footage/A001.mov", "check focus"),
+                             clip("file:///footage/A002.mov")])
+    assert _scan.candidates(foreign) == []
+    _scan.forget()
+    ours = make_timeline([clip("file:///footage/A001.mov"),
+                          clip("file:///p/renders/proxy/ab/f1_2/s-1.mp4"),
+                          clip("file:///elsewhere/renamed.mov", "soloreel:shot=s-2"),
+                          clip(None)])
+    found = [why for _clip, why in _scan.candidates(ours)]
+    assert found == ["cache", "marker", "nomedia"]
+    assert _scan.candidates(ours) is _scan.candidates(ours)  # one pass for both hooks
+    _scan.forget()
+
+
+def test_hooks_bench_measures_both_sides(tmp_path: Path) -> None:
+    from bench.hooks_overhead import foreign_timeline, measure
+
+    path = foreign_timeline(tmp_path / "foreign.otio", clips=200)
+    found = measure(path, rounds=1)
+    assert found["with"] > 0 and found["without"] > 0 and found["inside"] >= 0

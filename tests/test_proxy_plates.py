@@ -13,7 +13,7 @@ from render_engine.bible import Production, load_production
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.framing import frame_shot
 from render_engine.proxy.moves import camera_at
-from render_engine.proxy.plates import PlateRenderer
+from render_engine.proxy.plates import PlateRenderer, shot_flatten
 from render_engine.spec import ShotSpec
 from tests.proxy_sets import (
     BOX,
@@ -109,8 +109,11 @@ def test_wide_plate_rotation_is_exact(production: Production) -> None:
 
 
 def test_the_plate_is_the_same_for_the_same_camera_in_any_shot(production: Production) -> None:
+    # any shot whose subjects stand as far away: a moved camera's parallax is flattened
+    # toward the subjects' distance (see warp.Flatten), so only they are shared
     one = PlateRenderer(production, shot("strip", "WS", shot_id="a"))
-    two = PlateRenderer(production, shot("strip", "MCU", ["jane"], shot_id="b",
+    everyone = [p["name"] for p in PEOPLE]
+    two = PlateRenderer(production, shot("strip", "MCU", everyone, shot_id="b",
                                          camera={"move": "push_in", "handheld": True},
                                          seed=99))
     for camera in (Camera(ORIGIN, 12.0, -2.0, 55.0, 320, 180),
@@ -175,10 +178,26 @@ def test_dolly_parallax_moves_near_things_more(production: Production) -> None:
     shift_far = start.project(far_point)[0] - moved.project(far_point)[0]
     assert shift_near > 5 * shift_far > 0
     rgb, _ = renderer.background(moved)
-    row = int(moved.project(box_centre)[1])
+    # the box stands where the parallax the plate's fill supports puts it (warp.Flatten):
+    # its edges opening wider would uncover more than the background layer can fill
+    flatten = shot_flatten(renderer.source, shot("flat"), moved)
+    origin = np.asarray(ORIGIN)
+
+    def shown(point: np.ndarray) -> np.ndarray:
+        if flatten is None:
+            return point
+        rel = point - origin
+        dist = float(np.linalg.norm(rel))
+        return origin + rel * float(flatten.distances(np.float32(dist))) / dist
+
+    row = int(moved.project(shown(box_centre))[1])
     cols = np.flatnonzero(red(rgb)[row])
-    expected = [moved.project(np.array([x, 0.6, BOX["z"]]))[0] for x in (BOX["x0"], BOX["x1"])]
+    expected = [moved.project(shown(np.array([x, 0.6, BOX["z"]])))[0]
+                for x in (BOX["x0"], BOX["x1"])]
     assert abs(cols[0] - expected[0]) < 3 and abs(cols[-1] + 1 - expected[1]) < 3
+    true_left = moved.project(np.array([BOX["x0"], 0.6, BOX["z"]]))[0]
+    start_left = start.project(np.array([BOX["x0"], 0.6, BOX["z"]]))[0]
+    assert cols[0] < start_left - 0.5 * (start_left - true_left)  # most of the parallax
 
 
 def test_floor_depth_follows_a_moved_camera(production: Production) -> None:

@@ -39,6 +39,8 @@ SKIPPED: dict[str, str] = {
         "face.png is your own picture",
     "soloreel cast pick jane c003 c007 ...": "picks ids from your own candidates' sheet",
     "soloreel cast train jane --steps 2000": "trains a LoRA: needs a GPU and the Wan model",
+    "soloreel cast export jane --format comfyui": "exports the LoRA `cast train` made (skipped "
+    "above); tests/test_cast_export.py runs it on a tiny model",
     "soloreel cast extra storekeeper --from shopkeeper.png": "shopkeeper.png is your own picture",
     "soloreel render $E --tier final --quality draft":
         "renders on a GPU with a downloaded Wan model and draft LoRA",

@@ -52,6 +52,9 @@ def read_audio_any(path: Path | str) -> tuple[np.ndarray, int]:
     form. A missing or unreadable file is a VoiceError naming it.
     """
     path = Path(path)
+    pcm = _read_pcm_wav(path)
+    if pcm is not None:
+        return pcm
     pieces: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
@@ -75,4 +78,23 @@ def read_audio_any(path: Path | str) -> tuple[np.ndarray, int]:
     if not rate:
         raise VoiceError(f"{path}: audio has no sample rate; re-export it as a WAV")
     samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
+
+
+def _read_pcm_wav(path: Path) -> tuple[np.ndarray, int] | None:
+    """A 16-bit PCM WAV (what `write_wav` writes: every cached line) read directly, as
+    `read_audio_any` would decode it, without starting a decoder; None for any other file."""
+    if path.suffix.lower() != ".wav":
+        return None
+    try:
+        with wave.open(str(path), "rb") as source:
+            if source.getsampwidth() != 2 or source.getcomptype() != "NONE":
+                return None
+            channels, rate = source.getnchannels(), source.getframerate()
+            data = source.readframes(source.getnframes())
+    except (OSError, EOFError, wave.Error):
+        return None
+    samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        samples = samples[:len(samples) // channels * channels].reshape(-1, channels).mean(1)
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)

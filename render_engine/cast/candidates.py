@@ -4,7 +4,9 @@ One render per (view, expression, index): an i2v model animates the source image
 orbit/turn prompt and the last frame is kept (the camera has come round to the view asked
 for); a VACE model gets the source as a reference image (letterboxed on white) and an OpenPose
 control video of a figure in the asked view (front, three-quarter, side, back, sitting,
-close-up) with a full mask; a t2v model works from the prompt alone. Seeds are derived
+close-up) with a full mask; a v2v model re-imagines the source frame (strength 0.7); a t2v
+model works from the prompt alone. i2v and v2v start from the source fitted into the square
+render (`fit_square`: scaled without distortion, padded with its own background). Seeds are derived
 from (character, view, expression, index, base seed) with sha256, so a re-run renders the
 same candidates; each candidate's json records model, mode, prompt, seed, steps, size and
 the source's hash.
@@ -34,6 +36,8 @@ TURN_PROMPTS = {
 }
 FRAMES = 17
 """Frames per i2v/VACE render: enough motion for the orbit, 4k+1."""
+V2V_STRENGTH = 0.7
+"""How much of the source a v2v model re-imagines (1 = everything)."""
 
 VIEW_POSES = {  # view → (floor facing, action, figure height in frame heights, feet row)
     "front": (180.0, "stand", 0.86, 0.94),
@@ -58,6 +62,22 @@ def pose_controls(view: str, side: int, count: int) -> list[Image.Image]:
     return frames
 
 
+def fit_square(image: Image.Image, side: int) -> Image.Image:
+    """`image` scaled to fit a `side`×`side` square without distortion, centred on its own
+    background (the median colour of its border pixels: white for a flattened cut-out, the
+    studio grey of a photo on grey) — i2v and v2v start from this frame, so a squashed
+    source would give squashed candidates."""
+    array = np.asarray(image.convert("RGB"))
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    colour = tuple(int(c) for c in np.median(border, axis=0))
+    scale = side / max(image.width, image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = Image.new("RGB", (side, side), colour)
+    canvas.paste(image.convert("RGB").resize(size, Image.Resampling.LANCZOS),
+                 ((side - size[0]) // 2, (side - size[1]) // 2))
+    return canvas
+
+
 def candidate_seed(name: str, view: str, expression: str, index: int, base: int) -> int:
     """A stable 31-bit seed for one candidate."""
     digest = hashlib.sha256(f"{name}|{view}|{expression}|{index}|{base}".encode()).digest()
@@ -77,9 +97,14 @@ def generate_candidates(production: Production, name: str, model: str | None = N
                         per_view: int = 1, steps: int | None = None, size: int = 512,
                         seed: int = 0, frames: int = FRAMES) -> list[str]:
     """Render candidates for every view × expression × index; returns the new ids."""
-    from render_engine.final.latents import initial_latents, latent_shape, round_size
+    from render_engine.final.latents import (
+        cpu_generator,
+        initial_latents,
+        latent_shape,
+        round_size,
+    )
     from render_engine.final.modes import encode_prompts
-    from render_engine.final.registry import shared_registry
+    from render_engine.final.registry import set_flow_shift, shared_registry
 
     member = production.member(name)
     workspace = Workspace(production, member.name)
@@ -96,6 +121,7 @@ def generate_candidates(production: Production, name: str, model: str | None = N
     kind = loaded.source.entry.kind
     pipe = loaded.pipe
     side = round_size(size)
+    set_flow_shift(pipe, side, side)
     steps = steps or production.settings.tier("final").steps or 30
     description = member.description
     ids: list[str] = []
@@ -114,8 +140,16 @@ def generate_candidates(production: Production, name: str, model: str | None = N
                     **embeds, "height": side, "width": side, "num_frames": count,
                     "num_inference_steps": steps, "guidance_scale": 1.0, "output_type": "np",
                     "latents": initial_latents(candidate, shape)}
-                fitted = source.resize((side, side), Image.Resampling.LANCZOS)
-                if kind == "i2v":
+                fitted = fit_square(source, side)
+                if kind == "v2v":
+                    # WanVideoToVideoPipeline takes the video (no num_frames) and draws its
+                    # noise from the generator after encoding it: re-imagine the source
+                    mode = "v2v-restyle"
+                    common.pop("num_frames")
+                    common.pop("latents")
+                    out = pipe(video=[fitted], strength=V2V_STRENGTH,
+                               generator=cpu_generator(candidate), **common)
+                elif kind == "i2v":
                     mode = "i2v-turnaround"
                     out = pipe(image=fitted, **common)
                 elif kind == "vace":

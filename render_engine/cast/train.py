@@ -13,7 +13,12 @@ Every random draw of step k comes from a generator seeded with (seed, k), so a r
 from a checkpoint (LoRA weights, optimiser state, step count) continues exactly as the
 uninterrupted run would. The result is saved with `WanPipeline.save_lora_weights` (diffusers
 keys, safetensors) with alpha/rank folded into the B matrices, so any loader that assumes
-alpha = rank (diffusers, ComfyUI) applies it at the trained strength.
+alpha = rank (diffusers, ComfyUI) applies it at the trained strength; a copy with ComfyUI's
+keys is saved beside it (`lora_io.to_comfyui`).
+
+`--base-dtype bfloat16` loads the frozen transformer in bf16 (diffusers keeps its
+`_keep_in_fp32_modules` in fp32); `fp8` also stores its linears in fp8 and up-casts each per
+forward (layerwise casting, as the 12gb render profile does); the LoRA trains in fp32.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class TrainOptions:
     batch_size: int = 1
     gradient_checkpointing: bool = False
     base_dtype: str = "float32"
-    """float32 | bfloat16 | fp8 (fp8 storage, bf16 compute; GPU)."""
+    """float32 | bfloat16 | fp8 (the frozen linears stored in fp8, bf16 compute)."""
     seed: int = 0
     sample_every: int = 0
     """Render a sample image every N steps (0: never)."""
@@ -87,6 +92,8 @@ class TrainResult:
     samples: list[Path] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
     device: str = "cpu"
+    comfyui: Path | None = None
+    """The same LoRA with ComfyUI's keys (cast/NAME/lora/NAME_vN_comfyui.safetensors)."""
 
 
 # --------------------------------------------------------------------------- data
@@ -188,13 +195,19 @@ def draw_batch(items: list[Item], step: int, options: TrainOptions) -> tuple[Any
     return x0, embeds, sigma, noise
 
 
+def compute_dtype(transformer: Any) -> Any:
+    """The dtype a transformer computes in: its patch embedding's (never stored in fp8 by
+    layerwise casting, and cast with the rest of the base otherwise)."""
+    return transformer.patch_embedding.weight.dtype
+
+
 def flow_matching_loss(transformer: Any, x0: Any, embeds: Any, sigma: Any, noise: Any) -> Any:
     """MSE between the transformer's prediction at x_t and the velocity ε − x0."""
     import torch
 
     s = sigma.view(-1, 1, 1, 1, 1)
     x_t = (1 - s) * x0 + s * noise
-    dtype = next(p for p in transformer.parameters()).dtype
+    dtype = compute_dtype(transformer)
     prediction = transformer(hidden_states=x_t.to(dtype), timestep=sigma * 1000,
                              encoder_hidden_states=embeds.to(dtype), return_dict=False)[0]
     return torch.nn.functional.mse_loss(prediction.float(), (noise - x0).float())
@@ -236,7 +249,13 @@ def load_training_pipe(production: Production, name: str, device: str, base_dtyp
 
     source = resolve_source(production, name)
     where: Any = source.folder if source.folder is not None else source.hub_id
-    kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": torch.float32}
+    if base_dtype not in ("float32", "bfloat16", "fp8"):
+        raise SoloreelError(f"unknown base dtype {base_dtype}; float32, bfloat16 or fp8")
+    # a bf16 base loads as bf16 (diffusers keeps the model's `_keep_in_fp32_modules` —
+    # time embedder, modulation tables, norms — in fp32, as the Wan weights expect)
+    base = torch.float32 if base_dtype == "float32" else torch.bfloat16
+    kwargs: dict[str, Any] = {"use_safetensors": True,
+                              "dtype": {"default": torch.float32, "transformer": base}}
     if source.folder is None and source.entry.revision:
         kwargs["revision"] = source.entry.revision
     try:
@@ -250,13 +269,13 @@ def load_training_pipe(production: Production, name: str, device: str, base_dtyp
     transformer.requires_grad_(False)
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
-    if base_dtype == "bfloat16":
-        transformer.to(torch.bfloat16)
-    elif base_dtype == "fp8":
-        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
-                                             compute_dtype=torch.bfloat16)
-    elif base_dtype != "float32":
-        raise SoloreelError(f"unknown base dtype {base_dtype}; float32, bfloat16 or fp8")
+    if base_dtype == "fp8":
+        # the frozen base's linears stored in fp8 and up-cast per layer; what layerwise
+        # casting skips (patch embedding, condition embedder, norms) is bf16 like the
+        # compute, so activations and weights agree (fp32 leftovers crashed at step 1)
+        from render_engine.final.registry import enable_fp8_storage
+
+        enable_fp8_storage(transformer, torch.bfloat16)
     return pipe
 
 
@@ -482,6 +501,12 @@ def train_lora(production: Production, name: str, options: TrainOptions,
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     result.lora, result.version = target, target.stem
+    from safetensors.torch import load_file
+
+    from render_engine.cast.lora_io import export_path, save_export
+
+    result.comfyui = save_export(load_file(str(target)),
+                                 export_path(target, member.name, "comfyui"), "comfyui")
     result.seconds = time.perf_counter() - started
     write_text_atomic(target.with_suffix(".json"), json.dumps({
         "character": member.name, "trigger": member.trigger, "model": model_name,
@@ -489,7 +514,8 @@ def train_lora(production: Production, name: str, options: TrainOptions,
         "images": [p.name for p in images], "buckets": sorted({list(i.bucket).__repr__()
                                                                for i in items}),
         "loss_first": history[0] if history else None, "loss_last": history[-1],
-        "seconds": round(result.seconds, 2), "device": device}, indent=2) + "\n")
+        "seconds": round(result.seconds, 2), "device": device,
+        "comfyui": result.comfyui.name}, indent=2) + "\n")
     if register:
         register_lora(workspace, target)
     return result

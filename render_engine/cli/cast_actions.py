@@ -1,5 +1,5 @@
 """The character actions of `soloreel cast`: new, extra, anchors, import, candidates, pick,
-caption, check, train, lora.
+caption, check, train, lora, export.
 
 Registered into `soloreel cast`'s sub-parser by render_engine/cli/cast.py (beside `voice`).
 Each action is a thin layer over render_engine.cast.*: parse, call, print what changed and
@@ -154,7 +154,22 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
     lora.add_argument("--weight", type=float, default=1.0)
     lora.set_defaults(run=run_lora)
 
-    for parser in (new, extra, anchors, sheet, candidates, pick, caption, check, train, lora):
+    export = actions.add_parser(
+        "export", help="write the character's LoRA for ComfyUI or diffusers",
+        description="Convert the LoRA cast/NAME.toml uses (trained or imported) to ComfyUI's "
+        "keys (diffusion_model.blocks.N.self_attn.q.lora_down/lora_up/alpha: ComfyUI's "
+        "LoraLoader and Wan loaders apply every key) or to diffusers' keys "
+        "(WanPipeline.load_lora_weights). Default file: cast/NAME/lora/NAME_vN_FORMAT"
+        ".safetensors.")
+    export.add_argument("character")
+    export.add_argument("--format", dest="fmt", choices=("comfyui", "diffusers"),
+                        default="comfyui")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="where to write it (a .safetensors file)")
+    export.set_defaults(run=run_export)
+
+    for parser in (new, extra, anchors, sheet, candidates, pick, caption, check, train, lora,
+                   export):
         add_production_argument(parser)
 
 
@@ -323,6 +338,26 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
                   f"{sum(last) / len(last):.4f}, {result.seconds:.1f} s on {result.device}; "
                   f"registered in cast/{production.member(args.character).name}.toml",
                   markup=False)
+    if result.comfyui is not None:
+        console.print(f"{result.comfyui.relative_to(production.root)}: the same LoRA with "
+                      "ComfyUI's keys", markup=False)
+    return 0
+
+
+def run_export(args: argparse.Namespace, console: Console) -> int:
+    from render_engine.cast.lora_io import export_lora
+
+    production = production_here(args)
+    output = args.output
+    if output is not None and output.suffix != ".safetensors":
+        raise SoloreelError(f"{output}: the export is a safetensors file; name it "
+                            f"{output.with_suffix('.safetensors').name}")
+    target, count = export_lora(production, args.character, args.fmt, output)
+    where = (target.relative_to(production.root) if production.root in target.parents
+             else target)
+    hint = ("copy it into ComfyUI/models/loras/ and load it with LoraLoaderModelOnly"
+            if args.fmt == "comfyui" else "load it with pipe.load_lora_weights(FILE)")
+    console.print(f"{where}: {args.fmt} keys, {count} tensors — {hint}", markup=False)
     return 0
 
 

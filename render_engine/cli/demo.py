@@ -23,6 +23,7 @@ from render_engine.cli.plan import plan_table
 from render_engine.cli.render import render_plans, summarise
 from render_engine.demo.production import EDIT_FILE, SOURCE_DEMO, copy_demo, ensure_demo
 from render_engine.render import plan_shot
+from render_engine.render_pool import default_jobs
 from render_engine.review.preview import render_preview
 from render_engine.review.shots import collect
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     cache = RenderCache(production.renders_dir())
     plans = [plan_shot(ref, production, cache, tier) for ref in iter_shots(timeline)
              if ref.has_spec]
-    render_plans(plans, tier, production, cache, console)
+    render_plans(plans, tier, production, cache, console, default_jobs(tier))
     write_timeline(timeline, linked)
     code = summarise(plans, linked, console)
     if code != 0:

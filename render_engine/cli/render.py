@@ -28,7 +28,8 @@ from render_engine.freshness import (
     TierState,
     frames_note,
 )
-from render_engine.render import ShotPlan, link_plan, plan_shot
+from render_engine.render import ShotPlan, plan_shot
+from render_engine.render_pool import default_jobs, link_plans
 from render_engine.timeline_io import iter_shots, read_timeline, write_timeline
 
 
@@ -53,6 +54,17 @@ def parse_shot_selection(text: str | None) -> set[int] | None:
     return chosen
 
 
+def _jobs(text: str) -> int:
+    """`--jobs N`: a whole number of processes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'"{text}" is not a number of processes (1 or more)')
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `render` sub-command."""
     parser = sub.add_parser(
@@ -64,8 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="linked edit to write (default: overwrite the input .otio)")
     parser.add_argument("--shots", help="only these shot numbers, e.g. 3,5-9")
+    parser.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                        help="shots rendered at once, one process each (default: one per CPU "
+                        "core for the placeholder and proxy tiers, 1 for the final tier)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list what would render, what is cached, and time estimates")
+    parser.add_argument("--queued", action="store_true",
+                        help="only the shots `final` markers queued on import (--tier final)")
     parser.add_argument("--quality", choices=QUALITIES, default="full",
                         help="final tier only: `draft` renders with the model's step-distilled "
                         "LoRA (models.NAME.draft_lora): draft_steps steps at guidance 1, the "
@@ -88,6 +105,10 @@ def plan_timeline(args: argparse.Namespace):
     selection = parse_shot_selection(args.shots)
     plans = [plan_shot(ref, production, cache, args.tier) for ref in iter_shots(timeline)
              if ref.has_spec and (selection is None or ref.number in selection)]
+    if getattr(args, "queued", False):  # what `final` markers asked for (nle.orders)
+        from render_engine.nle.orders import queued_plans
+
+        plans = queued_plans(plans, production.root, args.tier)
     return production, timeline, cache, plans
 
 
@@ -111,23 +132,26 @@ def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache
     title = "final draft render plan" if drafts else "final render plan"
     table = Table(title=f"{title} on {estimates.gpu} ({estimates.found})")
     for column in ("#", "shot", CUT_FRAMES, RENDER_FRAMES, "wan", "steps", "cfg", "layers",
-                   "size", "mode", "state", "GPU min"):
+                   "size", "mode", "state", "peak GiB", "GPU min"):
         table.add_column(column)
     for row in estimates.rows:
         plan, cost = row.state.plan, row.cost
         assert plan is not None
         if plan.problem or plan.spec is None:
-            table.add_row(str(plan.ref.number), plan.ref.clip.name, *[""] * 8, "invalid", "")
+            table.add_row(str(plan.ref.number), plan.ref.clip.name, *[""] * 8, "invalid", "",
+                          "")
             continue
         cut, state = str(plan.shown[1] - plan.shown[0]), _state_text(row.state)
         if cost is None:
             table.add_row(str(plan.ref.number), plan.spec.shot.id, cut, str(plan.frames),
-                          *[""] * 6, f"error: {row.error}", "")
+                          *[""] * 6, f"error: {row.error}", "", "")
             continue
         table.add_row(str(plan.ref.number), plan.spec.shot.id, cut, str(plan.frames),
                       f"{cost.wan_frames}" + (f"/{cost.segments}seg" if cost.segments > 1 else ""),
                       str(cost.steps), f"{cost.guidance:g}", str(cost.layers),
-                      f"{cost.width}x{cost.height}", cost.mode, state, f"{row.minutes:.1f}")
+                      f"{cost.width}x{cost.height}", cost.mode, state,
+                      f"{cost.peak_gib:.1f} ({cost.profile})" if cost.peak_gib else "",
+                      f"{row.minutes:.1f}")
     table.caption = (f"total GPU time to render: {estimates.total_text()}\n"
                      f"{frames_note(production.settings.production.handles)}\nsources: "
                      + "\n  ".join(estimates.sources or ["none"]))
@@ -171,10 +195,10 @@ def dry_run_table(plans: list[ShotPlan], tier: str, cache: RenderCache,
 
 
 def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCache,
-                 console: Console) -> None:
-    """Render and link every plan with a progress bar of frames. A draft run marks the
-    clips' final media as drafts (other runs keep cached drafts on clips without a full
-    final: `render.attach_references`)."""
+                 console: Console, jobs: int = 1) -> None:
+    """Render and link every plan with a progress bar of frames, `jobs` shots at once
+    (`render_pool`). A draft run marks the clips' final media as drafts (other runs keep cached
+    drafts on clips without a full final: `render.attach_references`)."""
     todo = sum(p.frames for p in plans if not p.cached and not p.problem)
     order = plans
     if tier == "final":  # by model, then fewest LoRA loads: each model loads once
@@ -185,16 +209,21 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
         quality_of(e) == "draft" for e in production.settings.models.values())
     columns = (TextColumn("{task.description}", markup=False), BarColumn(),
                MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False, disable=console.quiet) as bar:
-        task = bar.add_task(tier, total=max(1, todo))
-        for plan in order:
-            bar.update(task, description=f"{tier} {plan.ref.clip.name}"[:40])
-            link_plan(plan, production, cache, render=True,
-                      progress=lambda n: bar.advance(task, n))
-            if plan.spec is None or plan.problem:
-                continue
-            if drafting and (plan.result or plan.cached):
-                mark_draft(plan.ref.clip)
+    bar = Progress(*columns, console=console, transient=False, disable=console.quiet)
+    task = bar.add_task(tier, total=max(1, todo))
+
+    def starting(plan: ShotPlan) -> None:
+        bar.update(task, description=f"{tier} {plan.ref.clip.name}"[:40])
+
+    try:  # the bar's thread starts once the workers exist (`render_pool` forks them)
+        link_plans(order, production, cache, jobs, lambda n: bar.advance(task, n), starting,
+                   ready=bar.start)
+    finally:
+        bar.stop()
+    for plan in order:
+        if drafting and plan.spec is not None and not plan.problem and (
+                plan.result or plan.cached):
+            mark_draft(plan.ref.clip)
 
 
 def summarise(plans: list[ShotPlan], output: Path, console: Console) -> int:
@@ -241,6 +270,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with RenderCache(checked.renders_dir()).rendering():
         production, timeline, cache, plans = plan_timeline(args)
         output = args.output or args.timeline
-        render_plans(plans, args.tier, production, cache, console)
+        jobs = args.jobs or default_jobs(args.tier)
+        render_plans(plans, args.tier, production, cache, console, jobs)
         write_timeline(timeline, output)
     return summarise(plans, output, console)

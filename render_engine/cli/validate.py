@@ -28,6 +28,10 @@ def find_production(args: argparse.Namespace, timeline_path: Path | None) -> Pat
     if explicit:
         return explicit
     found = production_above(Path(timeline_path).resolve().parent) if timeline_path else None
+    if found is None and timeline_path and Path(timeline_path).is_file():
+        from render_engine.timeline_io import production_of_timeline
+
+        found = production_of_timeline(timeline_path)  # its media point into a production
     if found is not None:
         return found
     raise SoloreelError("no production given; pass --production DIR")

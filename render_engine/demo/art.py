@@ -1847,6 +1847,7 @@ def paint_campfire_set(out_dir: Path) -> dict:
     _save_rgb(np.clip(cv.rgb, 0, 1), out_dir / "plate.png")
     _save_depth(cv.depth, out_dir / "depth.png")
     _save_mask(log_cov, out_dir / "fg_log.png")
+    _save_mask(_cf_fire_mask(np.clip(cv.rgb, 0, 1), fire_px, f), out_dir / "fire.png")
     return {
         "kind": "wide",
         "width": w,
@@ -1854,8 +1855,10 @@ def paint_campfire_set(out_dir: Path) -> dict:
         "hfov_deg": _CF_HFOV,
         "horizon_row": hz,
         "camera_height_m": ch,
-        "files": {"plate": "plate.png", "depth": "depth.png", "masks": {"log": "fg_log.png"}},
+        "files": {"plate": "plate.png", "depth": "depth.png", "masks": {"log": "fg_log.png"},
+                  "living": {"fire": "fire.png"}},
         "mask_depth_m": {"log": _CF_LOG["z"]},
+        "living_preset": {"fire": "fire"},
         "light": {
             "key_azimuth_deg": round(math.degrees(math.atan2(_CF_FIRE[0], _CF_FIRE[1])), 2),
             "key_elevation_deg": 8.0,
@@ -2074,6 +2077,26 @@ def _cf_fire(cv: _Canvas, proj, rng: np.random.Generator) -> tuple[float, float]
                 alpha=0.9 - 0.5 * t)
         cv.glow(px, py, 2.5, (1.0, 0.6, 0.2), 0.25 * (1 - t))
     return cx, base_y - 0.3 * s
+
+
+def _cf_fire_mask(rgb: np.ndarray, fire_px: tuple[float, float], f: float) -> np.ndarray:
+    """The fire's emissive region (flames, embers, glowing stone rims) for the set's `living`
+    mask: the bright, warm pixels inside an ellipse round the flames (the fire ring, not the
+    glow the plate paints on the ground), feathered by their warmth."""
+    h, w = rgb.shape[:2]
+    s = f / math.hypot(*_CF_FIRE)  # pixels per metre at the fire (the plate's focal / range)
+    x0, x1 = int(max(0, fire_px[0] - 0.8 * s)), int(min(w, fire_px[0] + 0.8 * s))
+    y0, y1 = int(max(0, fire_px[1] - 0.8 * s)), int(min(h, fire_px[1] + 0.5 * s))
+    box = rgb[y0:y1, x0:x1]
+    dx = (np.arange(x0, x1, dtype=np.float32)[None, :] - fire_px[0]) / (0.7 * s)
+    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - fire_px[1]
+    dy = dy / np.where(dy < 0, 0.72 * s, 0.42 * s)  # up to the tallest flame's tip
+    inside = 1.0 - _smoothstep(0.85, 1.0, np.sqrt(dx * dx + dy * dy))
+    warm = _smoothstep(0.35, 0.5, box[..., 0] - box[..., 2]) * _smoothstep(0.7, 0.85,
+                                                                           box[..., 0])
+    mask = np.zeros((h, w), np.float32)
+    mask[y0:y1, x0:x1] = warm * inside
+    return mask
 
 
 def _cf_log_trace(cols: np.ndarray, rows: np.ndarray, f: float, w: int) -> dict:

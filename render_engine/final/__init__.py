@@ -1,8 +1,10 @@
 """The final tier's machinery: Wan 2.1 through diffusers, on one GPU (or the CPU in tests).
 
 One module per concern: `registry` (named models → loaded pipelines, memory profiles),
-`latents` (frame counts, sizes, seeded initial noise), `inputs` (prompts, control videos,
-masks, reference images, keyframes), `modes` (one function per render mode, LoRAs),
+`latents` (frame counts, sizes, seeded initial noise), `conditioning` (what a final reads
+beyond its spec — the proxy render, control video, references, segmenting — as content-hash
+inputs), `inputs` (prompts, control videos with DWPose faces, masks, reference images,
+keyframes), `modes` (one function per render mode, LoRAs),
 `retime` (16 fps → the timeline's rate, segments and colour matching), `layers` (vace_layers:
 one keyed VACE render per character), `quality` (full finals and step-distilled drafts),
 `cost` (GPU-minute estimates), `adapters` (which LoRAs stay loaded) and `batch` (the render

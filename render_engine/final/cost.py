@@ -19,7 +19,6 @@ No torch here: the dry run must work on a laptop without the ml extra.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from render_engine.bible import ModelEntry, Production
 from render_engine.cache import RenderCache
 from render_engine.errors import SoloreelError
 from render_engine.final.latents import latent_shape, native_frames_for
+from render_engine.final.memory import Workload, planned_peak
 from render_engine.final.plan import FinalPlan
 from render_engine.final.retime import plan_segments
 
@@ -83,7 +83,7 @@ DEFAULT_GPU = "rtx4090"
 """The design's target desktop (12–24 GB) when no GPU can be seen (a laptop's dry run)."""
 
 PROFILE_FACTOR = {"80gb": 1.0, "24gb": 1.1, "12gb": 1.35}
-"""Assumed slow-down of model CPU offload (24gb) and group offload + fp8 storage (12gb)."""
+"""Assumed slow-down of block-level group offload (24gb) and leaf-level offload + fp8 (12gb)."""
 MODE_FACTOR = {"t2v": 1.0, "v2v_refine": 1.0, "i2v": 1.05, "vace_layers": 1.2,
                "vace_inpaint": 1.2}
 """Assumed extra work per forward: image cross-attention (i2v), VACE context blocks."""
@@ -113,6 +113,9 @@ class ShotCost:
     vace_layers, else one."""
     quality: str = "full"
     guidance: float = 1.0
+    peak_gib: float | None = None
+    """Expected peak GPU memory of one pass at `profile` (render_engine.final.memory)."""
+    profile: str = ""
 
     @property
     def minutes(self) -> float:
@@ -253,9 +256,7 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
         per_forward, sources = _scaled_reference(cls, gpu_key)
     wan_frames = native_frames_for(frames, fps)
     segments = plan_segments(wan_frames, max_frames, overlap)
-    steps = plan.steps
-    if plan.mode == "v2v_refine":
-        steps = max(1, math.floor(plan.steps * plan.strength))
+    steps = plan.denoise_steps  # the manifest's count too (v2v: int(steps × strength))
     forwards_step = forwards_per_step(plan.guidance)
     if plan.mode == "vace_layers":
         passes = layers if layers is not None else layer_references(plan, production)
@@ -271,8 +272,11 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
             forwards += steps * forwards_step
             seconds += steps * forwards_step * per_forward * factor * MODE_FACTOR[plan.mode]
             seconds += OVERHEAD_SECONDS * tokens / REFERENCE_TOKENS
-    seconds *= PROFILE_FACTOR[plan.entry.memory_profile]
-    profile = plan.entry.memory_profile
+    peak = planned_peak(plan.entry, Workload(plan.width, plan.height, segments[0].frames,
+                                             max(passes, default=0)), gpu_key,
+                        production.root if production is not None else None)
+    profile = peak.profile  # `auto` resolved for this card (final.memory)
+    seconds *= PROFILE_FACTOR[profile]
     sources.append(f"{profile} profile ×{PROFILE_FACTOR[profile]}, {plan.mode} "
                    f"×{MODE_FACTOR[plan.mode]} (assumed)")
     if plan.mode == "vace_layers":
@@ -283,7 +287,7 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
                     width=plan.width, height=plan.height, mode=plan.mode, model=plan.model,
                     model_class=cls.name, gpu=gpu_key, forwards=forwards, seconds=seconds,
                     sources=sources, layers=len(passes), quality=plan.quality,
-                    guidance=plan.guidance)
+                    guidance=plan.guidance, peak_gib=peak.gib, profile=profile)
 
 
 def cost_record(plan: FinalPlan, cls: ModelClass, gpu: str, tokens: int, forwards: int,
@@ -291,7 +295,7 @@ def cost_record(plan: FinalPlan, cls: ModelClass, gpu: str, tokens: int, forward
     """The `cost` block of a final manifest, read back by `recorded_runs`."""
     return {"model_class": cls.name, "alpha": cls.alpha, "gpu": gpu, "tokens": tokens,
             "forwards": forwards, "denoise_seconds": round(denoise_seconds, 4),
-            "mode": plan.mode, "steps": plan.steps, "size": [plan.width, plan.height],
+            "mode": plan.mode, "steps": plan.denoise_steps, "size": [plan.width, plan.height],
             "quality": plan.quality}
 
 
@@ -307,12 +311,20 @@ def shot_estimate(shot: Any, production: Production, manifests: list[dict[str, A
     the plan `plan_final` makes (a draft's steps and guidance included), and for vace_layers
     the real layer grouping — from the proxy's poses when the proxy is cached, else from the
     drawn ones — with each layer's reference images. No torch, no model."""
+    from render_engine.final.conditioning import (
+        max_frames_setting,
+        reference_files,
+        segment_overlap,
+    )
     from render_engine.final.inputs import proxy_entry
     from render_engine.final.layers import layer_groups
-    from render_engine.final.plan import plan_final, shot_characters
+    from render_engine.final.plan import model_folder_problem, plan_final
     from render_engine.render import RenderJob
 
     plan = plan_final(shot.spec, production)
+    missing = model_folder_problem(production, plan.model)
+    if missing:  # a model folder that is not there fails the render: say so now
+        raise SoloreelError(missing)
     fps = production.settings.production.fps
     layers: list[int] | None = None
     references = 0
@@ -324,11 +336,12 @@ def shot_estimate(shot: Any, production: Production, manifests: list[dict[str, A
         groups = layer_groups(job, plan, proxy_entry(job))
         layers = [sum(reference_count(production.member(name)) for name in group)
                   for group in groups]
-    else:
-        with_lora = {use.name for use in plan.loras}
-        references = sum(1 for m in shot_characters(shot.spec, production)
-                         if m.name not in with_lora and (m.reference_images or m.views))
+    elif plan.mode == "vace_inpaint":
+        references = sum(len(files) for _name, files in
+                         reference_files(shot.spec, production, plan))
+    max_frames = max_frames_setting()
     return estimate(plan, shot.frames, fps, production, manifests, gpu=gpu,
+                    max_frames=max_frames, overlap=segment_overlap(max_frames),
                     references=references, layers=layers)
 
 

@@ -1,37 +1,49 @@
 """Everything a final render is conditioned on, at Wan's 16 fps and the render size.
 
 The final follows what the creator approved in the proxy: when the proxy tier's cache holds
-this shot, the pose control video is its `pose.mp4` (the OpenPose track of the proxy's
-blocking), the i2v keyframe its first frame, the v2v source and the VACE inpainting context its
-movie. Without a proxy the control video is drawn here from the spec's blocking with the
-annotators' OpenPose drawing, and the keyframe is the set's plate. Frames are uint8 RGB
-arrays; proxy frames are sampled at 16 fps and fitted to the render size (scaled to cover,
-centre-cropped) so every input lines up.
+this shot (the render `final.conditioning` picks — the one the final's content hash names),
+the pose control video is drawn from its `pose.json` (the OpenPose track of the proxy's
+blocking, exact keypoints rather than the 4:2:0-coded `pose.mp4`), the i2v keyframe is its
+first frame, the v2v source and the VACE inpainting context its movie. Without a proxy the
+skeletons are drawn here from the spec's blocking, and the keyframe is the set's plate. Every
+skeleton whose face is seen gets DWPose's 68 face landmarks with the mouth in the dialog's
+mouth shape at that moment (`render_engine.pose.face`), so the final's lips follow the lines.
+Frames are uint8 RGB arrays; proxy frames are sampled at 16 fps and fitted to the render size
+(scaled to cover, centre-cropped) so every input lines up.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from render_engine.cache import CacheEntry, RenderCache
+from render_engine.cache import CacheEntry
 from render_engine.errors import SoloreelError
+from render_engine.final.conditioning import (
+    member_references,
+    pick_proxy,
+    proxy_hash,
+    proxy_renders,
+    reference_files,
+)
 from render_engine.final.latents import WAN_FPS
 from render_engine.final.plan import FinalPlan, shot_characters
 from render_engine.final.retime import sample_frames
-from render_engine.hashing import shot_hash
 from render_engine.media.encode import read_frames
+from render_engine.pose.face import face_keypoints
 from render_engine.pose.openpose import draw_poses, standing_pose
 from render_engine.render import RenderJob
 from render_engine.spec import CharacterSpec
 
 NEGATIVE_PROMPT = ("blurry, low quality, distorted anatomy, extra limbs, deformed face, "
                    "flicker, static frame, watermark, subtitles, text")
-POSE_VIDEO = "pose.mp4"
 MASK_GROW = 0.08
 """Mask dilation around a skeleton, as a fraction of the frame height (vace_inpaint)."""
 
@@ -39,16 +51,47 @@ MASK_GROW = 0.08
 # --------------------------------------------------------------------------- prompt
 
 
+GERUNDS = {"stand": "", "sit": "sitting", "walk": "walking", "talk": "talking",
+           "gesture": "gesturing", "turn": "turning", "lie": "lying down"}
+"""How a spec action reads in a prompt ("sit" + "ing" is not a word)."""
+
+
+def describe(member: Any, action: str) -> str:
+    """A character as a prompt phrase: the sheet's description (else its name) and what it
+    is doing."""
+    who = member.description or member.label
+    doing = GERUNDS.get(action, action)
+    return f"{who}, {doing}" if doing else who
+
+
+def described(spec: Any, production: Any) -> list[tuple[Any, Any]]:
+    """(member, spec character) the shot's prompt describes: the framed subjects when the
+    shot names them (a single describes its one subject, not everyone in the scene), else
+    every known character, in spec order."""
+    subjects = {s.strip().lower() for s in spec.shot.subjects}
+    pairs = []
+    for char in spec.characters:
+        try:
+            member = production.member(char.name)
+        except SoloreelError:
+            continue
+        if not subjects or member.name.lower() in subjects or char.name.lower() in subjects:
+            pairs.append((member, char))
+    return pairs
+
+
 def build_prompt(job: RenderJob, plan: FinalPlan) -> tuple[str, str]:
-    """(prompt, negative prompt): LoRA trigger words first (they only work when present),
-    then the spec's prompt, the characters, the set and its lighting."""
+    """(prompt, negative prompt): the described characters' trigger words first (they only
+    work when present), then the spec's prompt, the characters the shot frames (`described`),
+    the set and its lighting."""
     spec, production = job.spec, job.production
-    parts = list(plan.triggers)
+    pairs = described(spec, production)
+    parts = [m.trigger for m, _c in pairs if m.trigger]
+    parts = list(dict.fromkeys(parts))
     if spec.prompt.strip():
         parts.append(spec.prompt.strip())
-    for member, char in zip(shot_characters(spec, production), spec.characters, strict=False):
-        who = member.description or member.label
-        parts.append(f"{who}, {char.action}ing" if char.action != "stand" else who)
+    for member, char in pairs:
+        parts.append(describe(member, char.action))
     try:
         set_spec = production.set(spec.set)
         if set_spec.description:
@@ -66,13 +109,10 @@ def build_prompt(job: RenderJob, plan: FinalPlan) -> tuple[str, str]:
 
 
 def proxy_entry(job: RenderJob) -> CacheEntry | None:
-    """The proxy tier's cache entry of this shot covering the job's frames, if rendered."""
-    try:
-        content = shot_hash(job.spec, job.production, "proxy")
-    except SoloreelError:
-        return None
-    cache = RenderCache(job.production.renders_dir())
-    return cache.lookup("proxy", content, job.first, job.end)
+    """The proxy render of this shot the final reads (None: not rendered): the one the
+    final's content hash names (`final.conditioning.pick_proxy`)."""
+    entries = proxy_renders(job.production, proxy_hash(job.spec, job.production))
+    return pick_proxy(entries, job.first, job.end)
 
 
 def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -95,7 +135,7 @@ def sampled_media(path: Path, entry: CacheEntry, job: RenderJob, count: int, wid
     offset = job.first - entry.first
     available = entry.end - entry.first
     wanted = [offset + i for i in sample_frames(count, job.fps, WAN_FPS, job.frame_count)]
-    wanted = [min(i, available - 1) for i in wanted]
+    wanted = [min(max(i, 0), available - 1) for i in wanted]
     keep = set(wanted)
     found: dict[int, np.ndarray] = {}
     last = max(wanted)
@@ -113,12 +153,32 @@ def sampled_media(path: Path, entry: CacheEntry, job: RenderJob, count: int, wid
 # --------------------------------------------------------------------------- poses
 
 
+Person = np.ndarray | None
+"""One character's COCO-18 keypoints (18, 3) in render pixels, or None when not seen."""
+
+
+@dataclass
+class PoseTrack:
+    """The skeletons and faces a VACE render follows, per Wan frame."""
+
+    people: list[list[Person]]
+    """Per frame, one entry per spec character (spec order) when `identified`, else the
+    people the proxy drew in its order."""
+    faces: list[list[np.ndarray | None]]
+    """Per frame, the face landmarks (68, 3) of each entry of `people` (None: not seen)."""
+    source: str
+    """"proxy:<hash>/pose.json" or "drawn"."""
+    identified: bool = True
+    """Whether `people[i][k]` is spec character k (the proxy drew everyone)."""
+
+
 @dataclass
 class Control:
     """The pose control video of a render and where it came from."""
 
     frames: list[np.ndarray]
     source: str
+    track: PoseTrack | None = None
 
 
 def _drawn_person(job: RenderJob, char: CharacterSpec, width: int, height: int,
@@ -145,27 +205,106 @@ def _drawn_person(job: RenderJob, char: CharacterSpec, width: int, height: int,
                          distance=z / height_m, camera_up=camera_height / height_m)
 
 
-def _drawn_people(job: RenderJob, width: int, height: int, seconds: float) -> list[np.ndarray]:
-    """Skeletons of every spec character (see `_drawn_person`)."""
-    people = [_drawn_person(job, char, width, height, seconds) for char in job.spec.characters]
-    return [p for p in people if p is not None]
+def _fit_points(points: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
+    """Keypoints of a src-size frame in a dst-size frame fitted like `fit_frame` (scale to
+    cover, centre-crop)."""
+    (sw, sh), (dw, dh) = src, dst
+    scale = max(dw / sw, dh / sh)
+    new_w, new_h = max(dw, round(sw * scale)), max(dh, round(sh * scale))
+    out = np.array(points, np.float64)
+    out[:, 0] = out[:, 0] * new_w / sw - (new_w - dw) // 2
+    out[:, 1] = out[:, 1] * new_h / sh - (new_h - dh) // 2
+    return out
+
+
+def _proxy_people(entry: CacheEntry, job: RenderJob, count: int, width: int, height: int
+                  ) -> tuple[list[list[Person]], bool] | None:
+    """Per Wan frame the people of the proxy's pose.json fitted to the render size, and
+    whether every frame has one person per spec character (then in spec order); None when
+    the proxy has no usable pose.json."""
+    path: Path = entry.folder / str(entry.manifest.get("pose_json") or "pose.json")
+    if not path.is_file():
+        return None
+    try:
+        frames = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(frames, list) or not frames:
+        return None
+    characters = len(job.spec.characters)
+    offset, available = job.first - entry.first, entry.end - entry.first
+    people: list[list[Person]] = []
+    identified = True
+    for index in sample_frames(count, job.fps, WAN_FPS, job.frame_count):
+        frame = frames[min(max(offset + index, 0), available - 1, len(frames) - 1)]
+        found = frame.get("people") or []
+        identified = identified and len(found) == characters
+        size = (int(frame.get("canvas_width", width)), int(frame.get("canvas_height", height)))
+        row: list[Person] = []
+        for person in found:
+            points = np.asarray(person["pose_keypoints_2d"], np.float64).reshape(18, 3)
+            row.append(_fit_points(points, size, (width, height)) if points[:, 2].any()
+                       else None)
+        people.append(row)
+    return people, identified
+
+
+def _faces(job: RenderJob, people: list[list[Person]], identified: bool, wanted: bool = True
+           ) -> list[list[Any]]:
+    """Each person's face landmarks per Wan frame, the mouth in the speaker's Rhubarb shape
+    at that moment (closed when silent, or when the proxy's people cannot be told apart);
+    all None unless `wanted`."""
+    from render_engine.audio.dialog import mouth_shape, spoken_lines
+
+    if not wanted:
+        return [[None] * len(row) for row in people]
+
+    lines = spoken_lines(job.spec, job.production, job.label) if (
+        identified and job.spec.dialog) else []
+    names = [c.name for c in job.spec.characters]
+    start = job.shot_seconds(0)
+    faces = []
+    for index, row in enumerate(people):
+        t = start + index / WAN_FPS
+        faces.append([face_keypoints(person, mouth_shape(lines, names[k], t) if (
+            lines and k < len(names)) else "X") for k, person in enumerate(row)])
+    return faces
+
+
+def pose_track(job: RenderJob, plan: FinalPlan, count: int, entry: CacheEntry | None,
+               need_identity: bool = False, faces: bool = True) -> PoseTrack:
+    """The skeletons (and faces) of `count` Wan frames: the proxy's pose.json when the proxy
+    is rendered (with `need_identity`, only when it drew one person per spec character, so
+    each can be told apart — vace_layers), else skeletons drawn from the spec. Without
+    `faces` (the dry run's layer count) no face is made and no line is spoken."""
+    if entry is not None:
+        found = _proxy_people(entry, job, count, plan.width, plan.height)
+        if found is not None and (found[1] or not need_identity):
+            people, identified = found
+            return PoseTrack(people, _faces(job, people, identified and faces, faces),
+                             f"proxy:{entry.hash[:12]}/pose.json", identified)
+    start = job.shot_seconds(0)
+    people = [[_drawn_person(job, char, plan.width, plan.height, start + i / WAN_FPS)
+               for char in job.spec.characters] for i in range(count)]
+    return PoseTrack(people, _faces(job, people, faces, faces), "drawn")
+
+
+def draw_track(width: int, height: int, people: Sequence[Person],
+               faces: Sequence[np.ndarray | None]) -> np.ndarray:
+    """One control frame: the people's skeletons and faces as the annotators draw them."""
+    shown = [(p, f) for p, f in zip(people, faces, strict=True) if p is not None]
+    return draw_poses(width, height, [p for p, _f in shown],
+                      faces=[f for _p, f in shown if f is not None])
 
 
 def control_video(job: RenderJob, plan: FinalPlan, count: int,
                   entry: CacheEntry | None) -> Control:
-    """The OpenPose control video (count frames at 16 fps): the proxy's pose track when the
-    proxy is cached, else skeletons drawn from the spec."""
-    if entry is not None:
-        name = str(entry.manifest.get("pose_video") or POSE_VIDEO)
-        path = entry.folder / name
-        if path.is_file():
-            frames = sampled_media(path, entry, job, count, plan.width, plan.height)
-            return Control(frames, f"proxy:{entry.hash[:12]}/{name}")
-    start = job.shot_seconds(0)
-    frames = [draw_poses(plan.width, plan.height,
-                         _drawn_people(job, plan.width, plan.height, start + i / WAN_FPS))
-              for i in range(count)]
-    return Control(frames, "drawn")
+    """The OpenPose control video (count frames at 16 fps): bodies and faces from the proxy's
+    pose track when the proxy is rendered, else drawn from the spec (`pose_track`)."""
+    track = pose_track(job, plan, count, entry)
+    frames = [draw_track(plan.width, plan.height, people, faces)
+              for people, faces in zip(track.people, track.faces, strict=True)]
+    return Control(frames, track.source, track)
 
 
 def pose_masks(control: list[np.ndarray], grow: float = MASK_GROW) -> list[np.ndarray]:
@@ -207,22 +346,28 @@ def on_white(path: Path) -> Image.Image:
 
 
 def reference_images(job: RenderJob, plan: FinalPlan) -> list[Image.Image]:
-    """VACE reference images: extras, and leads without a LoRA, by their first reference
-    image (or first view) on white. Leads with a LoRA are carried by the LoRA."""
-    with_lora = {use.name for use in plan.loras}
+    """VACE reference images of a one-pass VACE render (vace_inpaint): for every character
+    whose LoRA does not carry them, the first reference image (or first view) on white
+    (`final.conditioning.reference_files`, which the content hash lists too)."""
     images = []
-    for member in shot_characters(job.spec, job.production):
-        if member.name in with_lora:
-            continue
-        files = list(member.reference_images) or [v.image for v in member.views.values()]
-        if not files:
-            continue
-        path = job.production.cast_file(member, files[0])
+    for name, files in reference_files(job.spec, job.production, plan):
+        images += member_images(job, name, files)
+    return images
+
+
+def member_images(job: RenderJob, name: str, files: list[str] | None = None
+                  ) -> list[Image.Image]:
+    """A cast member's reference images on white (`files`, else `member_references`); an
+    unreadable one is a SoloreelError naming the character and the file."""
+    member = job.production.member(name)
+    images = []
+    for file in member_references(member) if files is None else files:
         try:
-            images.append(on_white(path))
+            images.append(on_white(job.production.cast_file(member, file)))
         except OSError as exc:
-            raise SoloreelError(f"reference image of {member.name} ({files[0]}) cannot be "
-                                f"read ({exc})") from exc
+            raise SoloreelError(f"reference image of {member.name} ({file}) cannot be read "
+                                f"({exc}); fix it or reference_images / views in "
+                                f"cast/{member.name}.toml") from exc
     return images
 
 

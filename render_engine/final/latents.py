@@ -35,8 +35,14 @@ def round_size(value: int, multiple: int = SIZE_MULTIPLE) -> int:
 
 
 def render_size(width: int, height: int) -> tuple[int, int]:
-    """The (width, height) Wan renders for a tier size: each side rounded to /16."""
-    return round_size(width), round_size(height)
+    """The (width, height) Wan renders for a tier size: each side rounded *up* to /16, so the
+    tier's frame is a centre crop of the render (`retime.crop_frames`) — never a stretch."""
+    return ceil_size(width), ceil_size(height)
+
+
+def ceil_size(value: int, multiple: int = SIZE_MULTIPLE) -> int:
+    """The smallest multiple of 16 (at least 16) that is ≥ `value`."""
+    return max(multiple, math.ceil(value / multiple) * multiple)
 
 
 def native_frames_for(frame_count: int, fps: float) -> int:

@@ -2,8 +2,10 @@
 over the plate like the proxy's cut-outs.
 
 Each layer is driven by its own characters' poses only (the proxy's `pose.json`, one person per
-character in spec order, or skeletons drawn from the spec without a proxy), their reference
-images on white and, for leads, their LoRA and trigger word. The layer is rendered on a flat
+character in spec order, or skeletons drawn from the spec without a proxy) with their faces
+speaking their lines (`render_engine.pose.face`), their reference images on white and, for
+leads, their LoRA and trigger word; its prompt describes its characters only (with the
+clauses of the shot's prompt that name them). The layer is rendered on a flat
 key-green matte (asked for in the prompt and given as VACE's kept context outside the pose
 region), keyed against that known colour with the proxy's colour-difference keyer, limited
 to the dilated pose region (so a stray key can never replace plate pixels far from the
@@ -14,9 +16,8 @@ the final matches the animatic.
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,12 +25,16 @@ from PIL import Image
 
 from render_engine.bible import normalise_name
 from render_engine.cache import CacheEntry
-from render_engine.errors import SoloreelError
-from render_engine.final.inputs import NEGATIVE_PROMPT, _drawn_person, on_white
-from render_engine.final.latents import WAN_FPS
+from render_engine.final.inputs import (
+    NEGATIVE_PROMPT,
+    Person,
+    PoseTrack,
+    describe,
+    draw_track,
+    member_images,
+    pose_track,
+)
 from render_engine.final.plan import FinalPlan, LoraUse
-from render_engine.final.retime import sample_frames
-from render_engine.pose.openpose import draw_poses
 from render_engine.proxy import cutouts
 from render_engine.proxy.compositor import compose
 from render_engine.proxy.keying import key_screen
@@ -44,9 +49,6 @@ TOUCH_PAD = 0.03
 """Skeleton boxes grown by this fraction of the frame height before testing for contact."""
 SEED_STRIDE = 104_729
 """Per-layer seed = shot seed + SEED_STRIDE × (layer index + 1): deterministic, distinct."""
-
-Person = np.ndarray | None
-
 
 @dataclass
 class Layer:
@@ -68,57 +70,11 @@ class Layer:
 # --------------------------------------------------------------------------- poses
 
 
-def _fit_points(points: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
-    """Keypoints of a src-size frame in a dst-size frame fitted like `inputs.fit_frame`
-    (scale to cover, centre-crop)."""
-    (sw, sh), (dw, dh) = src, dst
-    scale = max(dw / sw, dh / sh)
-    new_w, new_h = max(dw, round(sw * scale)), max(dh, round(sh * scale))
-    out = np.array(points, np.float64)
-    out[:, 0] = out[:, 0] * new_w / sw - (new_w - dw) // 2
-    out[:, 1] = out[:, 1] * new_h / sh - (new_h - dh) // 2
-    return out
-
-
-def _proxy_people(entry: CacheEntry, job: RenderJob, count: int, width: int,
-                  height: int) -> list[list[Person]] | None:
-    """Per Wan frame, one keypoint array per spec character from the proxy's pose.json, or
-    None when the proxy has no usable pose.json (then the poses are drawn)."""
-    path: Path = entry.folder / str(entry.manifest.get("pose_json") or "pose.json")
-    if not path.is_file():
-        return None
-    try:
-        frames = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    characters = len(job.spec.characters)
-    offset, available = job.first - entry.first, entry.end - entry.first
-    people: list[list[Person]] = []
-    for index in sample_frames(count, job.fps, WAN_FPS, job.frame_count):
-        frame = frames[min(offset + index, available - 1, len(frames) - 1)]
-        found = frame.get("people") or []
-        if len(found) != characters:  # someone off camera: cannot tell who is who
-            return None
-        size = (int(frame.get("canvas_width", width)), int(frame.get("canvas_height", height)))
-        row: list[Person] = []
-        for person in found:
-            points = np.asarray(person["pose_keypoints_2d"], np.float64).reshape(18, 3)
-            row.append(_fit_points(points, size, (width, height)) if points[:, 2].any()
-                       else None)
-        people.append(row)
-    return people
-
-
 def character_people(job: RenderJob, plan: FinalPlan, count: int,
-                     entry: CacheEntry | None) -> tuple[list[list[Person]], str]:
-    """(per Wan frame, each spec character's keypoints or None; their source)."""
-    if entry is not None:
-        found = _proxy_people(entry, job, count, plan.width, plan.height)
-        if found is not None:
-            return found, f"proxy:{entry.hash[:12]}/pose.json"
-    start = job.shot_seconds(0)
-    return [[_drawn_person(job, char, plan.width, plan.height, start + i / WAN_FPS)
-             for char in job.spec.characters] for i in range(count)], "drawn"
+                     entry: CacheEntry | None) -> PoseTrack:
+    """Per Wan frame each spec character's keypoints (or None) and face, from the proxy's
+    pose.json when it drew one person per character, else drawn (`inputs.pose_track`)."""
+    return pose_track(job, plan, count, entry, need_identity=True)
 
 
 def _box(points: np.ndarray, pad: float) -> tuple[float, float, float, float] | None:
@@ -166,55 +122,58 @@ def region_mask(control: np.ndarray, grow: float = LAYER_GROW) -> np.ndarray:
 # --------------------------------------------------------------------------- layers
 
 
-def _references(job: RenderJob, names: list[str]) -> list[Image.Image]:
-    images = []
-    for name in names:
-        member = job.production.member(name)
-        files = list(member.reference_images) or [v.image for v in member.views.values()][:1]
-        for file in files:
-            try:
-                images.append(on_white(job.production.cast_file(member, file)))
-            except OSError as exc:
-                raise SoloreelError(f"reference image of {member.name} ({file}) cannot be "
-                                    f"read ({exc})") from exc
-    return images
+def _clauses(text: str) -> list[str]:
+    """A prompt split into its clauses (at . ; and newlines), stripped, empties dropped."""
+    return [c.strip() for c in re.split(r"[.;\n]+", text) if c.strip()]
+
+
+def _names_of(member) -> set[str]:
+    words = {member.name, member.label, member.display_name or "", member.trigger or ""}
+    return {w.lower() for w in words if w}
 
 
 def layer_prompt(job: RenderJob, group: list[int]) -> tuple[str, str]:
-    """The layer's prompt: its characters' trigger words first, the spec's prompt, its
-    characters, and the flat key-green backdrop the keyer needs."""
+    """The layer's prompt: its characters' trigger words first, the clauses of the spec's
+    prompt that name one of them (a clause about the scene or someone else belongs to another
+    layer or to the plate), its characters' descriptions, and the flat key-green backdrop the
+    keyer needs."""
     spec = job.spec
     chars = [spec.characters[i] for i in group]
     members = [job.production.member(c.name) for c in chars]
-    parts = [m.trigger for m in members if m.trigger]
-    if spec.prompt.strip():
-        parts.append(spec.prompt.strip())
+    parts = list(dict.fromkeys(m.trigger for m in members if m.trigger))
+    own = set().union(*(_names_of(m) for m in members)) if members else set()
+    for clause in _clauses(spec.prompt):
+        words = set(re.findall(r"[\w'-]+", clause.lower()))
+        if words & own:
+            parts.append(clause)
     for member, char in zip(members, chars, strict=True):
-        who = member.description or member.label
-        parts.append(f"{who}, {char.action}ing" if char.action != "stand" else who)
+        parts.append(describe(member, char.action))
     parts.append("full body, isolated on a plain flat uniform chroma green screen background, "
                  "even studio light, no shadows on the backdrop")
     return ", ".join(p for p in parts if p), (NEGATIVE_PROMPT + ", scenery, background objects, "
                                               "props, floor, gradient backdrop")
 
 
-def build_layers(job: RenderJob, plan: FinalPlan, people: list[list[Person]]) -> list[Layer]:
-    """One Layer per touching group: its own skeletons only, its references and LoRAs."""
+def build_layers(job: RenderJob, plan: FinalPlan, track: PoseTrack) -> list[Layer]:
+    """One Layer per touching group: its own skeletons and faces only, its references and
+    LoRAs."""
     names = [c.name for c in job.spec.characters]
     key = np.array(KEY_COLOUR, np.uint8)
     by_name = {u.name: u for u in plan.loras}
     layers = []
-    for index, group in enumerate(touching_groups(people, plan.height)):
-        pose = [draw_poses(plan.width, plan.height,
-                           [row[i] for i in group if row[i] is not None]) for row in people]
+    for index, group in enumerate(touching_groups(track.people, plan.height)):
+        pose = [draw_track(plan.width, plan.height, [row[i] for i in group],
+                           [faces[i] for i in group])
+                for row, faces in zip(track.people, track.faces, strict=True)]
         mask = [region_mask(p) for p in pose]
         control = [np.where(m[..., None] > 0, p, key) for p, m in zip(pose, mask, strict=True)]
         members = [names[i] for i in group]
         leads = [normalise_name(job.production.member(n).name) for n in members]
         loras = tuple(by_name[n] for n in leads if n in by_name)
         prompt, negative = layer_prompt(job, group)
+        references = [image for name in members for image in member_images(job, name)]
         layers.append(Layer(group, members, plan.seed + SEED_STRIDE * (index + 1), control,
-                            mask, _references(job, members), loras, prompt, negative))
+                            mask, references, loras, prompt, negative))
     return layers
 
 
@@ -226,9 +185,9 @@ def layer_groups(job: RenderJob, plan: FinalPlan, entry: CacheEntry | None
     from render_engine.final.latents import native_frames_for
 
     count = native_frames_for(job.frame_count, job.fps)
-    people, _source = character_people(job, plan, count, entry)
+    track = pose_track(job, plan, count, entry, need_identity=True, faces=False)
     names = [c.name for c in job.spec.characters]
-    return [[names[i] for i in group] for group in touching_groups(people, plan.height)]
+    return [[names[i] for i in group] for group in touching_groups(track.people, plan.height)]
 
 
 def layer_plan(plan: FinalPlan, layer: Layer) -> FinalPlan:
@@ -276,12 +235,8 @@ def composite_layers(shot: ShotFrames, layers: list[Layer], rgba: list[np.ndarra
         shot.ambient.background = background
         placed: dict[int, cutouts.Sprite] = {}
         for number, char in enumerate(spec.characters):
-            x, z, facing, walking = shot.floor(char, t)
-            posture = cutouts.posture_of(char.action, x, z, facing, walking)
-            sprite = cutouts.place(shot.cast[char.name], cam, posture, t, shot.idle[char.name],
-                                   shot.ambient)
+            _posture, sprite = shot.place_character(char, cam, t)  # lit as the proxy lights it
             if sprite is not None:
-                sprite.light = shot.lighting.for_character(cam, sprite.world, t)
                 placed[number] = sprite
         sprites = []
         for layer, frames in zip(layers, rgba, strict=True):

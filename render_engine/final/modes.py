@@ -186,30 +186,39 @@ def render_i2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
     return np.asarray(out.frames[0], np.float32)
 
 
+def _derived(model: LoadedModel, kind: str, cls: Any) -> Any:
+    """The model's components as another Wan pipeline class, made once per loaded model.
+
+    Built with the class's constructor over the *same* modules and scheduler (no second
+    load; the scheduler's flow shift, set per render size, is shared; every call resets its
+    step and begin index in `set_timesteps`) — not `DiffusionPipeline.from_pipe`, which moves
+    the shared modules to its `torch_dtype` (float32 unless told otherwise: diffusers'
+    pipeline_utils.from_pipe), so a bf16 model would silently render every later shot of the
+    batch in fp32 and the same content hash would give other pixels depending on the batch
+    order."""
+    if isinstance(model.pipe, cls):
+        return model.pipe
+    if kind not in model.derived:
+        pipe = model.pipe
+        derived = cls(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder,
+                      transformer=pipe.transformer, vae=pipe.vae, scheduler=pipe.scheduler)
+        derived.set_progress_bar_config(disable=True)
+        model.derived[kind] = derived
+    return model.derived[kind]
+
+
 def _v2v_pipe(model: LoadedModel) -> Any:
     """The model as a WanVideoToVideoPipeline (the same components, no second load)."""
     from diffusers import WanVideoToVideoPipeline
 
-    if isinstance(model.pipe, WanVideoToVideoPipeline):
-        return model.pipe
-    if "v2v" not in model.derived:
-        derived = WanVideoToVideoPipeline.from_pipe(model.pipe)
-        derived.set_progress_bar_config(disable=True)
-        model.derived["v2v"] = derived
-    return model.derived["v2v"]
+    return _derived(model, "v2v", WanVideoToVideoPipeline)
 
 
 def _t2v_pipe(model: LoadedModel) -> Any:
     """The model as a WanPipeline (a v2v model asked for t2v)."""
     from diffusers import WanPipeline
 
-    if isinstance(model.pipe, WanPipeline):
-        return model.pipe
-    if "t2v" not in model.derived:
-        derived = WanPipeline.from_pipe(model.pipe)
-        derived.set_progress_bar_config(disable=True)
-        model.derived["t2v"] = derived
-    return model.derived["t2v"]
+    return _derived(model, "t2v", WanPipeline)
 
 
 def render_v2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
@@ -225,13 +234,15 @@ def render_v2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
 
 def render_vace(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
                 embeds: dict[str, Any]) -> np.ndarray:
-    """WanVACEPipeline: control/context video, mask (white = generate), reference images."""
+    """WanVACEPipeline: control/context video, mask (white = generate), reference images and
+    `conditioning_scale` (the model entry's, else 1.0: `plan.conditioning_scale`)."""
     if inputs.control is None:
         raise SoloreelError(f"{plan.mode} needs a control video")
     mask = inputs.mask or [np.full(f.shape[:2], 255, np.uint8) for f in inputs.control]
     references = inputs.references or None
     out = model.pipe(video=_pil(inputs.control), mask=_pil(mask, "L"),
-                     reference_images=references, **embeds, **_common(plan, inputs),
+                     reference_images=references, conditioning_scale=plan.conditioning_scale,
+                     **embeds, **_common(plan, inputs),
                      num_frames=inputs.frames,
                      latents=_latents(model, plan, inputs, len(inputs.references)))
     return np.asarray(out.frames[0], np.float32)

@@ -28,6 +28,8 @@ DEFAULT_STRENGTH = 0.5
 """v2v_refine: how far from the approved proxy the final may move (≈0.3–0.6)."""
 
 DEFAULT_MODE = {"t2v": "t2v", "i2v": "i2v", "v2v": "v2v_refine", "vace": "vace_layers"}
+DEFAULT_CONDITIONING_SCALE = 1.0
+"""VACE's control strength when the model entry sets none (the scale it was trained at)."""
 MODE_KINDS: dict[str, tuple[str, ...]] = {
     "t2v": ("t2v", "v2v"),
     "v2v_refine": ("v2v", "t2v"),
@@ -36,6 +38,13 @@ MODE_KINDS: dict[str, tuple[str, ...]] = {
     "vace_inpaint": ("vace",),
 }
 """Which model kinds can render each mode (t2v and v2v share one set of weights)."""
+
+
+class FinalSpecProblem(SoloreelError):
+    """A shot whose final settings contradict the bible (a mode its model cannot render, a
+    layered shot with a character that has no cut-out): the final cannot be keyed or
+    rendered, so `status`, `plan`, the dry run and `render` all report the shot invalid with
+    this message, before any GPU work."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,18 @@ class FinalPlan:
     characters: tuple[str, ...] = field(default_factory=tuple)
     """The shot's known characters (normalised names, spec order): vace_layers renders one
     layer per character or touching group."""
+    conditioning_scale: float = DEFAULT_CONDITIONING_SCALE
+    """VACE modes: diffusers' `conditioning_scale` (how strongly the control video steers)."""
+
+    @property
+    def denoise_steps(self) -> int:
+        """Denoising steps the pipeline really runs: v2v_refine skips the first
+        (1 − strength) of its schedule, as diffusers' WanVideoToVideoPipeline does
+        (`get_timesteps`: int(steps × strength)); the dry run and the manifest both count
+        these."""
+        if self.mode == "v2v_refine":
+            return max(1, min(self.steps, int(self.steps * self.strength)))
+        return self.steps
 
     @property
     def adapters(self) -> tuple[LoraUse, ...]:
@@ -85,6 +106,30 @@ class FinalPlan:
     def wan_frames(self, frame_count: int, fps: float) -> int:
         """Native 16 fps frames (4k+1) spanning `frame_count` frames at `fps`."""
         return native_frames_for(frame_count, fps)
+
+
+def model_folder_problem(production: Production, name: str) -> str | None:
+    """What is wrong with a model's local folder (None when it is a diffusers pipeline folder,
+    or the source is a hub id): the check `registry.resolve_source` makes before loading,
+    for `validate` and the dry run, which load nothing."""
+    from pathlib import Path
+
+    from render_engine.final.registry import _looks_local
+
+    entry = production.settings.models.get(name)
+    if entry is None:
+        return None
+    candidate = Path(entry.source).expanduser()
+    if not candidate.is_absolute():
+        candidate = production.root / candidate
+    if not (candidate.exists() or _looks_local(entry.source, production.root)):
+        return None
+    if candidate.is_dir() and (candidate / "model_index.json").is_file():
+        return None
+    what = "does not exist" if not candidate.exists() else (
+        "is not a diffusers pipeline folder (no model_index.json)")
+    return (f'model "{name}": folder {candidate} {what}; download or convert the weights there '
+            f"(diffusers format, safetensors), or fix models.{name}.source in soloreel.toml")
 
 
 def shot_characters(spec: ShotSpec, production: Production) -> list:
@@ -116,9 +161,21 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
         raise SoloreelError(f'model "{name}" is not in [models] of soloreel.toml; known: {known}')
     mode = wanted.mode or DEFAULT_MODE[entry.kind]
     if entry.kind not in MODE_KINDS[mode]:
-        raise SoloreelError(
-            f'mode {mode} needs a model of kind {" or ".join(MODE_KINDS[mode])}, but "{name}" '
-            f"is of kind {entry.kind}; pick another render.final.model or mode")
+        able = sorted(n for n, e in settings.models.items() if e.kind in MODE_KINDS[mode])
+        raise FinalSpecProblem(
+            f'render.final.mode: {mode} needs a model of kind {" or ".join(MODE_KINDS[mode])}, '
+            f'but model "{name}" is of kind {entry.kind}; set render.final.mode to '
+            f"{DEFAULT_MODE[entry.kind]} (what {entry.kind} models render) or "
+            + (f"render.final.model to one of: {', '.join(able)}" if able else
+               f'add a [models.NAME] of kind "{MODE_KINDS[mode][0]}" to soloreel.toml'))
+    if mode == "vace_layers":
+        for member in shot_characters(spec, production):
+            if not member.views:
+                raise FinalSpecProblem(
+                    f'render.final.mode: vace_layers composites each character like the '
+                    f'proxy, but character "{member.name}" has no views; add [views.front] '
+                    f"to cast/{member.name}.toml (soloreel cast new {member.name} --from "
+                    "PICTURE) or render this shot with mode vace_inpaint")
     loras: list[LoraUse] = []
     triggers: list[str] = []
     for member in shot_characters(spec, production):
@@ -149,4 +206,6 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
         strength=wanted.strength or DEFAULT_STRENGTH, seed=spec.seed, width=width,
         height=height, loras=tuple(sorted(loras, key=lambda u: u.name)),
         triggers=tuple(triggers), quality=quality, draft_lora=draft,
-        characters=tuple(normalise_name(m.name) for m in shot_characters(spec, production)))
+        characters=tuple(normalise_name(m.name) for m in shot_characters(spec, production)),
+        conditioning_scale=(DEFAULT_CONDITIONING_SCALE if entry.conditioning_scale is None
+                            else entry.conditioning_scale))

@@ -25,6 +25,7 @@ the cached draft as its `final` media while it has no full final (`cached_draft`
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,23 @@ def with_quality(production: Production, quality: str) -> Production:
     if quality not in QUALITIES:
         raise SoloreelError(f'unknown quality "{quality}"; choose one of {", ".join(QUALITIES)}')
     derived = copy.copy(production)
+    _FULL[id(derived)] = (derived, production)
     models = {name: DraftModelEntry(**entry.options(), draft=draft_inputs(production, entry))
               for name, entry in production.settings.models.items()}
     derived.settings = production.settings.model_copy(update={"models": models})
     return derived
+
+
+_FULL: dict[int, tuple[Production, Production]] = {}
+"""id(draft view) → (the view, the full-quality production it was made from)."""
+
+
+def full_view(production: Production) -> Production:
+    """The full-quality production a draft view was made from (itself when not a view): what
+    a clip's `final` media is looked up with first, so a full final always wins over a
+    draft."""
+    found = _FULL.get(id(production))
+    return found[1] if found is not None and found[0] is production else production
 
 
 def quality_of(entry: ModelEntry) -> str:
@@ -88,9 +102,21 @@ def quality_of(entry: ModelEntry) -> str:
 
 
 def mark_draft(clip: otio.schema.Clip) -> None:
-    """Say on the clip's `final` media reference that it is a draft."""
+    """Say on the clip's `final` media reference that it is a draft — only when the media it
+    links is one (its manifest says so): after a draft run a clip whose full final exists
+    keeps showing, and calling, the full final."""
     reference = clip.media_references().get("final")
-    if reference is not None and NAMESPACE in reference.metadata:
+    if reference is None or NAMESPACE not in reference.metadata:
+        return
+    from render_engine.cache import MANIFEST
+    from render_engine.freshness import file_path
+
+    path = file_path(getattr(reference, "target_url", "") or "")
+    try:
+        manifest = json.loads((path.parent / MANIFEST).read_text()) if path else {}
+    except (OSError, ValueError):
+        manifest = {}
+    if manifest.get("quality") == "draft":
         reference.metadata[NAMESPACE]["quality"] = "draft"
 
 
@@ -105,17 +131,13 @@ def draft_view(production: Production) -> Production | None:
 
 def cached_draft(spec: ShotSpec, production: Production, cache: RenderCache,
                  shown: tuple[int, int]) -> CacheEntry | None:
-    """The cached draft final of a shot, for linking when it has no full final: None when no
-    model has a draft LoRA, when `production` is already a draft view, or nothing is cached."""
-    drafts = draft_view(production)
+    """The cached draft final of a shot, for linking when it has no full final (`production`
+    may be the full production or its draft view): None when no model has a draft LoRA or
+    nothing is cached."""
+    drafts = draft_view(full_view(production))
     if drafts is None:
         return None
     try:
         return cache.lookup("final", shot_hash(spec, drafts, "final"), *shown)
-    except SoloreelError:
-        return None
-    try:
-        return cache.lookup("final", shot_hash(spec, with_quality(production, "draft"), "final"),
-                            *shown)
     except SoloreelError:
         return None

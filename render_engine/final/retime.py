@@ -172,6 +172,22 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def crop_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Every frame cut to width × height around its centre (the render is at least that big:
+    `latents.render_size` rounds up), so a tier size that is not a multiple of 16 keeps the
+    picture's proportions; a smaller render is fitted to cover first."""
+    frames = np.asarray(frames)
+    h, w = frames.shape[1:3]
+    if (w, h) == (width, height):
+        return frames
+    if w < width or h < height:
+        scale = max(width / w, height / h)
+        frames = resize_frames(frames, max(width, round(w * scale)), max(height, round(h * scale)))
+        h, w = frames.shape[1:3]
+    left, top = (w - width) // 2, (h - height) // 2
+    return np.ascontiguousarray(frames[:, top:top + height, left:left + width])
+
+
 def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     """Every frame resized to width × height (area filter down, cubic up)."""
     frames = np.asarray(frames)

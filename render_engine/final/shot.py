@@ -14,7 +14,6 @@ is the same render with the step-distilled LoRA active, fewer steps and guidance
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +24,15 @@ from render_engine.errors import SoloreelError
 from render_engine.final import inputs as conditioning
 from render_engine.final import layers
 from render_engine.final.adapters import order_layers
+from render_engine.final.conditioning import (
+    CONTINUATION,
+    SEGMENT_OVERLAP,
+    max_frames_setting,
+    retime_setting,
+    segment_overlap,
+)
 from render_engine.final.cost import cost_record, model_class
-from render_engine.final.latents import WAN_FPS, WAN_MAX_FRAMES, latent_shape
+from render_engine.final.latents import WAN_FPS, latent_shape
 from render_engine.final.modes import (
     SegmentInputs,
     encode_prompts,
@@ -34,12 +40,16 @@ from render_engine.final.modes import (
     use_loras,
 )
 from render_engine.final.plan import FinalPlan
-from render_engine.final.registry import NEXT_PROFILE, LoadedModel, ModelRegistry
+from render_engine.final.registry import (
+    LoadedModel,
+    ModelRegistry,
+    oom_fix,
+    set_flow_shift,
+)
 from render_engine.final.retime import join_segments, plan_segments, retime, to_uint8
 from render_engine.render import RenderJob
 
-SEGMENT_OVERLAP = 9
-"""Native frames shared by consecutive segments (≈0.5 s): the colour-match window."""
+__all__ = ["SEGMENT_OVERLAP", "ShotFrames", "render_frames"]
 
 
 @dataclass
@@ -61,13 +71,10 @@ def _gpu_name(device: str) -> str:
     return next((key for marker, key in GPU_NAMES.items() if marker in name), name.lower())
 
 
-def _oom_message(model: LoadedModel) -> str:
-    profile = model.source.entry.memory_profile
-    following = NEXT_PROFILE.get(profile)
-    fix = (f'set models.{model.source.name}.memory_profile = "{following}" in soloreel.toml'
-           if following else "lower tiers.final width/height or render fewer frames per shot")
+def _oom_message(model: LoadedModel, plan: FinalPlan, frames: int) -> str:
+    profile = model.profile or model.source.entry.memory_profile
     return (f'CUDA out of memory rendering with model "{model.source.name}" at the {profile} '
-            f"memory profile; {fix}")
+            f"memory profile; {oom_fix(model, plan.width, plan.height, frames)}")
 
 
 @dataclass
@@ -110,15 +117,13 @@ def _denoise(model: LoadedModel, plan: FinalPlan, registry: ModelRegistry, segme
             frames = render_segment(model, plan, seg, embeds)
         except torch.cuda.OutOfMemoryError as exc:
             registry.release(plan.model)
-            raise SoloreelError(_oom_message(model)) from exc
+            raise SoloreelError(_oom_message(model, plan, segment.frames)) from exc
         rendered.append(frames)
         shape = latent_shape(plan.width, plan.height, segment.frames,
                              reference_images=len(inputs.references) if control is not None
                              else 0)
         tokens = max(tokens, shape[2] * (shape[3] // 2) * (shape[4] // 2))
-        steps = (max(1, int(plan.steps * plan.strength)) if plan.mode == "v2v_refine"
-                 else plan.steps)
-        forwards += steps * (2 if plan.guidance > 1.0 else 1)
+        forwards += plan.denoise_steps * (2 if plan.guidance > 1.0 else 1)
     return join_segments(rendered, [s.overlap for s in segments]), tokens, forwards
 
 
@@ -132,8 +137,9 @@ def _render_layers(job: RenderJob, plan: FinalPlan, model: LoadedModel,
     from render_engine.audio.dialog import spoken_lines
     from render_engine.proxy.shot import ShotFrames as ProxyFrames
 
-    people, source = layers.character_people(job, plan, total, proxy)
-    built = layers.build_layers(job, plan, people)
+    track = layers.character_people(job, plan, total, proxy)
+    source = track.source
+    built = layers.build_layers(job, plan, track)
     tokens = forwards = 0
     keyed_layers: list[np.ndarray] = [np.empty(0)] * len(built)
     records: list[dict[str, Any]] = [{}] * len(built)
@@ -175,13 +181,14 @@ def _render_layers(job: RenderJob, plan: FinalPlan, model: LoadedModel,
 def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
                   max_frames: int | None = None, retime_method: str | None = None) -> ShotFrames:
     """Render one shot's final frames through the registry's pipeline for `plan.model`."""
-    max_frames = max_frames or int(os.environ.get("SOLOREEL_WAN_MAX_FRAMES", WAN_MAX_FRAMES))
-    method = retime_method or os.environ.get("SOLOREEL_RETIME", "flow")
+    max_frames = max_frames or max_frames_setting()
+    method = retime_method or retime_setting()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     loads_before = registry.loads[plan.model]
     lora_loads_before = sum(registry.lora_loads.values())
     model = registry.get(plan.model)
+    set_flow_shift(model.pipe, plan.width, plan.height)
     timings["load"] = (model.load_seconds if registry.loads[plan.model] > loads_before else 0.0)
     marker = time.perf_counter()
     layered = plan.mode == "vace_layers"
@@ -190,7 +197,7 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
 
     marker = time.perf_counter()
     total = plan.wan_frames(job.frame_count, job.fps)
-    overlap = min(SEGMENT_OVERLAP, max(1, (max_frames - 1) // 2))
+    overlap = segment_overlap(max_frames)
     segments = plan_segments(total, max_frames, overlap)
     total = segments[-1].end
     proxy = conditioning.proxy_entry(job)
@@ -239,16 +246,19 @@ def render_frames(job: RenderJob, plan: FinalPlan, registry: ModelRegistry,
     details = {
         "model": {"name": plan.model, "source": model.source.location,
                   "kind": model.source.entry.kind, "dtype": model.dtype,
-                  "memory_profile": model.source.entry.memory_profile,
+                  "memory_profile": model.profile or model.source.entry.memory_profile,
+                  "peak_gib_estimate": model.peak_gib, "commit": model.commit,
                   "placement": model.placement, "options": model.options,
                   "device": model.device, "gpu": gpu},
-        "quality": plan.quality, "mode": plan.mode, "seed": plan.seed, "steps": plan.steps,
+        "quality": plan.quality, "mode": plan.mode, "seed": plan.seed,
+        "steps": plan.denoise_steps, "schedule_steps": plan.steps,
         "guidance": plan.guidance,
         "strength": plan.strength if plan.mode == "v2v_refine" else None,
         "loras": loras, "lora_loads": sum(registry.lora_loads.values()) - lora_loads_before,
         "prompt": prompt, "negative_prompt": negative if plan.guidance > 1.0 else None,
         "render_size": [plan.width, plan.height], "wan_fps": WAN_FPS, "wan_frames": total,
         "segments": [[s.start, s.end] for s in segments], "retime": method,
+        "continuation": CONTINUATION[plan.mode] if len(segments) > 1 else None,
         "control_video": control_source, "keyframe": key_source,
         "reference_images": reference_count, "proxy": proxy.hash if proxy else None,
         **extra,

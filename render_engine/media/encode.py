@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,8 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 from render_engine.atomic import atomic_path
 from render_engine.errors import SoloreelError
+from render_engine.media.aac_silence import SilenceCopies, silent_chunks
+from render_engine.media.repeats import RepeatMuxer
 
 AUDIO_RATE = 48000
 """Every soundtrack is written at 48 kHz stereo, the rate NLEs and broadcast expect."""
@@ -92,16 +95,19 @@ class EncodeProfile:
 
 
 _H264 = {"crf": "20", "preset": "veryfast", "profile": "high"}
-_H264_STILL = {"qp": "20", "preset": "ultrafast", "profile": "high",
-               "x264-params": "cabac=1:8x8dct=1:deblock=0,0"}
+_H264_STILL = {"qp": "20", "preset": "ultrafast", "profile": "high", "forced-idr": "1",
+               "x264-params": "cabac=0:8x8dct=1:deblock=0,0:threads=1:sync-lookahead=0"}
 """H.264 High for slates: a constant QP needs no lookahead (x264 then skips its half-size
 analysis of every frame), the ultrafast search finds the unchanged macroblocks just as well,
-and CABAC + 8x8 transforms + the deblocking filter keep it High profile and the text clean.
-About 3x the frames per second of `_H264` on a slate, at a similar picture."""
-_AAC_STILL = {"aac_coder": "fast", "aac_ms": "1"}
+8x8 transforms + the deblocking filter keep it High profile and the text clean. CAVLC and one
+thread keep the stream one whose repeated frames `media.repeats` writes as all-skip pictures
+without the encoder (and the render pool keeps every core busy with a shot of its own)."""
+_AAC_STILL = {"aac_coder": "fast", "aac_ms": "1", "aac_is": "0", "aac_pns": "0",
+              "aac_tns": "0"}
 """AAC-LC at the profile's bit rate with FFmpeg's fast coder and mid/side stereo (dialog is
-mono on both channels): about 2.5x the speed of the default two-loop search on speech, which
-encodes at only ~14x real time on the dev machine."""
+mono on both channels), without intensity stereo, noise substitution and temporal noise
+shaping (tools for music at low rates): about 3x the speed of the default two-loop search on
+speech, which encodes at only ~14x real time on the dev machine."""
 
 ENCODE_PROFILES: dict[str, EncodeProfile] = {
     "web": EncodeProfile(
@@ -256,6 +262,27 @@ conversion (checked once per process; a False sends every frame through whole)."
 _THREAD = threading.local()
 
 
+SWSCALE_THREADS = 1
+"""Threads per swscale context. One: the frames are small, the render pool keeps every core
+busy with a shot of its own, and a context without worker threads survives a fork (PyAV's
+default, 0, gives each context a thread pool that a forked child does not have)."""
+_INHERITED: list[object] = []
+"""swscale contexts a forked child inherited: kept, never used nor freed."""
+
+
+def _forget_window_contexts() -> None:
+    """In a forked child: set aside the swscale contexts inherited from the parent. A context
+    owns worker threads, which a fork does not copy: using it, or freeing it (which joins
+    them), would wait for them forever."""
+    contexts = getattr(_THREAD, "contexts", None)
+    if contexts:
+        _INHERITED.append(contexts)
+    _THREAD.contexts = None
+
+
+os.register_at_fork(after_in_child=_forget_window_contexts)
+
+
 def _window_contexts() -> OrderedDict[tuple[int, int, str], VideoReformatter]:
     """This thread's swscale contexts for windows, by (width, height, pix_fmt): shared by the
     writers of every shot (setting one up costs as much as converting a frame)."""
@@ -300,7 +327,7 @@ class _RegionalConverter:
             contexts.popitem(last=False)
         source = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         return context.reformat(source, format=self.pix_fmt, dst_colorspace=Colorspace.ITU709,
-                                dst_color_range=ColorRange.MPEG)
+                                dst_color_range=ColorRange.MPEG, threads=SWSCALE_THREADS)
 
     def patch(self, previous: av.VideoFrame, frame: np.ndarray,
               boxes: Sequence[Box]) -> av.VideoFrame:
@@ -370,15 +397,22 @@ class _RegionalConverter:
         return _REGIONAL_EXACT[key]
 
 
+AUDIO_THREAD = True
+"""Whether a writer with its frame count declared encodes the soundtrack ahead on a thread of
+its own (the same packets either way). Worth it with a core to spare; a render pool's worker,
+every core busy with a shot, sets it off: the thread would only add switching."""
+
+
 class _AudioAhead:
     """Encode a whole soundtrack on its own thread (PyAV lets go of the GIL while encoding):
     the picture's thread takes the packets chunk by chunk where it would have encoded them, so
     the file is byte for byte the one encoding in line gives, in about the time of the video
     alone on a machine with a core to spare."""
 
-    def __init__(self, stream: Any, chunks: Iterator[av.AudioFrame]) -> None:
-        self._stream = stream
+    def __init__(self, chunks: Iterator[tuple[int, list[Any]]],
+                 flush: Callable[[], list[Any]]) -> None:
         self._chunks = chunks
+        self._flush_encoder = flush
         self._done: list[tuple[int, list[Any]]] = []
         """(samples, packets) per chunk encoded and not taken yet, in order."""
         self._flush: list[Any] | None = None
@@ -390,14 +424,13 @@ class _AudioAhead:
 
     def _run(self) -> None:
         try:
-            for frame in self._chunks:
+            for samples, packets in self._chunks:
                 if self._cancelled:
                     return
-                packets = list(self._stream.encode(frame))
                 with self._ready:
-                    self._done.append((frame.samples, packets))
+                    self._done.append((samples, packets))
                     self._ready.notify()
-            flush = list(self._stream.encode(None))
+            flush = self._flush_encoder()
             with self._ready:
                 self._flush = flush
                 self._ready.notify()
@@ -478,11 +511,19 @@ class VideoWriter:
         self.frames_written = 0
         self.regions_converted = 0
         """Frames converted region by region (`write(..., changed=...)`), not whole."""
+        self.frames_repeated = 0
+        """Frames handed to the encoder as the previous picture again (`changed=[]`)."""
+        self._repeats: RepeatMuxer | None = None
+        """With `still`: writes unchanged frames as copies, without the encoder."""
         self._check_geometry()
         self._audio = resample_audio(*audio) if audio is not None else None
         self._audio_pos = 0
         self.frames_expected = frames
         self._ahead: _AudioAhead | None = None
+        self._chunk_source: Iterator[tuple[int, list[Any]]] | None = None
+        """With `frames` declared: the soundtrack's (samples, packets) chunk by chunk, taken
+        in line or by `_ahead`."""
+        self._silence: SilenceCopies | None = None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
         self._container: Any = None
         self._video: Any = None
@@ -546,6 +587,10 @@ class VideoWriter:
             options = self.profile.still_video_options
         video.options = dict(options)
         self._video = video
+        if self.still:
+            self._repeats = RepeatMuxer(container, video, self.profile.video_codec,
+                                        ctx.gop_size if self.profile.gop_seconds else None,
+                                        self._time_base)
         if self._audio is not None:
             stream = container.add_stream(self.profile.audio_codec, rate=AUDIO_RATE)
             stream.codec_context.layout = "stereo"
@@ -556,7 +601,13 @@ class VideoWriter:
                 stream.options = dict(self.profile.still_audio_options)
             self._audio_stream = stream
             if self.frames_expected:
-                self._ahead = _AudioAhead(stream, self._chunks(self.frames_expected))
+                total = self._samples_at(self.frames_expected)
+                if self.still and self.profile.audio_codec == "aac":
+                    self._silence = SilenceCopies(
+                        stream, silent_chunks(self._audio, total, AUDIO_CHUNK), AUDIO_CHUNK)
+                self._chunk_source = self._encoded_chunks(total)
+                if AUDIO_THREAD:
+                    self._ahead = _AudioAhead(self._chunk_source, self._encode_flush)
 
     def __enter__(self) -> VideoWriter:
         """Open the temporary file and the encoders."""
@@ -596,7 +647,15 @@ class VideoWriter:
                 f"frame must be {self.height}x{self.width}x{'/'.join(map(str, channels))} "
                 f"uint8, got {data.shape} {data.dtype}")
         regional = self._regional_converter() if changed is not None else None
-        if regional is not None and self._previous is not None:
+        repeats = self._repeats
+        if (regional is not None and self._previous is not None and not changed
+                and repeats is not None and repeats.copy(self.frames_written)):
+            self._advance()  # the previous frame again, as a copy: no encoder
+            return
+        if regional is not None and self._previous is not None and not changed:
+            encoded = self._previous  # the same picture again: nothing to convert
+            self.frames_repeated += 1
+        elif regional is not None and self._previous is not None:
             encoded = regional.patch(self._previous, data, changed or ())
             self.regions_converted += 1
         else:
@@ -604,16 +663,37 @@ class VideoWriter:
                 np.ascontiguousarray(data), format="rgba" if data.shape[2] == 4 else "rgb24")
             encoded = self._reformatter.reformat(
                 source, format=self.profile.pix_fmt, dst_colorspace=Colorspace.ITU709,
-                dst_color_range=ColorRange.MPEG)
+                dst_color_range=ColorRange.MPEG, threads=SWSCALE_THREADS)
         if self._regional_ok:
             self._previous = encoded
         encoded.pts = self.frames_written
         encoded.time_base = self._time_base
-        for packet in self._video.encode(encoded):
-            self._container.mux(packet)
+        if repeats is not None:
+            encoded.pict_type = (av.video.frame.PictureType.I
+                                 if repeats.keyframe_due(self.frames_written)
+                                 else av.video.frame.PictureType.NONE)
+            repeats.encoded(self.frames_written, self._video.encode(encoded))
+        else:
+            for packet in self._video.encode(encoded):
+                self._container.mux(packet)
+        self._advance()
+
+    def _advance(self) -> None:
+        """One more frame written: the soundtrack follows it."""
         self.frames_written += 1
         if self._audio_stream is not None:
             self._pump_audio(self._samples_at(self.frames_written), final=False)
+
+    @property
+    def audio_frames_copied(self) -> int:
+        """AAC frames of long silences written as copies (`media.aac_silence`)."""
+        return self._silence.copied if self._silence is not None else 0
+
+    @property
+    def frames_copied(self) -> int:
+        """Frames written as a copy of the previous one without the encoder (`still=True`:
+        an intra packet again, or an H.264 all-skip picture; see `media.repeats`)."""
+        return self._repeats.copied if self._repeats is not None else 0
 
     def _regional_converter(self) -> _RegionalConverter | None:
         """The region-by-region converter, if this profile and frame size allow one."""
@@ -626,8 +706,13 @@ class VideoWriter:
         return self._regional
 
     def _samples_at(self, frames: int) -> int:
-        """Audio samples spanning the first `frames` video frames (exact rational rounding)."""
-        return round(Fraction(frames) * AUDIO_RATE / self.fps)
+        """Audio samples spanning the first `frames` video frames (exact rational rounding,
+        half to even as `round` does, in integers: this runs every frame)."""
+        whole, rest = divmod(frames * AUDIO_RATE * self.fps.denominator, self.fps.numerator)
+        twice = 2 * rest
+        if twice > self.fps.numerator or (twice == self.fps.numerator and whole % 2):
+            whole += 1
+        return whole
 
     def _pump_audio(self, target: int, final: bool) -> None:
         """Encode (or, encoded ahead, take) and mux soundtrack samples up to `target` (silence
@@ -639,18 +724,33 @@ class VideoWriter:
                 return
             if self._ahead is not None:
                 packets = self._ahead.take(count)
+            elif self._chunk_source is not None:
+                samples, packets = next(self._chunk_source, (0, []))
+                if samples != count:
+                    raise MediaError(f"audio chunk of {samples} samples where {count} were due")
             else:
                 packets = self._audio_stream.encode(self._chunk_frame(self._audio_pos, count))
             for packet in packets:
                 self._container.mux(packet)
             self._audio_pos += count
 
-    def _chunks(self, frames: int) -> Iterator[av.AudioFrame]:
-        """The soundtrack of `frames` video frames as the encoder's input frames, in the
-        chunks `_pump_audio` encodes: whole AUDIO_CHUNKs, then the rest."""
-        total = self._samples_at(frames)
-        for start in range(0, total, AUDIO_CHUNK):
-            yield self._chunk_frame(start, min(AUDIO_CHUNK, total - start))
+    def _encoded_chunks(self, total: int) -> Iterator[tuple[int, list[Any]]]:
+        """(samples, packets) for each chunk of a `total`-sample soundtrack, in the chunks
+        `_pump_audio` muxes: whole AUDIO_CHUNKs, then the rest. With `still`, long silences
+        are copies of the encoder's silent frame (`media.aac_silence`)."""
+        for index, start in enumerate(range(0, total, AUDIO_CHUNK)):
+            count = min(AUDIO_CHUNK, total - start)
+            if self._silence is not None and self._silence.skipped(index):
+                yield count, []
+                continue
+            packets = list(self._audio_stream.encode(self._chunk_frame(start, count)))
+            yield count, (self._silence.after(index, packets) if self._silence is not None
+                          else packets)
+
+    def _encode_flush(self) -> list[Any]:
+        """The audio encoder's last packets (and any copies they precede)."""
+        packets = list(self._audio_stream.encode(None))
+        return self._silence.after(None, packets) if self._silence is not None else packets
 
     def _chunk_frame(self, start: int, count: int) -> av.AudioFrame:
         """`count` samples of the soundtrack from `start`, silence past its end."""
@@ -681,11 +781,15 @@ class VideoWriter:
         if self.frames_expected is not None and self.frames_written != self.frames_expected:
             raise MediaError(f"{self.path.name}: {self.frames_written} frames written, "
                              f"{self.frames_expected} declared")
-        for packet in self._video.encode(None):
-            self._container.mux(packet)
+        if self._repeats is not None:
+            self._repeats.finish(self._video.encode(None))
+        else:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
         if self._audio_stream is not None:
             self._pump_audio(self._samples_at(self.frames_written), final=True)
             flush = (self._ahead.take_flush() if self._ahead is not None
+                     else self._encode_flush() if self._chunk_source is not None
                      else self._audio_stream.encode(None))
             for packet in flush:
                 self._container.mux(packet)

@@ -25,9 +25,16 @@ from render_engine.cache import RenderCache
 from render_engine.errors import SoloreelError
 from render_engine.freshness import Freshness
 from render_engine.nle.identity import MARKER_RE, marker_texts, media_path, shot_marker
-from render_engine.nle.layers import add_layer_tracks, render_shot_layers
-from render_engine.nle.registry import ShotRegistry
-from render_engine.render import BEST_FIRST, link_plan, media_reference, plan_shot
+from render_engine.nle.layers import add_layer_tracks, layer_source_note, render_shot_layers
+from render_engine.nle.registry import ShotRegistry, spec_digest
+from render_engine.render import (
+    BEST_FIRST,
+    PIECE_KEY,
+    link_plan,
+    media_reference,
+    piece_info,
+    plan_shot,
+)
 from render_engine.timeline_io import ShotRef, iter_shots
 
 NLE_TARGETS: dict[str, tuple[str, str, str]] = {
@@ -154,6 +161,10 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
                                    "validate)")
             continue
         entry = _layers(plan, production, cache, render, result) if layers else None
+        if layers and entry is not None:
+            note = layer_source_note(wanted)
+            if note and note not in result.notes:
+                result.notes.append(note)
         if entry is not None:
             key = otio.schema.Clip.DEFAULT_MEDIA_KEY
             clip.set_media_references({key: media_reference(entry)}, key)
@@ -172,15 +183,27 @@ def export_edit(master: otio.schema.Timeline, production: Production, nle: str,
             result.warnings.append(f"{ref.label}: no {wanted} media yet; exported its {active}")
         flatten(clip)
         _drop_identity_markers(clip)
-        clip.markers.append(shot_marker(plan.spec.shot.id, clip.source_range.start_time, nle))
+        shot_spec = plan.own_spec
+        assert shot_spec is not None
+        clip.markers.append(shot_marker(shot_spec.shot.id, clip.source_range.start_time, nle))
         path = media_path(clip)
         media = [str(path.resolve())] if path is not None and path.exists() else []
-        registry.record(plan.spec, reason="edit", media=media)
+        record = registry.record(shot_spec, reason="edit", media=media)
+        if plan.clip_spec is not None:  # a piece: found again by its parent's file
+            span = piece_info(clip)[1]
+            info = clip.metadata.get(PIECE_KEY) or {}
+            piece = (plan.spec.shot.id, list(span) if span else None,
+                     info.get("render_digest") if span else None)
+            if (record.get("render_as"), record.get("render_range"),
+                    record.get("render_digest")) != piece:
+                record["render_as"], record["render_range"], record["render_digest"] = piece
+                registry.save(record)
+        shown = plan.extra.get("piece_shown", plan.shown)
         result.rows.append({
-            "shot_id": plan.spec.shot.id, "track": tracks.index(ref.track),
+            "shot_id": shot_spec.shot.id, "track": tracks.index(ref.track),
             "record": round(clip.trimmed_range_in_parent().start_time.value),
-            "source": [plan.shown[0], plan.shown[1]], "media": media[0] if media else "",
-            "tier": active or wanted,
+            "source": [shown[0], shown[1]], "media": media[0] if media else "",
+            "tier": active or wanted, "spec": spec_digest(shot_spec), "name": clip.name,
         })
     if stacks:
         result.warnings += add_layer_tracks(timeline, stacks)
@@ -202,8 +225,10 @@ def _gap_text_only_audio(timeline: otio.schema.Timeline) -> None:
 def _layers(plan: Any, production: Production, cache: RenderCache, render: bool,
             result: ExportResult) -> Any:
     """The shot's cached layers (rendered if asked), or None with a warning: flat export."""
-    try:
-        entry = render_shot_layers(plan, production, cache, render)
+    settings = production.settings.tier(plan.tier)
+    try:  # cut at the exported tier's frame size
+        entry = render_shot_layers(plan, production, cache, render,
+                                   (settings.width, settings.height))
     except Exception as exc:  # one shot's layers failing must not stop the export
         result.warnings.append(f"{plan.ref.label}: layers failed ({type(exc).__name__}: {exc});"
                                " exported it flat")

@@ -111,3 +111,36 @@ def looks_ours(timeline: Any) -> bool:
         if cache_parts(media_path(clip)) is not None or marker_shot_id(clip) is not None:
             return True
     return False
+
+
+SHOT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MEDIA_SUFFIXES = (".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".webm")
+
+
+def file_shot_id(path: Path | str | None) -> str | None:
+    """The shot id a media file's own name carries, if it looks like one of ours.
+
+    Every render is written as `<shot_id>.<ext>` (a layered plate `<shot_id>.layer.plate.<ext>`)
+    and NLEs keep file names when they relink or consolidate media, so the name is evidence of
+    identity that survives a moved file. Returns the candidate id; whether it is a known shot
+    is for the registry to say."""
+    if path is None:
+        return None
+    name = Path(str(path)).name
+    lower = name.lower()
+    suffix = next((s for s in MEDIA_SUFFIXES if lower.endswith(s)), None)
+    if suffix is None:
+        return None
+    stem = name[: -len(suffix)]
+    if ".layer." in stem:
+        stem = stem.split(".layer.", 1)[0]
+    return stem if stem and SHOT_ID_RE.match(stem) else None
+
+
+def folder_window(path: Path | str | None) -> tuple[int, int] | None:
+    """The source frames [first, end) a render folder's name states (`.../f86388_86544/x.mov`),
+    for a media file still inside its render folder even when it left the production."""
+    if path is None:
+        return None
+    match = re.search(r"[/\\]f(-?\d+)_(-?\d+)[/\\][^/\\]+$", str(path))
+    return (int(match[1]), int(match[2])) if match else None

@@ -97,16 +97,12 @@ class ShotLayers:
         shot.ambient.background = background
         sprites: dict[str, cutouts.Sprite] = {}
         for char in shot.spec.characters:
-            x, z, facing, walking = shot.floor(char, t)
-            posture = cutouts.posture_of(char.action, x, z, facing, walking)
-            sprite = cutouts.place(shot.cast[char.name], cam, posture, t, shot.idle[char.name],
-                                   shot.ambient)
+            _posture, sprite = shot.place_character(char, cam, t)  # lit as the proxy lights it
             if sprite is None:
                 continue
             shape = mouth_shape(shot.lines, char.name, t)
             if shape != "X":
                 lipflap.draw_mouth(sprite, shape)
-            sprite.light = shot.lighting.for_character(cam, sprite.world, t)
             sprites[char.name] = sprite
         return cam, background, depth, foregrounds, sprites
 
@@ -153,9 +149,15 @@ class ShotLayers:
         return LayerFrame(background, layers)
 
 
-def layers_hash(spec: Any, production: Production) -> str:
-    """The content address of a shot's layers: the proxy tier's inputs plus the layer version."""
-    inputs = {"layers": LAYERS_VERSION, "proxy": hash_inputs(spec, production, "proxy")}
+def layers_hash(spec: Any, production: Production,
+                size: tuple[int, int] | None = None) -> str:
+    """The content address of a shot's layers: the proxy tier's inputs, the layer version and
+    the frame size they are cut at (the exported tier's)."""
+    inputs: dict[str, Any] = {"layers": LAYERS_VERSION,
+                              "proxy": hash_inputs(spec, production, "proxy")}
+    proxy = production.settings.tier("proxy")
+    if size is not None and tuple(size) != (proxy.width, proxy.height):
+        inputs["size"] = list(size)  # proxy-size layers keep the address they always had
     return hashlib.sha256(canonical_json(inputs).encode("utf-8")).hexdigest()
 
 
@@ -222,15 +224,35 @@ def layer_paths(entry: CacheEntry) -> list[tuple[str, Path]]:
     return [(layer["name"], entry.folder / layer["media"]) for layer in entry.manifest["layers"]]
 
 
+def layer_source_note(tier: str) -> str | None:
+    """What an editor should know about where a tier's layers come from (None for proxy).
+
+    Layers are always cut from the proxy compositor (the 2.5D animatic), at the exported
+    tier's frame size; the final tier's own per-character passes (`vace_layers`) are not
+    exported as layers yet, so a final's layers are the animatic's, not the final's pixels."""
+    if tier == "proxy":
+        return None
+    if tier == "final":
+        return ("layers come from the proxy tier's compositor (the 2.5D animatic) at the "
+                "final's frame size, not from the final's own vace_layers passes; the plate "
+                "clip under them is the proxy plate too")
+    return (f"layers come from the proxy tier's compositor (the 2.5D animatic) at the "
+            f"{tier}'s frame size")
+
+
 def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCache,
-                       render: bool = True) -> CacheEntry | None:
+                       render: bool = True, size: tuple[int, int] | None = None
+                       ) -> CacheEntry | None:
     """The cached layers of a planned shot, rendered first when missing and `render` is set.
 
-    `plan` is a proxy plan (its spec, shown range and handles); None when nothing is cached
-    and rendering was not asked.
+    `plan` gives the spec, shown range and handles; `size` the frame size (default: the
+    proxy tier's; an export passes its tier's). None when nothing is cached and rendering
+    was not asked.
     """
     assert plan.spec is not None
-    content_hash = layers_hash(plan.spec, production)
+    proxy = production.settings.tier("proxy")
+    width, height = size or (proxy.width, proxy.height)
+    content_hash = layers_hash(plan.spec, production, (width, height))
     found = cache.lookup(LAYERS_TIER, content_hash, *plan.shown)
     if found is not None or not render:
         return found
@@ -238,14 +260,13 @@ def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCach
         found = cache.lookup(LAYERS_TIER, content_hash, *plan.shown)
         if found is not None:
             return found
-        settings = production.settings.tier("proxy")
         suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
         media_name = f"{plan.spec.shot.id}.layer.plate{suffix}"
         fps = production.settings.production.fps
         with cache.staging(LAYERS_TIER, content_hash, plan.first, plan.end) as staged:
             job = RenderJob(spec=plan.spec, production=production, tier=LAYERS_TIER,
-                            first=plan.first, end=plan.end, fps=fps, width=settings.width,
-                            height=settings.height, out_path=staged / media_name,
+                            first=plan.first, end=plan.end, fps=fps, width=width,
+                            height=height, out_path=staged / media_name,
                             label=plan.ref.label, shown=plan.shown)
             details = render_layers(job)
             manifest = {"shot_id": plan.spec.shot.id, "spec": plan.spec.to_metadata(),
@@ -255,44 +276,69 @@ def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCach
                                 media_name, manifest)
 
 
+def _track_order(stacks: list[tuple[otio.schema.Clip, CacheEntry]]) -> list[str]:
+    """Character names bottom to top for the whole timeline: by their mean stacking rank over
+    the shots they appear in (far characters low), ties by first appearance."""
+    ranks: dict[str, list[float]] = {}
+    for _clip, entry in stacks:
+        names = [layer["name"] for layer in entry.manifest.get("layers", [])
+                 if layer.get("kind") != "foreground"]
+        for rank, name in enumerate(names):
+            ranks.setdefault(name, []).append(rank / max(1, len(names) - 1))
+    first = list(ranks)
+    return sorted(ranks, key=lambda n: (sum(ranks[n]) / len(ranks[n]), first.index(n)))
+
+
 def add_layer_tracks(timeline: otio.schema.Timeline,
                      stacks: list[tuple[otio.schema.Clip, CacheEntry]]) -> list[str]:
     """Stack each layered shot's layers on video tracks above the edit; returns warnings.
 
-    Layer k of every shot goes on track "layers k" (the foreground on the top track, so
-    shots with fewer characters line up) at its shot clip's record range, trimmed
-    like the clip (same source range; every layer starts at the plate's timecode). A shot
-    whose record range overlaps an already stacked one (shots on several tracks at once)
-    keeps only its plate, with a warning.
+    One track per character across the whole timeline, named after the character (an editor
+    grades or nudges "jane" on one track from shot to shot), ordered far to near by their
+    usual depth, and a `foreground` track on top. Each layer clip sits at its shot clip's
+    record range, trimmed like the clip (same source range; every layer starts at the plate's
+    timecode). A shot whose depth order differs from the tracks' order is exported all the
+    same, with a warning naming who stacks wrongly where they overlap. A shot whose record
+    range overlaps an already stacked one keeps only its plate, with a warning.
     """
     warnings: list[str] = []
     placed: list[tuple[otio.opentime.TimeRange, otio.schema.Clip, CacheEntry]] = []
     for clip, entry in stacks:
         placed.append((clip.trimmed_range_in_parent(), clip, entry))
     placed.sort(key=lambda item: item[0].start_time.to_seconds())
-    depth = max((len(entry.manifest.get("layers", [])) for _c, entry in stacks), default=0)
-    tracks = [otio.schema.Track(name=f"layers {k + 1}", kind=otio.schema.TrackKind.Video)
-              for k in range(depth)]
-    ends = [0.0] * depth
+    order = _track_order(stacks)
+    names = [*order, FOREGROUND] if stacks else []
+    tracks = {name: otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
+              for name in names}
+    ends = dict.fromkeys(names, 0.0)
+    stacked: list[tuple[float, float]] = []
     for record, clip, entry in placed:
         start = record.start_time
-        if any(start.to_seconds() < end - 1e-9 for end in ends):
-            warnings.append(f"{entry.manifest.get('shot_id', clip.name)}: overlaps another "
-                            "layered shot; exported its plate only")
+        shot_id = entry.manifest.get("shot_id", clip.name)
+        if any(start.to_seconds() < end - 1e-9 and record.end_time_exclusive().to_seconds()
+               > begin + 1e-9 for begin, end in stacked):
+            warnings.append(f"{shot_id}: overlaps another layered shot; exported its plate "
+                            "only")
             continue
-        for k, (name, path) in enumerate(layer_paths(entry)):
-            k = depth - 1 if name == FOREGROUND else k  # the foreground always on top
-            gap = start - otio.opentime.RationalTime(ends[k] * start.rate, start.rate)
+        stacked.append((start.to_seconds(), record.end_time_exclusive().to_seconds()))
+        own = [name for name, _path in layer_paths(entry) if name != FOREGROUND]
+        if own != sorted(own, key=order.index):
+            warnings.append(f"{shot_id}: depth order here is {', '.join(own)} (far to near) "
+                            f"but the character tracks stack {', '.join(order)}; where they "
+                            "overlap, move a track or key the nearer layer")
+        for name, path in layer_paths(entry):
+            track = tracks[name]
+            gap = start - otio.opentime.RationalTime(ends[name] * start.rate, start.rate)
             if gap.value > 0:
-                tracks[k].append(otio.schema.Gap(
+                track.append(otio.schema.Gap(
                     source_range=otio.opentime.TimeRange(duration=gap)))
             reference = otio.schema.ExternalReference(
                 target_url=path.resolve().as_uri(),
                 available_range=clip.media_reference.available_range)
             reference.name = path.name
-            tracks[k].append(otio.schema.Clip(
-                name=f"{entry.manifest.get('shot_id', clip.name)} {name}",
-                media_reference=reference, source_range=clip.source_range))
-            ends[k] = record.end_time_exclusive().to_seconds()
-    timeline.tracks.extend(tracks)
+            track.append(otio.schema.Clip(
+                name=f"{shot_id} {name}", media_reference=reference,
+                source_range=clip.source_range))
+            ends[name] = record.end_time_exclusive().to_seconds()
+    timeline.tracks.extend(tracks.values())
     return warnings

@@ -12,13 +12,11 @@ the marker on the master edit is renamed `done: <order>`.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import opentimelineio as otio
 
-from render_engine.atomic import write_text_atomic
 from render_engine.nle.identity import MARKER_RE, marker_texts, media_path
 from render_engine.nle.registry import ShotRegistry
 from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error, write_spec
@@ -113,7 +111,6 @@ def _apply(kind: str, note: str, spec: ShotSpec, record: dict[str, Any],
 def apply_orders(timeline: otio.schema.Timeline, registry: ShotRegistry) -> list[Order]:
     """Apply every new order marker on the edit's shot clips; returns what was done."""
     done: list[Order] = []
-    queue_path = registry.root / "final_queue.json"
     for ref in iter_shots(timeline):
         spec = spec_or_error(ref.clip) if ref.has_spec else None
         if spec is None:
@@ -136,9 +133,27 @@ def apply_orders(timeline: otio.schema.Timeline, registry: ShotRegistry) -> list
                 write_spec(ref.clip, changed)
                 spec = changed
             else:
-                queue = json.loads(queue_path.read_text()) if queue_path.is_file() else []
-                if spec.shot.id not in queue:
-                    write_text_atomic(queue_path, json.dumps([*queue, spec.shot.id]))
+                registry.queue_final(spec.shot.id)
             marker.name = f"done: {kind}" + (f": {note}" if note else "")
             done.append(Order(spec.shot.id, kind, note, detail))
     return done
+
+
+def queued_plans(plans: list[Any], production_root: Any, tier: str) -> list[Any]:
+    """The plans of shots a `final` marker queued (`registry/final_queue.json`), for `soloreel
+    render EDIT --tier final --queued`: what the editor's markers asked for, nothing else.
+
+    Raises a SoloreelError naming the fix when the tier is not final (the markers ask for
+    finals) or nothing is queued."""
+    from render_engine.errors import SoloreelError
+
+    if tier != "final":
+        raise SoloreelError(f"--queued renders the finals that `final` markers asked for; use "
+                            f"--tier final (not {tier})")
+    queue = ShotRegistry(production_root).final_queue()
+    if not queue:
+        raise SoloreelError("--queued: no shot is queued; drop a `final` marker on a clip in "
+                            "the NLE and `soloreel import` the edit")
+    wanted = set(queue)
+    return [plan for plan in plans
+            if (plan.own_spec.shot.id if plan.own_spec is not None else None) in wanted]

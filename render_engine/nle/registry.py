@@ -10,6 +10,7 @@ diff).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,6 +22,15 @@ from render_engine.nle.identity import cache_parts
 from render_engine.spec import ShotSpec, parse_spec
 
 REGISTRY_DIR = "registry"
+FINAL_QUEUE = "final_queue.json"
+"""The shots `final` markers asked for (`soloreel render EDIT --tier final --queued`)."""
+
+
+def spec_digest(spec: ShotSpec) -> str:
+    """A short digest of a spec's content (any tier): what the relink diff compares for
+    `changed`, so an import compares against an export made at another tier."""
+    text = json.dumps(spec.to_metadata(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class ShotRegistry:
@@ -28,7 +38,7 @@ class ShotRegistry:
 
     def __init__(self, production_root: Path | str):
         self.root = Path(production_root) / REGISTRY_DIR
-        self._media_index: dict[str, str] | None = None
+        self._media_index: dict[str, list[str]] | None = None
 
     # -- shots -----------------------------------------------------------------------------
 
@@ -56,9 +66,10 @@ class ShotRegistry:
                media: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """Remember `spec` as the current spec of its id (history grows only on a change)."""
         data = spec.to_metadata()
-        record = self.get(spec.shot.id) or {"id": spec.shot.id, "spec": data, "history": [],
-                                            "parent": parent, "media": [], "takes": [],
-                                            "orders_done": [], "created": time.time()}
+        known = self.get(spec.shot.id)
+        record = known or {"id": spec.shot.id, "spec": data, "history": [],
+                           "parent": parent, "media": [], "takes": [],
+                           "orders_done": [], "created": time.time()}
         changed = record["spec"] != data
         if changed:
             record["history"].append({"spec": record["spec"], "replaced": time.time(),
@@ -67,7 +78,7 @@ class ShotRegistry:
         new_media = [m for m in media if m not in record["media"]]
         if parent and not record.get("parent"):
             record["parent"] = parent
-        if changed or new_media or not self._path(spec.shot.id).is_file():
+        if changed or new_media or known is None:
             record["media"] += new_media
             self.save(record)
         return record
@@ -79,19 +90,23 @@ class ShotRegistry:
 
     # -- media -----------------------------------------------------------------------------
 
+    def media_shots(self, path: Path) -> list[str]:
+        """Every shot id an exported media file was recorded for (a split piece or a duplicate
+        shares its parent's file), in the order they were recorded."""
+        if self._media_index is None:
+            self._media_index = {}
+            for shot_id in self.ids():
+                for media in (self.get(shot_id) or {}).get("media", []):
+                    self._media_index.setdefault(media, []).append(shot_id)
+        key = str(Path(path).resolve()) if Path(path).exists() else str(path)
+        return list(self._media_index.get(key, []))
+
     def by_media(self, path: Path) -> tuple[str, ShotSpec] | None:
         """(shot id, spec) of the shot a media file was rendered or exported for.
 
         Looks the path up among exported media first, then reads the cache manifest beside a
         cache path (the spec that rendered it)."""
-        if self._media_index is None:
-            self._media_index = {}
-            for shot_id in self.ids():
-                for media in (self.get(shot_id) or {}).get("media", []):
-                    self._media_index[media] = shot_id
-        key = str(Path(path).resolve()) if Path(path).exists() else str(path)
-        shot_id = self._media_index.get(key)
-        if shot_id is not None:
+        for shot_id in self.media_shots(path):
             spec = self.spec(shot_id)
             if spec is not None:
                 return shot_id, spec
@@ -106,6 +121,33 @@ class ShotRegistry:
         current = self.spec(spec.shot.id)
         return spec.shot.id, current or spec
 
+    def media_windows(self, shot_id: str) -> list[tuple[str, int, int]]:
+        """(file name, first, end) of every cache file recorded for a shot: the source frames
+        each movie holds, read from its render folder's name (`f<first>_<end>`)."""
+        found = []
+        for media in (self.get(shot_id) or {}).get("media", []):
+            parts = cache_parts(Path(media))
+            if parts is not None:
+                found.append((parts[4], parts[2], parts[3]))
+        return found
+
+    # -- the final queue -------------------------------------------------------------------
+
+    def final_queue(self) -> list[str]:
+        """Shot ids a `final` marker queued for the final tier, oldest first."""
+        path = self.root / FINAL_QUEUE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return []
+        return [str(item) for item in data] if isinstance(data, list) else []
+
+    def queue_final(self, shot_id: str) -> None:
+        """Add a shot to the final queue (once)."""
+        queue = self.final_queue()
+        if shot_id not in queue:
+            write_text_atomic(self.root / FINAL_QUEUE, json.dumps([*queue, shot_id]))
+
     # -- layouts ---------------------------------------------------------------------------
 
     def save_layout(self, name: str, rows: list[dict[str, Any]]) -> None:
@@ -116,3 +158,47 @@ class ShotRegistry:
         """A stored layout, or [] when none was saved under that name."""
         path = self.root / "layouts" / f"{name}.json"
         return json.loads(path.read_text()) if path.is_file() else []
+
+
+class DryRegistry(ShotRegistry):
+    """A registry that reads the production's files but keeps every write in memory: what an
+    `import --dry-run` uses, so planning an import changes nothing on disk."""
+
+    def __init__(self, production_root: Path | str):
+        super().__init__(production_root)
+        self._records: dict[str, dict[str, Any]] = {}
+        self._layouts: dict[str, list[dict[str, Any]]] = {}
+        self._queue: list[str] | None = None
+
+    def get(self, shot_id: str) -> dict[str, Any] | None:
+        """The record as this dry run left it, else as on disk."""
+        if shot_id in self._records:
+            return json.loads(json.dumps(self._records[shot_id]))
+        return super().get(shot_id)
+
+    def save(self, record: dict[str, Any]) -> None:
+        """Keep the record in memory."""
+        self._records[record["id"]] = json.loads(json.dumps(record))
+        self._media_index = None
+
+    def ids(self) -> list[str]:
+        """Ids on disk and those this dry run added."""
+        return sorted(set(super().ids()) | set(self._records))
+
+    def save_layout(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Keep the layout in memory."""
+        self._layouts[name] = rows
+
+    def layout(self, name: str) -> list[dict[str, Any]]:
+        """The layout as this dry run left it, else as on disk."""
+        return self._layouts[name] if name in self._layouts else super().layout(name)
+
+    def final_queue(self) -> list[str]:
+        """The queue as this dry run left it, else as on disk."""
+        return list(self._queue) if self._queue is not None else super().final_queue()
+
+    def queue_final(self, shot_id: str) -> None:
+        """Queue in memory."""
+        queue = self.final_queue()
+        if shot_id not in queue:
+            self._queue = [*queue, shot_id]

@@ -10,7 +10,7 @@ import opentimelineio as otio
 from render_engine.bible import Production
 from render_engine.cache import RenderCache
 from render_engine.nle.orders import add_alternates
-from render_engine.nle.registry import ShotRegistry
+from render_engine.nle.registry import ShotRegistry, spec_digest
 from render_engine.render import ShotPlan, link_plan, plan_shot
 from render_engine.timeline_io import iter_shots
 
@@ -45,7 +45,8 @@ def _diff(report: RelinkReport, before: list[dict], after: list[dict]) -> None:
     common_old = [row["shot_id"] for row in before if row["shot_id"] in new]
     common_new = [row["shot_id"] for row in after if row["shot_id"] in old]
     for shot_id in common_new:
-        if old[shot_id]["hash"] != new[shot_id]["hash"]:
+        key = "spec" if "spec" in old[shot_id] and "spec" in new[shot_id] else "hash"
+        if old[shot_id].get(key) != new[shot_id].get(key):
             report.changed.append(shot_id)
         if old[shot_id]["source"] != new[shot_id]["source"]:
             report.retimed.append(shot_id)
@@ -54,10 +55,13 @@ def _diff(report: RelinkReport, before: list[dict], after: list[dict]) -> None:
 
 
 def relink(timeline: otio.schema.Timeline, production: Production, tier: str = "placeholder",
-           render: bool = True) -> RelinkReport:
-    """Link every shot at `tier` (rendering only what the cache lacks) and report the diff."""
+           render: bool = True, registry: ShotRegistry | None = None,
+           baseline: str = RENDER_LAYOUT) -> RelinkReport:
+    """Link every shot at `tier` (rendering only what the cache lacks) and report the diff
+    against the `baseline` layout (the last render; an import passes the last export, what
+    the editor started from), falling back to the last render when it was never saved."""
     cache = RenderCache(production.renders_dir())
-    registry = ShotRegistry(production.root)
+    registry = registry or ShotRegistry(production.root)
     report = RelinkReport()
     rows = []
     for ref in iter_shots(timeline):
@@ -69,15 +73,18 @@ def relink(timeline: otio.schema.Timeline, production: Production, tier: str = "
             report.failed.append(plan.problem or ref.label)
             continue
         link_plan(plan, production, cache, render)
-        shot_id = plan.spec.shot.id
+        own = plan.own_spec
+        assert own is not None
+        shot_id = own.shot.id
         if plan.result is not None:
             report.rendered.append(shot_id)
         if plan.error:
             report.failed.append(f"{ref.label}: {plan.error}")
         add_alternates(ref.clip, registry.get(shot_id))
-        registry.record(plan.spec, reason="edit")
-        rows.append({"shot_id": shot_id, "hash": plan.content_hash,
-                     "source": list(plan.shown)})
-    _diff(report, registry.layout(RENDER_LAYOUT), rows)
+        registry.record(own, reason="edit")
+        rows.append({"shot_id": shot_id, "hash": plan.content_hash, "spec": spec_digest(own),
+                     "source": list(plan.extra.get("piece_shown", plan.shown))})
+    _diff(report, registry.layout(baseline) or registry.layout(RENDER_LAYOUT), rows)
     registry.save_layout(RENDER_LAYOUT, rows)
     return report
+

@@ -108,30 +108,42 @@ def draw_pose(canvas: np.ndarray, keypoints: np.ndarray,
     return result
 
 
-def draw_poses(width: int, height: int, people: list[np.ndarray]) -> np.ndarray:
-    """Every person's skeleton on a black HxWx3 RGB canvas: one frame of a pose control video."""
+def draw_poses(width: int, height: int, people: list[np.ndarray],
+               faces: list[np.ndarray] | None = None) -> np.ndarray:
+    """Every person's skeleton on a black HxWx3 RGB canvas: one frame of a pose control video.
+    `faces` adds face landmarks (each (68, 2|3)) as DWPose's white dots of radius 3, drawn
+    after every body (DWPose's `draw_pose`: bodies, hands, then faces)."""
     canvas = np.zeros((height, width, 3), np.uint8)
-    paint_people(canvas, _as_people(people))
+    paint_people(canvas, _as_people(people), faces or None)
     return canvas
 
 
 def to_pose_keypoint_json(people: list[np.ndarray], width: int, height: int,
-                          keep_confidence: bool = False) -> dict[str, Any]:
+                          keep_confidence: bool = False,
+                          faces: list[np.ndarray | None] | None = None) -> dict[str, Any]:
     """One frame in ComfyUI's POSE_KEYPOINT / OpenPose JSON form (pixel coordinates).
 
     Missing joints are written as [0, 0, 0]. Present joints get confidence 1.0 unless
-    `keep_confidence`: controlnet_aux reads any confidence below 1 as "missing".
+    `keep_confidence`: controlnet_aux reads any confidence below 1 as "missing". `faces`
+    (one per person, None where unseen) fills `face_keypoints_2d` ([x, y, c] per landmark,
+    `render_engine.pose.face`), which DWPose-aware nodes draw as the face.
     """
     entries = []
-    for keypoints in _as_people(people):
+    for number, keypoints in enumerate(_as_people(people)):
+        face = faces[number] if faces is not None and number < len(faces) else None
         flat: list[float] = []
         for x, y, conf in keypoints:
             if conf > 0:
                 flat += [float(x), float(y), float(conf) if keep_confidence else 1.0]
             else:
                 flat += [0.0, 0.0, 0.0]
+        face_flat = None
+        if face is not None:
+            points = np.asarray(face, np.float64)
+            face_flat = [float(v) for x, y, *c in points
+                         for v in (x, y, c[0] if c else 1.0)]
         entries.append({
-            "pose_keypoints_2d": flat, "face_keypoints_2d": None,
+            "pose_keypoints_2d": flat, "face_keypoints_2d": face_flat,
             "hand_left_keypoints_2d": None, "hand_right_keypoints_2d": None,
         })
     return {"people": entries, "canvas_width": int(width), "canvas_height": int(height)}

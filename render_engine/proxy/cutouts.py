@@ -230,6 +230,11 @@ def _apply(matrix: np.ndarray, point: tuple[float, float]) -> np.ndarray:
     return matrix[:, :2] @ np.asarray(point, float) + matrix[:, 2]
 
 
+def body_centre(posture: Posture, height_m: float) -> tuple[float, float, float]:
+    """The point lighting treats as the character (x, mid-body height, z): lower when seated."""
+    return (posture.x, height_m * (0.35 if posture.seated else 0.55), posture.z)
+
+
 Recolour = Callable[[CutoutView, int, tuple[int, int, int, int]], np.ndarray]
 """(view, pyramid level, frame box) → the level's RGBA recoloured for that place."""
 
@@ -321,7 +326,7 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
         rgb=cv2.cvtColor(patch, cv2.COLOR_RGBA2RGB), coverage=coverage,
         x0=bx0, y0=by0, depth=float(points[0, 2]), feet=(float(feet[0]), float(feet[1])),
         height_px=height_px, up=(float(up[0]), float(up[1])),
-        world=(posture.x, height * (0.35 if posture.seated else 0.55), posture.z),
+        world=body_centre(posture, height),
         mouth=mouth, mouth_angle=math.degrees(math.atan2(-linear[0, 1], linear[1, 1])),
         mouth_colour=view.mouth_colour, body_half_px=0.15 * height_px,
         lab=(view.lab_mean, view.lab_std), matched=recolour is not None)

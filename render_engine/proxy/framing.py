@@ -266,7 +266,86 @@ def plan_framing(spec: ShotSpec, production: Production, width: int, height: int
         camera = _single(model, figures[0], size, line, spec.shot.angle, width, height)
     if spec.shot.angle == "dutch":
         camera = model.clamp_view(camera.moved(roll_deg=DUTCH_ROLL_DEG))
+    if figures and size not in ("EWS", "WS") and spec.camera.position is None:
+        camera = _clear_faces(spec, production, model, camera, figures)
     return Framing(_explicit(spec, camera, figures), setup, note, why)
+
+
+PROP_RISES_M = (0.0, 0.12, 0.25, 0.4)
+"""How far framing may raise the camera to see a face over a prop (then re-aim)."""
+PROP_SHIFTS_M = (0.0, 0.2, -0.2, 0.4, -0.4, 0.7, -0.7)
+"""How far it may step sideways (camera right) for the same."""
+FACE_UNITS = (0.7, 0.6, 1.05)
+"""Face box half width, height above and below the eyes, in eye-to-head-top units (as the
+compositor's `face_box`)."""
+
+
+def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, camera: Camera,
+                 figures: list[_Figure]) -> Camera:
+    """Foreground props are part of framing: when a foreground mask nearer than a subject
+    would cover the subject's face (where the render will draw it, parallax included), the
+    camera rises and/or steps sideways — the least move first — and re-aims so the first
+    subject's eyes stay where the size put them. A body or hands behind the prop are fine:
+    only the face box counts. Without a clear candidate the camera is kept (the compositor
+    still keeps the prop off the face)."""
+    from render_engine.proxy.plates import prop_points
+
+    source = plate_source(spec, production)
+    if not source.masks:
+        return camera
+    anchor = np.asarray(figures[0].eye_point)
+    where = camera.project(anchor)
+    if where[2] <= 0:
+        return camera
+    best, best_cover = camera, _face_cover(source, spec, camera, figures, prop_points)
+    if best_cover == 0:
+        return camera
+    right = camera.rotation()[0]
+    feet = _inside(camera, figures, feet=True)  # a frame that showed the feet keeps them
+    for rise in PROP_RISES_M:
+        for shift in PROP_SHIFTS_M:
+            if not rise and not shift:
+                continue
+            position = (np.asarray(camera.position) + np.array([0.0, rise, 0.0])
+                        + right * shift)
+            moved = aim_camera(camera.moved(position=tuple(float(p) for p in position)),
+                               anchor, float(where[0]), float(where[1]))
+            moved = model.clamp_view(moved)
+            eyes = moved.project(anchor)
+            if (not _inside(moved, figures, feet=feet)
+                    or math.hypot(eyes[0] - where[0], eyes[1] - where[1]) > 1.0):
+                continue  # the size's framing comes first
+            cover = _face_cover(source, spec, moved, figures, prop_points)
+            if cover < best_cover:
+                best, best_cover = moved, cover
+            if cover == 0:
+                return moved
+    return best
+
+
+def _face_cover(source: object, spec: ShotSpec, camera: Camera, figures: list[_Figure],
+                prop_points: object) -> int:
+    """How many prop samples nearer than a subject fall inside the subject's face box."""
+    props = prop_points(source, spec, camera)  # type: ignore[operator]
+    count = 0
+    half, above, below = FACE_UNITS
+    for figure in figures:
+        eye = np.asarray(figure.eye_point)
+        top = np.array([figure.floor[0], figure.top, figure.floor[1]])
+        pe, pt = camera.project(np.stack([eye, top]))
+        if pe[2] <= 0.05:
+            continue
+        unit = max(1.0, abs(pe[1] - pt[1]))
+        x0, x1 = pe[0] - half * unit, pe[0] + half * unit
+        y0, y1 = pe[1] - above * unit, pe[1] + below * unit
+        depth = float(camera.to_camera(np.array([figure.floor[0], 0.0, figure.floor[1]]))[2])
+        for points, mask_depth in props:
+            if mask_depth >= depth or not len(points):
+                continue
+            p = camera.project(points)
+            count += int(((p[:, 2] > 0.05) & (p[:, 0] >= x0) & (p[:, 0] <= x1)
+                          & (p[:, 1] >= y0) & (p[:, 1] <= y1)).sum())
+    return count
 
 
 def _coverage_text(model: PlateModel, width: int, height: int) -> str:

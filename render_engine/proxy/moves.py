@@ -84,12 +84,12 @@ def camera_at(base: Camera, spec: ShotSpec, production: Production, progress: fl
         distance = _subject_distance(base, spec, production)
         travel = amount * max(1.0, 0.5 * distance) * (1.0 if move == "truck_right" else -1.0)
         right = base.rotation()[0]
-        camera = _translate(base, right * travel * p)
+        camera = _covered(model, _translate(base, right * travel * p), distance)
     elif move in ("crane_up", "crane_down"):
         distance = _subject_distance(base, spec, production)
         rise = amount * max(1.0, 0.5 * distance) * (1.0 if move == "crane_up" else -1.0)
         rise = max(rise * p, MIN_HEIGHT_M - base.position[1])
-        camera = _translate(base, np.array([0.0, rise, 0.0]))
+        camera = _covered(model, _translate(base, np.array([0.0, rise, 0.0])), distance)
     elif move == "track":
         camera = _track(model, base, spec, production, t_seconds)
     if spec.camera.handheld:
@@ -108,6 +108,19 @@ def _plate_model(production: Production, set_name: str, plate: str | None) -> Pl
 def _clamped(model: PlateModel, camera: Camera) -> Camera:
     """`model.clamp_view(camera)`, remembered (a move asks for the same end every frame)."""
     return model.clamp_view(camera)
+
+
+NEAR_FIELD_SHARE = 1.0
+"""A sideways or vertical move keeps the plate covering its border this share of the way to
+its subject (near props shift past the plate's edge first), narrowing the lens if needed."""
+
+
+@functools.lru_cache(maxsize=256)
+def _covered(model: PlateModel, camera: Camera, subject_m: float) -> Camera:
+    """A translated camera whose border the plate still covers (`cover_moved`) in the near
+    field as well as the far one: the lens tightens a touch instead of the frame's edge
+    smearing the plate's last column."""
+    return model.cover_moved(camera, max(1.0, NEAR_FIELD_SHARE * subject_m))
 
 
 def _translate(camera: Camera, offset: np.ndarray) -> Camera:
@@ -184,10 +197,14 @@ def _zoom(model: PlateModel, base: Camera, amount: float, p: float, zoom_in: boo
 
 
 def _subject_eyes(spec: ShotSpec, production: Production) -> np.ndarray | None:
-    """The midpoint of the framed subjects' eyes at the start of the shot (None: nobody)."""
+    """The midpoint of the framed subjects' eyes at the start of the shot (None: nobody).
+    An over-the-shoulder frames the second subject's face (the first is a shoulder, or not
+    in frame when the plate made it a single): a move keeps that face in place."""
     figures = subjects_of(spec)
     if not figures:
         return None
+    if spec.shot.size == "OTS" and len(figures) >= 2:
+        figures = figures[1:2]
     points = []
     for character in figures:
         x, z, _, _ = character_floor(character, 0.0)

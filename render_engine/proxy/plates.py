@@ -8,6 +8,10 @@ moved cameras get 2.5D parallax from the depth map (`render_engine.proxy.warp`):
 point cloud is z-buffered into a coarse depth grid, every pixel is traced back through it, depth
 edges are resolved per pixel and disoccluded pixels (what the plate never saw) are filled from
 around them. Without a depth map the plate is one surface at the subjects' distance.
+What a moved camera uncovers comes from the plate's background layer (`proxy.backfill`, made
+once per plate bytes), and parallax is flattened toward the subjects' distance once edges would
+open wider than that layer supports (`warp.Flatten`); `unsupported(camera)` gives the pixels
+still filled by stretching, and depth is the depth of what each pixel shows.
 
 Depth everywhere is camera-space z in metres (as `Camera.project` gives), np.inf for sky.
 
@@ -33,15 +37,21 @@ from PIL import Image
 
 from render_engine.bible import Production
 from render_engine.errors import SoloreelError
+from render_engine.proxy.backfill import Backfill, backfill_for, content_key
 from render_engine.proxy.blocking import character_floor
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.planes import Box, Plane
 from render_engine.proxy.projection import SKY_M, SKY_MM, PlateModel, PlateSource, plate_source
 from render_engine.proxy.warp import (
     ROTATION_STEP,
+    Flatten,
     NodeMaps,
+    depth_of_seen,
     fill_ghosts,
+    flatten_for,
     layered_maps,
+    nearer,
+    node_seen,
     parallax_maps,
     parallax_step,
     rotation_maps,
@@ -72,6 +82,9 @@ used): a zoom passes a level boundary in a few frames instead of popping, and a 
 rarely pays for two remaps."""
 MAGNIFIED = 0.85
 """Plate pixels per view pixel below which the plate is sampled bicubically."""
+FILL_SHARE = 0.9
+"""Share of the background layer's support a depth edge may open to before the parallax
+flattens toward a 2D move (the rest is margin for the node grid and the ease)."""
 
 
 @dataclass
@@ -97,10 +110,30 @@ class PlateAssets:
     foreground objects survive, for the parallax ghost test."""
     typical_m: float = 10.0
     """Median depth (the plate's own measure) of what is not sky."""
+    key: str = ""
+    """Content hash of the plate and depth files (what the background layer is cached by)."""
+    _back: Backfill | None = None
+    back_levels: list[np.ndarray] = field(default_factory=list)
+    """Mip levels of the background layer's colour, padded like `levels`."""
+    back_near: list[np.ndarray] = field(default_factory=list)
+    """Per mip level, the nearest background-layer distance under each pixel (padded)."""
+
+    def backfill(self) -> Backfill:
+        """The plate's background layer (`render_engine.proxy.backfill`), made on first use
+        and shared between shots of the same plate bytes."""
+        if self._back is None:
+            assert self.ray_m is not None
+            model = self.model
+            back = backfill_for(self.key, _unpad(self.levels[0], model),
+                                _unpad(self.ray_m, model), model)
+            self.back_levels = [_pad(level, model) for level in _pyramid(back.rgb)]
+            self.back_near = _near_pyramid(_pad(back.ray_m, model), self.levels, model)
+            self._back = back
+        return self._back
 
     def cloud(self, level: int) -> np.ndarray:
-        """World offsets (from the set camera) of the surface point under each pixel of a mip
-        level, float32 planes (3, rows, cols); sky is SKY_M away."""
+        """World offsets (from the set camera) of the nearest surface point under each pixel
+        of a mip level, float32 planes (3, rows, cols); sky is SKY_M away."""
         if level not in self.clouds:
             assert self.ray_m is not None
             model = self.model
@@ -110,9 +143,9 @@ class PlateAssets:
             u = (np.arange(cols) + 0.5) * scale
             v = (np.arange(rows) + 0.5) * scale
             uu, vv = np.meshgrid(u, v)
-            dist = _unpad(self.ray_m, model)[
-                np.minimum(vv.astype(np.int64), model.height - 1),
-                np.minimum(uu.astype(np.int64), model.width - 1)]
+            # the nearest distance under each level pixel: thin props (stems, handles) stay
+            # in the splat at coarse levels instead of falling between its samples
+            dist = _unpad(self.near_levels[level], model)[:rows, :cols]
             dist = np.minimum(dist, SKY_M)
             points = model.directions(uu, vv) * dist[..., None]
             self.clouds[level] = np.ascontiguousarray(np.moveaxis(points, -1, 0), np.float32)
@@ -156,7 +189,10 @@ def load_assets(source: PlateSource) -> PlateAssets:
     """The plate's assets, loaded once per files-and-model (shared between shots)."""
     key = (source, _mtime(source.image), _mtime(source.depth),
            tuple(_mtime(path) for _, path, _ in source.masks))
-    return _load_assets(key)
+    assets = _load_assets(key)
+    if assets.ray_m is not None and not assets.key:
+        assets.key = content_key(source.image, source.depth) + f"|{source.model}"
+    return assets
 
 
 @functools.lru_cache(maxsize=4)
@@ -197,15 +233,23 @@ def _load_assets(key: tuple) -> PlateAssets:
         assets.ray_levels = [ray_m] + [
             _pad(_subsample(_unpad(ray_m, model), 2 ** k, level.shape[:2], model), model)
             for k, level in enumerate(levels) if k]
-        near = _unpad(ray_m, model)
-        assets.near_levels = [ray_m]
-        for level in levels[1:]:
-            rows, cols = level.shape[0], level.shape[1] - (2 * PAD if model.kind == "360" else 0)
-            grown = np.pad(near, ((0, rows * 2 - near.shape[0]), (0, cols * 2 - near.shape[1])),
-                           mode="edge")
-            near = grown.reshape(rows, 2, cols, 2).min(axis=(1, 3))
-            assets.near_levels.append(_pad(near, model))
+        assets.near_levels = _near_pyramid(ray_m, levels, model)
     return assets
+
+
+def _near_pyramid(ray_m: np.ndarray, levels: list[np.ndarray], model: PlateModel
+                  ) -> list[np.ndarray]:
+    """Per mip level (shaped like `levels`), the nearest of the (padded) ray distances under
+    each pixel: thin foreground objects survive, for the parallax ghost tests."""
+    near = _unpad(ray_m, model)
+    out = [ray_m]
+    for level in levels[1:]:
+        rows, cols = level.shape[0], level.shape[1] - (2 * PAD if model.kind == "360" else 0)
+        grown = np.pad(near, ((0, rows * 2 - near.shape[0]), (0, cols * 2 - near.shape[1])),
+                       mode="edge")
+        near = grown.reshape(rows, 2, cols, 2).min(axis=(1, 3))
+        out.append(_pad(near, model))
+    return out
 
 
 def _subsample(array: np.ndarray, factor: int, shape: tuple[int, int], model: PlateModel
@@ -243,6 +287,11 @@ class _View:
     depth_px: np.ndarray | None = None
     ghosts: np.ndarray | None = None
     """Disoccluded pixels of a moved camera, filled from around them (see `layered_maps`)."""
+    unsupported: np.ndarray | None = None
+    """Pixels filled by stretching the plate with no fill behind them (None: none)."""
+    back: np.ndarray | None = None
+    """Per pixel, 0..1: how much of the plate's background layer shows (disocclusions)."""
+    flatten: Flatten | None = None
     maps: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     hits: int = 0
     """How often the view was asked for again (a still camera's: every frame)."""
@@ -302,6 +351,8 @@ class PlateRenderer:
                 if view.ghosts is not None:
                     alpha = fill_ghosts(alpha, view.ghosts)
                 alpha = alpha.astype(np.float32) * np.float32(1 / 255)
+                if view.back is not None:  # behind the prop: it no longer hides anything
+                    alpha *= np.float32(1.0) - view.back
                 alpha.setflags(write=False)
                 masks.append((alpha, _mask_depth(camera, mask)))
             view.masks = masks
@@ -311,7 +362,8 @@ class PlateRenderer:
         """`foreground`, with each alpha as a `Plane` warped only inside the boxes asked for
         (whole arrays for a view seen again, or one whose disocclusions are filled)."""
         view = self._view(camera)
-        if view.masks is not None or view.ghosts is not None or view.hits:
+        if (view.masks is not None or view.ghosts is not None or view.back is not None
+                or view.hits):
             return self.foreground(camera)
         level = self._levels(camera)[0][0]
         planes: list[tuple[np.ndarray | Plane, float]] = []
@@ -328,6 +380,11 @@ class PlateRenderer:
         """The camera-space depth of each foreground mask, without warping any: a frame whose
         characters are all nearer than every mask needs no mask (`foreground` is the cost)."""
         return [_mask_depth(camera, mask) for mask in self.assets.masks]
+
+    def unsupported(self, camera: Camera) -> np.ndarray | None:
+        """The view's plate pixels filled by stretching with no fill behind them (H, W bool),
+        or None when every pixel shows the plate or a supported fill."""
+        return self._view(camera).unsupported
 
     def at_set_camera(self, camera: Camera) -> bool:
         """Whether the camera stands at the set camera (an exact rotation/zoom view)."""
@@ -349,7 +406,7 @@ class PlateRenderer:
 
     def _render(self, camera: Camera) -> _View:
         model, assets = self.model, self.assets
-        depth_nodes = reach = None
+        depth_nodes = reach = stretched = back_nodes = flatten = None
         shift = math.dist(camera.position, model.origin)
         if shift < AT_SET_CAMERA_M:
             nodes = rotation_maps(model, camera)
@@ -361,6 +418,10 @@ class PlateRenderer:
         else:
             step = parallax_step(camera.width)
             if assets.ray_m is not None:
+                back = assets.backfill()
+                flatten = flatten_for(camera, model,
+                                      FILL_SHARE * back.allowed_shift_m(model.focal),
+                                      self.plane_m, back.jump)
                 # about one plate sample per node in the far field (a sample covers the gap to
                 # its neighbours where the surface is magnified); coarser for a large region
                 ratio = model.focal / camera.focal_px * step
@@ -370,25 +431,59 @@ class PlateRenderer:
                            * (math.ceil(camera.height / step) + 2))
                 depth_nodes, holes = splat_depth(model, camera, assets.cloud,
                                                  range(first, len(assets.levels)), step,
-                                                 SPLAT_BUDGET * n_nodes)
+                                                 SPLAT_BUDGET * n_nodes, flatten)
                 nodes, reach = parallax_maps(model, camera, depth_nodes, step)
                 level = self._levels(camera)[0][0]
-                nodes, depth_nodes, _ = suppress_ghosts(
+                behind = _unpad(assets.back_near[level], model) if back.band.any() else None
+                nodes, depth_nodes, stretched, back_nodes = suppress_ghosts(
                     model, nodes, depth_nodes, reach, holes,
-                    _unpad(assets.near_levels[level], model), level)
+                    _unpad(assets.near_levels[level], model), level, flatten, behind)
             else:
                 depth_nodes = surface_depth(model, camera, self.plane_m, step)
                 nodes, _ = parallax_maps(model, camera, depth_nodes, step)
         view = _View(nodes)
+        view.flatten = flatten
+        if stretched is not None and stretched.any():
+            view.unsupported = upsample(stretched.view(np.uint8), nodes.step, camera.width,
+                                        camera.height, nearest=True) > 0
         if reach is not None and self.parallax == "sharp":
+            assert depth_nodes is not None
             layered = layered_maps(model, camera, nodes, depth_nodes, reach,
-                                   self._plate_distance)
+                                   self._plate_distance, flatten)
             view.full = layered.maps
             view.depth_px = layered.depth
-            view.ghosts = layered.ghosts
+            ghosts = layered.ghosts
+            if ghosts is not None and back_nodes is not None and layered.wanted is not None:
+                behind_px = self._plate_distance(layered.maps, back=True)
+                shows = ~nearer(behind_px, layered.wanted, flatten)
+                backed = ghosts & shows
+                if backed.any():  # softened a pixel: per-pixel layer picks can alternate
+                    view.back = cv2.GaussianBlur(backed.astype(np.float32), (5, 5), 1.0)
+
+                ghosts = ghosts & ~shows
+                ghosts = ghosts if ghosts.any() else None
+            view.ghosts = ghosts
+            seen = self._plate_distance(layered.maps)
+            if view.back is not None:
+                seen = np.where(view.back > 0.5, self._plate_distance(layered.maps, back=True),
+                                seen)
+            view.depth_px = depth_of_seen(model, camera, layered.depth, seen)
+        elif back_nodes is not None:
+            view.back = upsample(back_nodes.astype(np.float32), nodes.step, camera.width,
+                                 camera.height)
         view.rgb = self._sample_rgb(camera, view)
         if view.ghosts is not None:
             view.rgb = fill_ghosts(view.rgb, view.ghosts)
+            view.unsupported = view.ghosts if view.unsupported is None else (
+                view.unsupported | view.ghosts)
+        if flatten is not None and depth_nodes is not None:
+            # the depth of what each node shows (the plate's, or its background layer's)
+            level = self._levels(camera)[0][0]
+            seen = node_seen(model, nodes, _unpad(assets.ray_levels[level], model), level)
+            if back_nodes is not None:
+                behind = node_seen(model, nodes, _unpad(assets.back_near[level], model), level)
+                seen = np.where(back_nodes, behind, seen)
+            depth_nodes = depth_of_seen(model, camera, depth_nodes, seen, nodes.step)
         view.depth_nodes = depth_nodes
         view.rgb.setflags(write=False)
         return view
@@ -438,13 +533,14 @@ class PlateRenderer:
                           borderMode=cv2.BORDER_REPLICATE)
         return alpha.astype(np.float32) * np.float32(1 / 255)
 
-    def _plate_distance(self, maps: np.ndarray) -> np.ndarray:
-        """The plate's ray distance (sky capped at SKY_M) at level-0 maps (H, W, 2)."""
+    def _plate_distance(self, maps: np.ndarray, back: bool = False) -> np.ndarray:
+        """The plate's ray distance (sky capped at SKY_M) at level-0 maps (H, W, 2); `back`:
+        the background layer's instead."""
         if self.model.kind == "360":
             maps = maps.copy()
             maps[..., 0] = np.mod(maps[..., 0], np.float32(self.model.width)) + np.float32(PAD)
-        seen = cv2.remap(self.assets.ray_levels[0], maps, None, cv2.INTER_NEAREST,
-                         borderMode=cv2.BORDER_REPLICATE)
+        source = self.assets.back_near[0] if back else self.assets.ray_levels[0]
+        seen = cv2.remap(source, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         return np.minimum(seen, np.float32(SKY_M))
 
     def _levels(self, camera: Camera) -> list[tuple[int, float]]:
@@ -483,13 +579,36 @@ class PlateRenderer:
         return view.maps[level]
 
     def _sample_rgb(self, camera: Camera, view: _View) -> np.ndarray:
+        out = self._sample(camera, view, self.assets.levels, None)
+        if view.back is None:
+            return out
+        rows = np.flatnonzero(view.back.any(axis=1))
+        cols = np.flatnonzero(view.back.any(axis=0))
+        if not len(rows):
+            return out
+        box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        x0, y0, x1, y1 = box
+        behind = self._sample(camera, view, self.assets.back_levels, box)
+        weight = view.back[y0:y1, x0:x1, None]
+        out = out.copy()
+        region = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = (region + (behind - region) * weight + 0.5).astype(np.uint8)
+        return out
+
+    def _sample(self, camera: Camera, view: _View, sources: list[np.ndarray],
+                box: Box | None) -> np.ndarray:
+        """The view's colour from a mip pyramid (the plate's or its background layer's), in
+        a box of the view or all of it."""
         levels = self._levels(camera)
         magnified = self.model.focal / camera.focal_px < MAGNIFIED
         interp = cv2.INTER_CUBIC if magnified else cv2.INTER_LINEAR
         out = None
         for level, weight in levels:
             map1, map2 = self._maps(camera, view, level)
-            sample = cv2.remap(self.assets.levels[level], map1, map2, interp,
+            if box is not None:
+                x0, y0, x1, y1 = box
+                map1, map2 = map1[y0:y1, x0:x1], map2[y0:y1, x0:x1]
+            sample = cv2.remap(sources[level], map1, map2, interp,
                                borderMode=cv2.BORDER_REPLICATE)
             if len(levels) == 1:
                 return sample
@@ -559,3 +678,89 @@ def _subject_distance(spec: ShotSpec, model: PlateModel) -> float:
     else:
         distance = math.hypot(x, z, model.camera_height_m - 1.0)
     return max(distance, 1.0)
+
+
+PROP_SAMPLE_PX = 6
+"""Plate pixels between the samples of a foreground mask that framing projects."""
+
+
+@dataclass(frozen=True)
+class PropCloud:
+    """A foreground mask as points: where framing sees a prop from any camera."""
+
+    name: str
+    offsets: np.ndarray
+    """(N, 3) world offsets from the set camera of the mask's opaque samples."""
+    depth_m: float
+    anchor: np.ndarray
+
+
+def prop_clouds(source: PlateSource) -> list[PropCloud]:
+    """Every foreground mask of a plate as sampled points at their depth (the depth map's
+    where there is one, else the mask's `depth_m`), for framing's face checks."""
+    assets = load_assets(source)
+    return _prop_clouds(assets, id(assets))
+
+
+_PROP_CACHE: dict[int, list[PropCloud]] = {}
+
+
+def _prop_clouds(assets: PlateAssets, key: int) -> list[PropCloud]:
+    if key in _PROP_CACHE:
+        return _PROP_CACHE[key]
+    model = assets.model
+    out = []
+    for mask in assets.masks:
+        alpha = _unpad(mask.levels[0], model)
+        rows, cols = np.nonzero(alpha[::PROP_SAMPLE_PX, ::PROP_SAMPLE_PX] > 127)
+        rows, cols = rows * PROP_SAMPLE_PX, cols * PROP_SAMPLE_PX
+        u, v = cols + 0.5, rows + 0.5
+        if assets.ray_m is not None:
+            dist = np.minimum(_unpad(assets.ray_m, model)[rows, cols], np.float32(SKY_M))
+        else:
+            dist = mask.depth_m * model.ray_scale(u, v)
+        offsets = model.directions(u, v) * np.asarray(dist, np.float64)[:, None]
+        out.append(PropCloud(mask.name, offsets, mask.depth_m, mask.anchor))
+    _PROP_CACHE.clear()  # one plate at a time is what framing asks about
+    _PROP_CACHE[key] = out
+    return out
+
+
+def shot_flatten(source: PlateSource, spec: ShotSpec, camera: Camera) -> Flatten | None:
+    """The `Flatten` the plate renderer applies for this shot's camera (None: full parallax
+    or no depth map), so framing sees props where the render will draw them."""
+    assets = load_assets(source)
+    if assets.ray_m is None or math.dist(camera.position, source.model.origin) < SMALL_SHIFT_M:
+        return None
+    back = assets.backfill()
+    return flatten_for(camera, source.model, FILL_SHARE * back.allowed_shift_m(
+        source.model.focal), _subject_distance(spec, source.model), back.jump)
+
+
+def prop_points(source: PlateSource, spec: ShotSpec, camera: Camera
+                ) -> list[tuple[np.ndarray, float]]:
+    """Per foreground mask, its sampled points (N, 3 world) where this shot's render draws
+    them from `camera` (flattened parallax; a plate without depth is one surface at the
+    subjects' distance), and the mask's camera-space depth (what the compositor compares
+    characters with)."""
+    model = source.model
+    clouds = prop_clouds(source)
+    if not clouds:
+        return []
+    flatten = shot_flatten(source, spec, camera)
+    has_depth = load_assets(source).ray_m is not None
+    origin = np.asarray(model.origin)
+    out = []
+    for cloud in clouds:
+        offsets = cloud.offsets
+        if len(offsets):
+            dist = np.linalg.norm(offsets, axis=1)
+            if not has_depth:
+                scale = _subject_distance(spec, model) / np.maximum(dist, 1e-6) * (
+                    dist / max(cloud.depth_m, 1e-6))
+                offsets = offsets * scale[:, None]
+            elif flatten is not None:
+                offsets = offsets * (flatten.distances(dist.astype(np.float32))
+                                     / np.maximum(dist, 1e-6))[:, None]
+        out.append((origin + offsets, float(camera.to_camera(cloud.anchor)[2])))
+    return out

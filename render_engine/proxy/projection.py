@@ -126,6 +126,37 @@ class PlateModel:
         over = np.maximum.reduce([-pu, pu - self.width, -pv, pv - self.height])
         return float(over.max())
 
+    def overshoot_near(self, camera: Camera, distance_m: float) -> float:
+        """`overshoot` for what the camera sees `distance_m` away along its border rays from
+        where it stands: a camera moved off the set camera sees near things on the plate
+        shifted by parallax, so its border can fall outside the plate even when the far
+        field fits."""
+        if self.kind == "360":
+            return -1.0
+        w, h = camera.width, camera.height
+        t = np.linspace(0.0, 1.0, 17)
+        u = np.concatenate([t * w, t * w, np.zeros_like(t), np.full_like(t, w)])
+        v = np.concatenate([np.zeros_like(t), np.full_like(t, h), t * h, t * h])
+        points = np.asarray(camera.position) + camera.ray(u, v) * distance_m
+        rel = points - np.asarray(self.origin)
+        pu, pv = self.pixels(rel[:, 0], rel[:, 1], rel[:, 2])
+        over = np.maximum.reduce([-pu, pu - self.width, -pv, pv - self.height])
+        return float(over.max())
+
+    def cover_moved(self, camera: Camera, distance_m: float, margin_px: float = 1.0
+                    ) -> Camera:
+        """`camera` with its field of view narrowed (about its centre) just enough that the
+        plate covers its border at `distance_m` as well as in the far field (see
+        `overshoot_near`); unchanged when it already does, or for 360 plates."""
+        if self.kind == "360":
+            return camera
+        out = camera
+        for _ in range(60):
+            if max(self.overshoot_near(out, distance_m), self.overshoot(out)) <= -margin_px:
+                return out
+            out = out.moved(hfov_deg=out.hfov_deg * 0.985)
+        return out
+
     def clamp_view(self, camera: Camera, margin_px: float = 1.0) -> Camera:
         """The nearest orientation/field of view of `camera` that the plate covers.
 

@@ -2,9 +2,11 @@
 
 Three things happen on the sprite's own pixels only:
 1. ambient match: a partial colour transfer in Lab of the cut-out towards the statistics of the
-   plate around it (per channel, so three 256-entry lookup tables on 8-bit Lab); the tier
-   applies it to the view's pyramid level before warping (`AmbientMatch`, cached per rounded
-   plate statistics), so a static shot pays for it once;
+   set's plate around the character (`lighting.scene_stats`: the same in every shot of the
+   scene; the frame around the sprite only where no scene target is given) — per channel, so
+   three 256-entry lookup tables on 8-bit Lab; the tier applies it to the view's pyramid level
+   before warping (`AmbientMatch`, cached per rounded statistics), so a static shot pays for it
+   once;
 2. key: a cylinder-like shading gradient across the cut-out from the key's side, in the key's
    colour over the ambient colour, normalised so the match above keeps the exposure;
 3. rim: a light edge on the key's side when the key is behind the character.
@@ -17,10 +19,8 @@ import math
 import cv2
 import numpy as np
 
-from render_engine.proxy.lighting import MATCH_AB, MATCH_L, SpriteLight
+from render_engine.proxy.lighting import MATCH_AB, MATCH_L, WRAP, SpriteLight
 
-WRAP = 0.35
-"""Wrap lighting: how far round the body the key reaches past the terminator."""
 LIGHT_MIX = 1.0
 """How much of the key/ambient gradient is applied (the rest stays as painted)."""
 RIM_WIDTH = 0.02
@@ -76,12 +76,15 @@ class AmbientMatch:
 
     Set `background` to each frame's plate; calling the object with a view, its pyramid level
     and the sprite's box returns that level recoloured towards the plate around the box (cached
-    per rounded plate statistics).
+    per rounded plate statistics). Set `target` (Lab mean, std: the scene's statistics around
+    the character, `lighting.scene_stats`) and the strengths before placing a character to
+    match it to its place in the set instead — the same in every shot of the scene.
     """
 
     def __init__(self, strength_l: float = MATCH_L, strength_ab: float = MATCH_AB):
         self.strength_l = strength_l
         self.strength_ab = strength_ab
+        self.target: tuple[np.ndarray, np.ndarray] | None = None
         self.background: np.ndarray | None = None
         self._cache: dict[tuple, np.ndarray] = {}
         self._stats_of: np.ndarray | None = None
@@ -91,6 +94,8 @@ class AmbientMatch:
     def __call__(self, view: object, level: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """The view's level image (straight RGBA uint8) matched to the plate around `box`."""
         levels = view.levels  # type: ignore[attr-defined]
+        if self.target is not None:
+            return self._matched_to(view, level, *self.target)
         if self.background is None:
             return levels[level]
         if self._stats_of is not self.background:  # a new plate: measure afresh
@@ -113,6 +118,23 @@ class AmbientMatch:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = found
         self._matched[memo] = found
+        return found
+
+    def _matched_to(self, view: object, level: int, mean: np.ndarray, std: np.ndarray
+                    ) -> np.ndarray:
+        """The view's level matched to given statistics (cached like the plate's)."""
+        mean = np.round(np.asarray(mean, np.float32) / QUANT_MEAN) * QUANT_MEAN
+        std = np.round(np.asarray(std, np.float32) / QUANT_MEAN) * QUANT_MEAN
+        key = (id(view), level, *mean.tolist(), float(std[0]), self.strength_l,
+               self.strength_ab)
+        found = self._cache.get(key)
+        if found is None:
+            table = match_tables(view.lab_mean, view.lab_std, mean,  # type: ignore[attr-defined]
+                                 np.maximum(std, 1.0), self.strength_l, self.strength_ab)
+            found = recolour(view.levels[level], table)  # type: ignore[attr-defined]
+            if len(self._cache) >= MATCH_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = found
         return found
 
     def _plate_stats(self, snapped: tuple[int, int, int, int]
@@ -159,8 +181,10 @@ def light_patch(rgb: np.ndarray, coverage: np.ndarray, light: SpriteLight,
     nz = -np.sqrt(1.0 - nx * nx)
     rows = feet[1] - (np.linspace(0, h - 1, gh, dtype=np.float32) + origin[1])
     ny = 0.45 * (np.clip(rows / max(height_px, 1.0), 0.0, 1.0) - 0.45)
-    across = (nx * lx + nz * lz + WRAP) / (1.0 + WRAP)
+    across = (nx * lx + nz * lz + WRAP) / (1.0 + WRAP) + light.lit_offset
     shade = np.clip(across[None, :] + (ny * (ly / (1.0 + WRAP)))[:, None], 0.0, 1.0)
+    if light.fill > 0:  # the sky's fill lifts the shadow side (daylight)
+        shade = light.fill + (1.0 - light.fill) * shade
     key = np.asarray(light.key, np.float32) * (LIGHT_MIX / light.norm)
     base = (1.0 - LIGHT_MIX) + np.asarray(light.ambient, np.float32) * (LIGHT_MIX / light.norm)
     coarse = cv2.merge([shade * float(key[c] * GAIN_ONE) + float(base[c] * GAIN_ONE)

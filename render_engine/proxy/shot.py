@@ -1,10 +1,10 @@
 """One shot of the animatic, frame by frame: camera, plate, cut-outs, lip flap, light, poses.
 
-`ShotFrames` sets a shot up once (base camera, plate renderer, cut-outs, lighting, pose tracks)
-and then makes any frame on demand, so the tier can stream frames into the encoder and a bench
-or a test can pull single frames. Frame i is source frame `first + i`; its shot time is
-`(first + i) / fps - origin` and its camera progress runs 0..1 over the frames the edit shows
-(handles hold the first/last camera).
+`ShotFrames` sets a shot up once (base camera, plate renderer, cut-outs, lighting, the plate's
+living regions, pose tracks) and then makes any frame on demand, so the tier can stream frames
+into the encoder and a bench or a test can pull single frames. Frame i is source frame
+`first + i`; its shot time is `(first + i) / fps - origin` and its camera progress runs 0..1
+over the frames the edit shows (handles hold the first/last camera).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from render_engine.proxy import cutouts, lipflap
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.compositor import compose
 from render_engine.proxy.lighting import ShotLighting, shot_lighting
+from render_engine.proxy.living import LivingPlate
 from render_engine.proxy.poses import PoseTrack, pose_keypoints
 from render_engine.proxy.shading import AmbientMatch
 from render_engine.spec import CharacterSpec, ShotSpec
@@ -115,6 +116,7 @@ class ShotFrames:
         self.plates = plates
         self.floor = floor or default_floor()
         self.lighting: ShotLighting = shot_lighting(production, spec)
+        self.living = LivingPlate(production, spec, plates, self.lighting)
         self.ambient = AmbientMatch()
         self.cast = {c.name: cutouts.CastCutouts(production, production.member(c.name))
                      for c in spec.characters}
@@ -149,6 +151,26 @@ class ShotFrames:
         planes = getattr(self.plates, "foreground_planes", None)
         return (planes or self.plates.foreground)(cam)  # type: ignore[attr-defined]
 
+    def place_character(self, char: CharacterSpec, cam: Camera, t: float
+                        ) -> tuple[cutouts.Posture, cutouts.Sprite | None]:
+        """A character at shot time t seen by `cam`: its posture, and its sprite (None when
+        out of frame) lit by the scene's light at its place and moment — computed before
+        placing, so the cut-out is matched to the set around the character, not to whatever
+        the frame shows round it. The final tier's and the NLE's layer renders place
+        characters through this too, so their cut-outs are lit like the animatic's."""
+        x, z, facing, walking = self.floor(char, t)
+        posture = cutouts.posture_of(char.action, x, z, facing, walking)
+        light = self.lighting.for_character(
+            cam, cutouts.body_centre(posture, self.cast[char.name].member.height_m), t,
+            posture.facing_deg)
+        self.ambient.target = light.scene
+        self.ambient.strength_l, self.ambient.strength_ab = light.match_l, light.match_ab
+        sprite = cutouts.place(self.cast[char.name], cam, posture, t, self.idle[char.name],
+                               self.ambient)
+        if sprite is not None:
+            sprite.light = light
+        return posture, sprite
+
     def frame(self, index: int) -> Frame:
         """Render frame `index` (0 = the first frame, handles included)."""
         t = self.seconds(index)
@@ -157,6 +179,7 @@ class ShotFrames:
         started = self.times.add("camera", started)
         planes = getattr(self.plates, "background_planes", None)  # stand-ins may lack it
         background, depth = (planes or self.plates.background)(cam)  # type: ignore[attr-defined]
+        background = self.living.apply(background, cam, t)  # fire, water, foliage move
         started = self.times.add("plate", started)
         self.ambient.background = background
         sprites: list[cutouts.Sprite] = []
@@ -164,23 +187,21 @@ class ShotFrames:
         shapes: dict[str, str] = {}
         postures = []
         for char in self.spec.characters:
-            x, z, facing, walking = self.floor(char, t)
-            posture = cutouts.posture_of(char.action, x, z, facing, walking)
+            posture, sprite = self.place_character(char, cam, t)
             postures.append((char, posture))
             shape = mouth_shape(self.lines, char.name, t)
             shapes[char.name] = shape
-            sprite = cutouts.place(self.cast[char.name], cam, posture, t, self.idle[char.name],
-                                   self.ambient)
             if sprite is None:
                 continue
             if shape != "X":
                 lipflap.draw_mouth(sprite, shape)
-            sprite.light = self.lighting.for_character(cam, sprite.world, t)
             sprites.append(sprite)
         started = self.times.add("characters", started)
         foregrounds = self._foregrounds(cam, sprites)
         started = self.times.add("plate", started)
-        rgb = compose(background, depth, foregrounds, sprites, cam)
+        unsupported = getattr(self.plates, "unsupported", None)  # stretched-fill mask
+        rgb = compose(background, depth, foregrounds, sprites, cam,
+                      unsupported(cam) if unsupported is not None else None)
         started = self.times.add("composite", started)
         for char, posture in postures:
             if char.name in self.tracks:

@@ -14,6 +14,12 @@ as `cv2.remap` wants):
   foreground object are filled from around them (`fill_ghosts`). Without a depth map the plate
   is one surface at a fixed distance (a plane, cylinder or sphere matching its kind).
 
+Parallax degrades gracefully: disocclusions sample the plate's background layer (the near side
+of every depth edge inpainted from the far side, `render_engine.proxy.backfill`) where it shows
+background, and a camera that moves farther than that layer's support gets its parallax
+flattened toward a 2D move of the whole plate (`Flatten`, `flatten_for`): edges never open
+wider than the fill behind them. Only what no layer supports is stretched, and it is reported.
+
 Numbers here are per view and per camera only, so identical cameras give identical maps.
 """
 
@@ -35,6 +41,8 @@ PARALLAX_NODES = 160
 """Depth-grid nodes across the view for moved cameras (4 pixels apart at 640 wide): depth
 edges are resolved to about a node, the rest of the map is exact per pixel."""
 NEAR_M = 0.05
+NEAR_CLIP_M = 0.3
+"""Plate points nearer than this to a moved camera are left out of its view."""
 SMOOTH_LOG_DEPTH = 0.1
 """Log-depth difference the node smoothing treats as one surface (about 10 %)."""
 SURFACE_JUMP = 0.06
@@ -124,6 +132,108 @@ class NodeMaps:
         return upsample(both.astype(np.float32), self.step, width, height)
 
 
+@dataclass(frozen=True)
+class Flatten:
+    """Parallax kept within what the plate's fill supports: every plate point's distance `d`
+    from the set camera is pulled toward the reference distance `1 / ref` in inverse depth,
+    1/d' = ref + share x (1/d - ref). `share` 1 is the full 2.5D parallax, 0 a 2D move of the
+    whole plate as one surface at the reference distance (the subjects'), so things at the
+    subjects' distance stay registered with them whatever the share; depth edges open
+    `share` times as wide."""
+
+    share: float
+    ref: float
+    px_scale: float = 0.0
+    """Focal length (px) x the camera's shift (m): flattened inverse depth x this is screen
+    pixels of parallax, what the ghost tests measure mismatches in (see `nearer`)."""
+
+    def distances(self, distance: np.ndarray) -> np.ndarray:
+        """Flattened distances d' for plate distances d (float32; SKY_M stays far)."""
+        d = np.minimum(distance, np.float32(SKY_M))
+        return d / (np.float32(self.share) + np.float32((1.0 - self.share) * self.ref) * d)
+
+    def unflatten(self, flat: np.ndarray) -> np.ndarray:
+        """The plate distances d behind flattened distances d' (the inverse of
+        `distances`; SKY_M where d' is at or past the flattened horizon)."""
+        room = np.float32(1.0) - np.float32((1.0 - self.share) * self.ref) * flat
+        return np.where(room > np.float32(1e-5),
+                        np.float32(self.share) * flat / np.maximum(room, np.float32(1e-5)),
+                        np.float32(SKY_M)).astype(np.float32)
+
+    def points(self, offsets: np.ndarray) -> np.ndarray:
+        """Flattened world offsets (3, ...) from the set camera (along the same rays)."""
+        d = np.sqrt(offsets[0] * offsets[0] + offsets[1] * offsets[1]
+                    + offsets[2] * offsets[2])
+        d = np.maximum(d, np.float32(1e-6))
+        return offsets * (self.distances(d) / d)[None]
+
+
+def depth_of_seen(model: PlateModel, camera: Camera, depth: np.ndarray, seen: np.ndarray,
+                  step: int = 1) -> np.ndarray:
+    """Per pixel, the camera-space depth of the plate point a pixel actually shows: the point
+    `seen` metres (the plate's real distance at the pixel's map) along the set-camera ray
+    through the pixel's (possibly flattened) point at camera depth `depth`. Colour and depth
+    then agree pixel for pixel, so an object's depth is never wider than the object (and a
+    flattened depth never has to be inverted, which is ill-conditioned for small shares).
+    `step`: the arrays are a node grid of that spacing (1: per pixel)."""
+    rays = node_rays(camera, step)
+    offset = [np.float32(camera.position[k] - model.origin[k]) for k in range(3)]
+    rel = [depth * rays[k] + offset[k] for k in range(3)]
+    norm = np.sqrt(rel[0] * rel[0] + rel[1] * rel[1] + rel[2] * rel[2])
+    scale = np.minimum(seen, np.float32(SKY_M)) / np.maximum(norm, np.float32(1e-6))
+    fwd = camera.rotation()[2].astype(np.float32)
+    out = sum(fwd[k] * (rel[k] * scale - offset[k]) for k in range(3))
+    out = np.where(seen >= SKY_M * 0.5, np.float32(SKY_M), np.maximum(out, np.float32(NEAR_M)))
+    return out.astype(np.float32)
+
+
+VIEW_OPENING = 0.02
+"""Widest a depth edge may open in the view, as a share of its width: a camera close to the
+subjects magnifies what the fill supports on the plate (see `flatten_for`)."""
+
+
+def flatten_for(camera: Camera, model: PlateModel, allowed_m: float, ref_m: float,
+                jump: float = 0.0) -> Flatten | None:
+    """The `Flatten` of a camera moved from the set camera: its shift across the view (plus
+    half its shift along the view, which opens edges off-centre) is eased into the allowed
+    shift (x tanh), so parallax grows with the move up to what the fill supports and a 2D
+    move takes over beyond; None when nothing needs flattening.
+
+    The allowed shift is `allowed_m` (the plate's fill support) or, with the strongest edge's
+    disparity step `jump` (1/m), less when the camera stands close to the reference distance
+    `ref_m`: an edge's opening on screen grows as focal x shift x jump x (ref / z)^2 with z
+    the camera's distance to that surface, and is held to VIEW_OPENING of the width (close-ups
+    become a 2D move of a backdrop at the subjects' distance, as a long lens shows it)."""
+    shift = np.asarray(camera.position) - np.asarray(model.origin)
+    along = float(np.dot(shift, camera.forward))
+    across = math.sqrt(max(0.0, float(np.dot(shift, shift)) - along * along))
+    effective = across + 0.5 * abs(along)
+    if jump > 0:
+        z = _distance_to_sphere(shift, camera.forward, ref_m)
+        magnify = (ref_m / max(z, 0.3)) ** 2
+        allowed_m = min(allowed_m, VIEW_OPENING * camera.width
+                        / (camera.focal_px * jump * magnify))
+    if not math.isfinite(allowed_m) or effective <= 1e-9:
+        return None
+    share = allowed_m * math.tanh(effective / allowed_m) / effective
+    if share > 0.999:
+        return None
+    return Flatten(share, 1.0 / max(ref_m, 0.1),
+                   camera.focal_px * float(np.linalg.norm(shift)))
+
+
+def _distance_to_sphere(offset: np.ndarray, forward: np.ndarray, radius: float) -> float:
+    """How far along `forward` a point `offset` from the centre meets the sphere `radius`
+    around it (the reference distance); the radius itself when the ray misses it."""
+    b = float(np.dot(offset, forward))
+    c = float(np.dot(offset, offset)) - radius * radius
+    disc = b * b - c
+    if disc < 0:
+        return radius
+    far = -b + math.sqrt(disc)
+    return far if far > 0 else radius
+
+
 def rotation_maps(model: PlateModel, camera: Camera) -> NodeMaps:
     """Exact plate index coordinates of every view pixel for a camera at the set camera."""
     for step in (ROTATION_STEP, 1):
@@ -162,15 +272,63 @@ def parallax_maps(model: PlateModel, camera: Camera, depth_nodes: np.ndarray, st
     return NodeMaps(u.astype(np.float32), v.astype(np.float32), step), reach
 
 
+GHOST_PX = 4.0
+"""With flattening, a plate sample nearer than wanted by this much parallax is a ghost (less
+is interpolation between nodes, not a copy of a foreground object)."""
+AGREE_PX = 1.5
+"""With flattening, a layer hypothesis within this much parallax of the plate agrees."""
+
+
+def nearer(seen: np.ndarray, want: np.ndarray, flatten: Flatten | None) -> np.ndarray:
+    """Where the plate shows something clearly nearer than the point a pixel wants: real
+    distances `seen` against wanted ones (flattened, when `flatten`). Without flattening by
+    GHOST_RATIO and GHOST_MIN_M; with it by the screen parallax the mismatch would cause
+    (GHOST_PX), which stays meaningful however small the share (real distances recovered
+    from flattened ones are ill-conditioned there)."""
+    if flatten is None:
+        return (seen < np.float32(GHOST_RATIO) * want) & (want - seen > np.float32(GHOST_MIN_M))
+    flat = flatten.distances(seen)
+    gap = (np.float32(1.0) / flat - np.float32(1.0) / np.maximum(want, np.float32(1e-3)))
+    return gap * np.float32(flatten.px_scale) > np.float32(GHOST_PX)
+
+
+def agrees(seen: np.ndarray, want: np.ndarray, flatten: Flatten | None) -> np.ndarray:
+    """Where the plate's real distance `seen` matches the wanted one (flattened, when
+    `flatten`): within EDGE_AGREE of it, or within AGREE_PX of parallax."""
+    if flatten is None:
+        return np.abs(seen - want) <= np.float32(EDGE_AGREE) * want
+    flat = flatten.distances(seen)
+    gap = (np.float32(1.0) / flat - np.float32(1.0) / np.maximum(want, np.float32(1e-3)))
+    return np.abs(gap) * np.float32(flatten.px_scale) <= np.float32(AGREE_PX)
+
+
+def node_seen(model: PlateModel, nodes: NodeMaps, ray_level: np.ndarray, level: int
+              ) -> np.ndarray:
+    """The plate's ray distance (an unpadded level of it) at each node's map position."""
+    scale = 2.0 ** level
+    rows, cols = ray_level.shape
+    c = np.rint((nodes.u + 0.5) / scale - 0.5).astype(np.int64)
+    c = np.mod(c, cols) if model.kind == "360" else np.clip(c, 0, cols - 1)
+    r = np.clip(np.rint((nodes.v + 0.5) / scale - 0.5).astype(np.int64), 0, rows - 1)
+    return np.minimum(ray_level[r, c], np.float32(SKY_M))
+
+
 def suppress_ghosts(model: PlateModel, nodes: NodeMaps, depth_nodes: np.ndarray,
-                    reach: np.ndarray, holes: np.ndarray, ray_level: np.ndarray, level: int
-                    ) -> tuple[NodeMaps, np.ndarray, np.ndarray]:
+                    reach: np.ndarray, holes: np.ndarray, ray_level: np.ndarray, level: int,
+                    flatten: Flatten | None = None, back_level: np.ndarray | None = None
+                    ) -> tuple[NodeMaps, np.ndarray, np.ndarray, np.ndarray | None]:
     """Disocclusions: where a node's plate pixel shows something nearer than the node's point
     (the plate saw a foreground object there, not what the moved camera uncovers), take the
     plate position and depth of the farthest good neighbour instead — the background is
     stretched into the hole rather than a ghost of the object repeated. Nodes that were splat
     holes are held to a tight tolerance, the others (depth from a real sample) to a loose one.
-    Returns the maps, depths and which nodes were uncovered (splat holes or ghosts).
+    With `back_level` (the plate's background layer, `render_engine.proxy.backfill`, at the
+    same level), a bad node whose own plate position shows background there keeps its maps
+    and is marked to sample that layer: the hole is filled from behind the object, not
+    stretched. With `flatten` (the splat's), `reach` is flattened and the tests measure
+    mismatches in screen parallax (`nearer`).
+    Returns the maps, depths, the nodes still stretched (splat holes or ghosts no layer
+    supports) and the nodes to sample from the background layer (None: none).
     """
     scale = 2.0 ** level
     rows, cols = ray_level.shape
@@ -178,11 +336,20 @@ def suppress_ghosts(model: PlateModel, nodes: NodeMaps, depth_nodes: np.ndarray,
     c = np.mod(c, cols) if model.kind == "360" else np.clip(c, 0, cols - 1)
     r = np.clip(np.rint((nodes.v + 0.5) / scale - 0.5).astype(np.int64), 0, rows - 1)
     seen = np.minimum(ray_level[r, c], np.float32(SKY_M))
-    gap = reach - seen
-    bad = ((seen < GHOST_RATIO * reach) & (gap > GHOST_MIN_M)) | (
-        holes & (seen < HOLE_GHOST_RATIO * reach) & (gap > HOLE_GHOST_MIN_M))
+    if flatten is not None:
+        bad = nearer(seen, reach, flatten)
+    else:
+        gap = reach - seen
+        bad = ((seen < GHOST_RATIO * reach) & (gap > GHOST_MIN_M)) | (
+            holes & (seen < HOLE_GHOST_RATIO * reach) & (gap > HOLE_GHOST_MIN_M))
+    back = None
+    if back_level is not None and bad.any():
+        behind = np.minimum(back_level[r, c], np.float32(SKY_M))
+        back = bad & ~nearer(behind, reach, flatten)
+        bad = bad & ~back
+        back = back if back.any() else None
     if not bad.any() or bad.all():
-        return nodes, depth_nodes, holes | bad
+        return nodes, depth_nodes, bad, back
     index = np.arange(bad.size, dtype=np.float64).reshape(bad.shape)
     key = np.floor(np.minimum(depth_nodes, SKY_M) * 1000.0).astype(np.float64) * 2.0 ** 20 + index
     key = np.where(bad, -1.0, key)
@@ -199,7 +366,7 @@ def suppress_ghosts(model: PlateModel, nodes: NodeMaps, depth_nodes: np.ndarray,
     u, v, depth = nodes.u.copy(), nodes.v.copy(), depth_nodes.copy()
     for out, source in ((u, nodes.u), (v, nodes.v), (depth, depth_nodes)):
         out.ravel()[where] = source.ravel()[pick]
-    return NodeMaps(u, v, nodes.step), depth, holes | bad
+    return NodeMaps(u, v, nodes.step), depth, bad, back
 
 
 @dataclass
@@ -210,10 +377,13 @@ class LayeredMaps:
     maps: np.ndarray
     depth: np.ndarray
     ghosts: np.ndarray | None
+    wanted: np.ndarray | None = None
+    """Per pixel, the distance from the set camera the plate should show (where ghosts)."""
 
 
 def layered_maps(model: PlateModel, camera: Camera, nodes: NodeMaps, depth_nodes: np.ndarray,
-                 reach: np.ndarray, sample: Callable[[np.ndarray], np.ndarray]) -> LayeredMaps:
+                 reach: np.ndarray, sample: Callable[[np.ndarray], np.ndarray],
+                 flatten: Flatten | None = None) -> LayeredMaps:
     """Per-pixel maps for a moved camera, sharp at depth edges the node grid cannot resolve.
 
     Where neighbouring nodes straddle a depth edge (a silhouette, a thin object), each pixel
@@ -223,8 +393,10 @@ def layered_maps(model: PlateModel, camera: Camera, nodes: NodeMaps, depth_nodes
     pixels, whose plate
     sample is clearly nearer than wanted are ghosts — a foreground object's copy in a region
     the plate never saw — and are returned to be filled. `sample(maps)` gives the plate's ray
-    distance at level-0 map coordinates.
+    distance at level-0 map coordinates; with `flatten` (the splat's) the wanted distances
+    are flattened ones and mismatches are measured in screen parallax (`nearer`, `agrees`).
     """
+
     width, height = camera.width, camera.height
     step = nodes.step
     kernel = np.ones((3, 3), np.uint8)
@@ -232,7 +404,7 @@ def layered_maps(model: PlateModel, camera: Camera, nodes: NodeMaps, depth_nodes
     depth = upsample(depth_nodes, step, width, height, nearest=True)
     wanted = _upsample_distance(reach, step, width, height)
     seen = sample(maps)
-    ghosts = (seen < np.float32(GHOST_RATIO) * wanted) & (wanted - seen > GHOST_MIN_M)
+    ghosts = nearer(seen, wanted, flatten)
     low = cv2.erode(depth_nodes, kernel)
     high = cv2.dilate(depth_nodes, kernel)
     edge_nodes = _depth_edges(depth_nodes, camera.focal_px * math.dist(camera.position,
@@ -245,13 +417,15 @@ def layered_maps(model: PlateModel, camera: Camera, nodes: NodeMaps, depth_nodes
         near_maps, far_maps = near.full(width, height), far.full(width, height)
         near_want = _upsample_distance(near_reach, step, width, height)
         far_want = _upsample_distance(far_reach, step, width, height)
-        near_ok = edge & (np.abs(sample(near_maps) - near_want)
-                          <= np.float32(EDGE_AGREE) * near_want)
-        base_ok = np.abs(seen - wanted) <= np.float32(EDGE_AGREE) * wanted
+        near_ok = edge & agrees(sample(near_maps), near_want, flatten)
+        base_ok = agrees(seen, wanted, flatten)
         use_far = edge & ~near_ok & ~base_ok
         far_seen = sample(far_maps)
-        far_ghost = use_far & (far_seen < np.float32(1.0 - EDGE_AGREE) * far_want) & (
-            far_want - far_seen > GHOST_MIN_M)
+        if flatten is None:
+            far_ghost = use_far & (far_seen < np.float32(1.0 - EDGE_AGREE) * far_want) & (
+                far_want - far_seen > GHOST_MIN_M)
+        else:
+            far_ghost = use_far & nearer(far_seen, far_want, flatten)
         maps = _pick(near_ok, near_maps, _pick(use_far, far_maps, maps))
         depth = np.where(near_ok, upsample(low, step, width, height, nearest=True),
                          np.where(use_far, upsample(high, step, width, height, nearest=True),
@@ -259,9 +433,11 @@ def layered_maps(model: PlateModel, camera: Camera, nodes: NodeMaps, depth_nodes
         ghosts = np.where(edge, far_ghost, ghosts)
     if not ghosts.any():
         return LayeredMaps(maps, depth, None)
+    if edge_nodes.any():
+        wanted = np.where(use_far, far_want, np.where(near_ok, near_want, wanted))
     # bilinear samples next to a ghost pixel still pick up some of it
     ghosts = cv2.dilate(ghosts.view(np.uint8), kernel) > 0
-    return LayeredMaps(maps, depth, ghosts)
+    return LayeredMaps(maps, depth, ghosts, wanted)
 
 
 def _depth_edges(depth_nodes: np.ndarray, parallax_scale: float) -> np.ndarray:
@@ -356,7 +532,8 @@ def surface_depth(model: PlateModel, camera: Camera, distance_m: float, step: in
 
 
 def splat_depth(model: PlateModel, camera: Camera, cloud: Callable[[int], np.ndarray],
-                levels: range, step: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
+                levels: range, step: int, budget: int, flatten: Flatten | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Node depths (camera z) of the plate's point cloud seen from `camera`.
 
     `cloud(level)` holds, per plate pixel of that mip level, the world offset of its surface
@@ -364,6 +541,7 @@ def splat_depth(model: PlateModel, camera: Camera, cloud: Callable[[int], np.nda
     view can see is splatted, coarse enough that at most about `budget` points are used (each
     point on its four nearest nodes, nearest depth wins); holes are filled from the farther
     neighbour. `levels`: the finest level to try first, up to the coarsest available.
+    `flatten` pulls the points toward the reference distance first (see `Flatten`).
     Returns the depths and which nodes were holes (disocclusions).
     """
     xs, ys = node_grid(camera.width, step), node_grid(camera.height, step)
@@ -384,6 +562,12 @@ def splat_depth(model: PlateModel, camera: Camera, cloud: Callable[[int], np.nda
         block = np.take(block, cols, axis=2, mode="wrap")
     else:
         block = block[:, :, cols[0]:cols[-1] + 1]
+    surface = None
+    if flatten is not None:
+        block = flatten.points(block)
+        # one-surface tests on the distance from the set camera, which flattening squeezes
+        # by about its share (camera depths are not: a close camera magnifies them)
+        surface = np.sqrt(block[0] * block[0] + block[1] * block[1] + block[2] * block[2])
     px, py, pz = (block[k] - np.float32(camera.position[k] - model.origin[k]) for k in range(3))
     rot = camera.rotation().astype(np.float32)
     cx = rot[0, 0] * px + rot[0, 1] * py + rot[0, 2] * pz
@@ -393,29 +577,36 @@ def splat_depth(model: PlateModel, camera: Camera, cloud: Callable[[int], np.nda
     shift = 0.5 if step > 1 else -0.5
     gx = cx * inv + np.float32(camera.width / 2 / step + shift)
     gy = cy * -inv + np.float32(camera.height / 2 / step + shift)
-    gx = np.where(z > NEAR_M, gx, np.float32(-1e4))
-    _splat(nodes, gx, gy, z)
+    # a camera standing in a prop (a close-up over a table) does not see it: nearer than
+    # NEAR_CLIP_M the splat would magnify a few samples into stripes
+    gx = np.where(z > NEAR_CLIP_M, gx, np.float32(-1e4))
+    # flattening squeezes log-depth differences near the reference distance by its share:
+    # the one-surface tolerances shrink with it, so a flattened edge is still an edge
+    share = 1.0 if flatten is None else max(flatten.share, 0.02)
+    _splat(nodes, gx, gy, z, SURFACE_JUMP * share, surface)
     holes = ~np.isfinite(nodes)
-    return smooth_depth(fill_holes(nodes)), holes
+    return smooth_depth(fill_holes(nodes), SMOOTH_LOG_DEPTH * share), holes
 
 
-def smooth_depth(depth_nodes: np.ndarray) -> np.ndarray:
-    """Edge-preserving smoothing of node depths (bilateral, in log depth): a magnified surface
-    splatted from sparser plate samples comes out in steps, which would read as edges."""
+def smooth_depth(depth_nodes: np.ndarray, tolerance: float = SMOOTH_LOG_DEPTH) -> np.ndarray:
+    """Edge-preserving smoothing of node depths (bilateral, in log depth; `tolerance` is the
+    log-depth step treated as one surface): a magnified surface splatted from sparser plate
+    samples comes out in steps, which would read as edges."""
     log_depth = np.log(np.maximum(depth_nodes, np.float32(NEAR_M))).astype(np.float32)
-    smooth = cv2.bilateralFilter(log_depth, 5, SMOOTH_LOG_DEPTH, 3)
+    smooth = cv2.bilateralFilter(log_depth, 5, tolerance, 3)
     return np.exp(smooth).astype(np.float32)
 
 
-def _spacing(g: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _spacing(g: np.ndarray, z: np.ndarray, jump: float = SURFACE_JUMP) -> np.ndarray:
     """Per point, how far (in nodes) its projection is from its right and lower neighbours on
-    the same surface (neighbours across a depth jump do not count)."""
+    the same surface (neighbours whose `z` — camera depth or set-camera distance — differs by
+    more than `jump` of the nearer do not count)."""
     out = np.zeros_like(g)
     for axis in (0, 1):
         step = np.abs(np.diff(g, axis=axis))
         zz = np.diff(z, axis=axis)
         near = np.minimum(z[:-1] if axis == 0 else z[:, :-1], z[1:] if axis == 0 else z[:, 1:])
-        step = np.where(np.abs(zz) < SURFACE_JUMP * near, step, 0.0)
+        step = np.where(np.abs(zz) < jump * near, step, 0.0)
         if axis == 0:
             out[:-1] = np.maximum(out[:-1], step)
         else:
@@ -423,13 +614,15 @@ def _spacing(g: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.minimum(out, MAX_FOOTPRINT)
 
 
-def _splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.ndarray) -> None:
+def _splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.ndarray,
+           jump: float = SURFACE_JUMP, surface: np.ndarray | None = None) -> None:
     """z-buffer points at node coordinates (gx, gy) into `nodes` (min wins). Each covers the
     nodes around it and, where the surface is magnified, the gap to its neighbours, so
     continuous surfaces leave no holes (only disocclusions do)."""
     height, width = nodes.shape
-    sx = _spacing(gx, z) * 0.5
-    sy = _spacing(gy, z) * 0.5
+    same = z if surface is None else surface
+    sx = _spacing(gx, same, jump) * 0.5
+    sy = _spacing(gy, same, jump) * 0.5
     x_lo = np.floor(np.clip(gx - sx, -8, width + 8)).astype(np.int32)
     y_lo = np.floor(np.clip(gy - sy, -8, height + 8)).astype(np.int32)
     nx = np.floor(np.clip(gx + sx, -8, width + 8)).astype(np.int32) - x_lo + 2
