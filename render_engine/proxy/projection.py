@@ -117,14 +117,8 @@ class PlateModel:
         outside the plate; <= 0 when the plate covers the whole view. 360 plates cover all."""
         if self.kind == "360":
             return -1.0
-        w, h = camera.width, camera.height
-        t = np.linspace(0.0, 1.0, 17)
-        u = np.concatenate([t * w, t * w, np.zeros_like(t), np.full_like(t, w)])
-        v = np.concatenate([np.zeros_like(t), np.full_like(t, h), t * h, t * h])
-        rays = camera.ray(u, v)
-        pu, pv = self.pixels(rays[:, 0], rays[:, 1], rays[:, 2])
-        over = np.maximum.reduce([-pu, pu - self.width, -pv, pv - self.height])
-        return float(over.max())
+        rays = camera.ray(*_border(camera))
+        return self._outside(*self.pixels(rays[:, 0], rays[:, 1], rays[:, 2]))
 
     def overshoot_near(self, camera: Camera, distance_m: float) -> float:
         """`overshoot` for what the camera sees `distance_m` away along its border rays from
@@ -133,15 +127,13 @@ class PlateModel:
         field fits."""
         if self.kind == "360":
             return -1.0
-        w, h = camera.width, camera.height
-        t = np.linspace(0.0, 1.0, 17)
-        u = np.concatenate([t * w, t * w, np.zeros_like(t), np.full_like(t, w)])
-        v = np.concatenate([np.zeros_like(t), np.full_like(t, h), t * h, t * h])
-        points = np.asarray(camera.position) + camera.ray(u, v) * distance_m
+        points = np.asarray(camera.position) + camera.ray(*_border(camera)) * distance_m
         rel = points - np.asarray(self.origin)
-        pu, pv = self.pixels(rel[:, 0], rel[:, 1], rel[:, 2])
-        over = np.maximum.reduce([-pu, pu - self.width, -pv, pv - self.height])
-        return float(over.max())
+        return self._outside(*self.pixels(rel[:, 0], rel[:, 1], rel[:, 2]))
+
+    def _outside(self, pu: np.ndarray, pv: np.ndarray) -> float:
+        """How far (plate pixels) the farthest of these plate points lies outside the plate."""
+        return float(np.maximum.reduce([-pu, pu - self.width, -pv, pv - self.height]).max())
 
     def cover_moved(self, camera: Camera, distance_m: float, margin_px: float = 1.0
                     ) -> Camera:
@@ -279,3 +271,13 @@ def _image_size_cached(path: str, mtime: int) -> tuple[int, int]:
     del mtime  # part of the cache key only
     with Image.open(path) as image:
         return image.size
+
+
+def _border(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """17 points along each edge of the camera's frame (u, v pixels): where a view first
+    leaves a plate."""
+    w, h = camera.width, camera.height
+    t = np.linspace(0.0, 1.0, 17)
+    u = np.concatenate([t * w, t * w, np.zeros_like(t), np.full_like(t, w)])
+    v = np.concatenate([np.zeros_like(t), np.full_like(t, h), t * h, t * h])
+    return u, v
