@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,ml
+EXTRAS ?= dev,ml,farm
 comma := ,
 # The stamp names the extras and is rebuilt whenever pyproject.toml changes, so the (large)
 # install runs once per dependency change, not once per command.
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m render_engine.capture.models
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

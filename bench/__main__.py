@@ -6,9 +6,11 @@ import argparse
 import sys
 
 from bench import hooks_overhead, link_placeholders, placeholder_render, proxy_render
+from bench import queue as queue_bench
 
 BENCHES = {"link": link_placeholders.main, "proxy": proxy_render.main,
-           "placeholder": placeholder_render.main, "hooks": hooks_overhead.main}
+           "placeholder": placeholder_render.main, "hooks": hooks_overhead.main,
+           "queue": queue_bench.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,13 +34,13 @@ PUBLISHED_STEP_4090 = 240.0 / 50
 """Wan 2.1 README: T2V-1.3B, 5 s of 480p in ≈4 min on an RTX 4090 (50 steps, CFG)."""
 PUBLISHED_PEAK_GB = 8.19
 MODES = {"t2v": ("t2v", "v2v_refine"), "v2v": ("v2v_refine",), "vace": ("vace",),
-         "i2v": ("i2v",)}
+         "i2v": ("i2v",), "animate": ("animate",)}
 
 
 def _kind(folder: Path) -> str:
     name = json.loads((folder / "model_index.json").read_text()).get("_class_name", "")
     return {"WanVACEPipeline": "vace", "WanImageToVideoPipeline": "i2v",
-            "WanVideoToVideoPipeline": "v2v"}.get(name, "t2v")
+            "WanVideoToVideoPipeline": "v2v", "WanAnimatePipeline": "animate"}.get(name, "t2v")
 
 
 def _random_pipeline(dtype: Any) -> Any:
@@ -103,9 +103,19 @@ def _inputs(mode: str, pipe: Any, seed: int) -> dict[str, Any]:
     if mode == "v2v_refine":
         frames = [Image.new("RGB", (WIDTH, HEIGHT), (90 + i, 110, 140)) for i in range(FRAMES)]
         return {"video": frames, "strength": 0.5}
-    refs = 1 if mode == "vace" else 0
+    refs = 1 if mode in ("vace", "animate") else 0
     out: dict[str, Any] = {"num_frames": FRAMES, "latents": initial_latents(
         seed, latent_shape(WIDTH, HEIGHT, FRAMES, z, refs))}
+    if mode == "animate":  # Wan 2.2 Animate: one 81-frame segment, 512² face crops
+        poses = [standing_pose((WIDTH / 2, HEIGHT * 0.95), HEIGHT * 0.85, 180.0, i / 16)
+                 for i in range(FRAMES)]
+        size = int(pipe.transformer.config.motion_encoder_size)
+        out.pop("num_frames")
+        return out | {"image": Image.new("RGB", (WIDTH, HEIGHT), "white"),
+                      "pose_video": [Image.fromarray(draw_poses(WIDTH, HEIGHT, [p]))
+                                     for p in poses],
+                      "face_video": [Image.new("RGB", (size, size), (200, 160, 140))] * FRAMES,
+                      "segment_frame_length": FRAMES}
     if mode == "vace":
         poses = [standing_pose((WIDTH / 2, HEIGHT * 0.95), HEIGHT * 0.85, 180.0, i / 16)
                  for i in range(FRAMES)]

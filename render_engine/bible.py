@@ -95,9 +95,9 @@ class ModelEntry(_Strict):
     (they key *draft* renders instead: `render_engine.final.quality`).
     """
 
-    source: str
-    """A local folder (relative to the production or absolute) or a hub id."""
-    kind: Literal["t2v", "i2v", "v2v", "vace"] = "t2v"
+    source: str = ""
+    """A local folder (relative to the production or absolute) or a hub id (diffusers)."""
+    kind: Literal["t2v", "i2v", "v2v", "vace", "animate"] = "t2v"
     revision: str | None = None
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     memory_profile: Literal["12gb", "24gb", "80gb", "auto"] = "24gb"
@@ -119,6 +119,23 @@ class ModelEntry(_Strict):
     conditioning_scale: Annotated[float, Field(ge=0.0, le=4.0)] | None = None
     """VACE models: how strongly the control video steers each pass (diffusers'
     `conditioning_scale`; unset: 1.0, the scale VACE was trained at)."""
+
+    backend: Literal["diffusers", "comfyui"] = "diffusers"
+    """`diffusers` (in-process) or `comfyui`: the creator's ComfyUI server at `url` runs the
+    API-format `workflow` (render_engine.comfyui)."""
+    url: str | None = None
+    workflow: Annotated[str | None, Field(validate_default=True)] = None
+
+    @field_validator("workflow")
+    @classmethod
+    def _backend_fields(cls, value: str | None, info: Any) -> str | None:
+        data = info.data
+        if data.get("backend") == "comfyui" and not (value and data.get("url")):
+            raise ValueError('backend "comfyui" needs url (e.g. "http://127.0.0.1:8188") and '
+                             'workflow (an API-format export, e.g. "workflows/vace.json")')
+        if data.get("backend", "diffusers") == "diffusers" and not data.get("source"):
+            raise ValueError("source is required (a diffusers folder or hub id)")
+        return value
 
     @field_validator("attention_backend")
     @classmethod
@@ -147,8 +164,11 @@ class ModelEntry(_Strict):
         for key in ("attention_backend", "first_block_cache", "conditioning_scale"):
             if data.get(key) is None:
                 data.pop(key, None)
-        for key in ("compile_blocks", "draft_lora", "draft_steps"):
+        for key in ("compile_blocks", "draft_lora", "draft_steps", "url"):
             data.pop(key, None)
+        if data.get("backend") == "diffusers":  # comfyui: render_engine.comfyui.cache_inputs
+            data.pop("backend")
+            data.pop("workflow", None)
         return data
 
     def options(self) -> dict[str, Any]:
@@ -299,6 +319,68 @@ class LivingRegion(_Strict):
     """How strongly it moves (0 still, 1 the preset's most)."""
 
 
+_Metres = Annotated[float, Field(ge=-1000, le=1000)]
+FloorXZ = tuple[_Metres, _Metres]
+"""A point on the set's floor in metres: x to the right of the set camera, z away from it."""
+Extent = tuple[Annotated[float, Field(gt=0, le=50)], Annotated[float, Field(gt=0, le=50)]]
+"""A footprint in metres: (width along x, depth along z), centred on the item's position."""
+
+
+class Furniture(_Strict):
+    """Something on the set's floor that characters use: its footprint, the height of its top,
+    and the foreground mask (`masks[].name`) that draws it in front of characters behind it
+    (`mask` unset: the plate itself paints it, so it is never drawn over anyone)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    position: FloorXZ
+    """Centre of the footprint on the floor (set metres)."""
+    height_m: Annotated[float, Field(ge=0, le=3)]
+    """Height of the top (a seat's sitting surface, a table's top) above the floor."""
+    extent: Extent = (0.5, 0.5)
+    mask: str | None = None
+
+    def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
+        """Whether the floor point lies on the footprint (grown by `margin` metres)."""
+        return (abs(x - self.position[0]) <= self.extent[0] / 2 + margin
+                and abs(z - self.position[1]) <= self.extent[1] / 2 + margin)
+
+    def clamp(self, x: float, z: float) -> tuple[float, float]:
+        """The footprint point nearest a floor point."""
+        half_w, half_d = self.extent[0] / 2, self.extent[1] / 2
+        return (min(max(x, self.position[0] - half_w), self.position[0] + half_w),
+                min(max(z, self.position[1] - half_d), self.position[1] + half_d))
+
+
+class Seat(Furniture):
+    """`[[seats]]` of a set: a log, a chair, a bench. A character seated on it has its hips at
+    `height_m` above the floor over the footprint; `places` characters fit side by side."""
+
+    height_m: Annotated[float, Field(ge=0, le=3)] = 0.45
+    places: Annotated[int, Field(ge=1, le=20)] = 1
+    facing_deg: Annotated[float, Field(ge=-3600, le=3600)] | None = None
+    """Which way a sitter faces (a chair's front); unset: as the shot's spec says."""
+
+
+class Surface(Furniture):
+    """`[[surfaces]]` of a set: a table top, a counter, a car's dashboard. A character leaning
+    on it (`lean = "table"`) rests forearms and hands on its top at `height_m`."""
+
+    height_m: Annotated[float, Field(ge=0, le=3)] = 0.75
+    extent: Extent = (1.2, 0.8)
+
+
+class Prop(_Strict):
+    """`[[props]]` of a set: a named point characters can point or reach at (`point = "fire"`)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    position: FloorXZ
+    height_m: Annotated[float, Field(ge=0, le=100)] = 0.0
+
+
+FURNITURE_FIELDS = ("seats", "surfaces", "props")
+"""SetSpec fields left out of its dump when empty, so sets without furniture hash as before."""
+
+
 class SetSpec(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str = ""
@@ -307,6 +389,29 @@ class SetSpec(_Strict):
     living: list[LivingRegion] = Field(default_factory=list)
     lighting: dict[str, LightingPreset] = Field(default_factory=dict)
     default_lighting: str | None = None
+    seats: list[Seat] = Field(default_factory=list)
+    surfaces: list[Surface] = Field(default_factory=list)
+    props: list[Prop] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _hashed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in FURNITURE_FIELDS:
+            if not data.get(key):
+                data.pop(key, None)
+        return data
+
+    def seat(self, name: str) -> Seat | None:
+        """The seat of that name (case-insensitive), or None."""
+        return next((s for s in self.seats if s.name == normalise_name(name)), None)
+
+    def surface(self, name: str) -> Surface | None:
+        """The surface of that name (case-insensitive), or None."""
+        return next((s for s in self.surfaces if s.name == normalise_name(name)), None)
+
+    def prop(self, name: str) -> Prop | None:
+        """The prop of that name (case-insensitive), or None."""
+        return next((s for s in self.props if s.name == normalise_name(name)), None)
 
     def lighting_name(self, requested: str | None) -> str | None:
         """The preset a shot uses: the one it asks for, else the set's default."""
@@ -567,10 +672,31 @@ def _check_bible_files(prod: Production) -> None:
         rel = f"sets/{set_spec.name}.toml"
         for field, relative in prod.set_files(set_spec).items():
             _check_file(prod, rel, field, relative, prod.sets_dir())
+        _check_furniture(prod, set_spec, rel)
         if set_spec.default_lighting and set_spec.default_lighting not in set_spec.lighting:
             prod.problems.append(Problem(
                 rel, "default_lighting", f'unknown preset "{set_spec.default_lighting}"',
                 f"known: {', '.join(sorted(set_spec.lighting)) or 'none'}"))
+
+
+def _check_furniture(prod: Production, set_spec: SetSpec, where: str) -> None:
+    """Seats and surfaces name masks the set has, and names are unique across its furniture."""
+    masks = {mask.name for mask in set_spec.masks}
+    seen: set[str] = set()
+    for kind, items in (("seats", set_spec.seats), ("surfaces", set_spec.surfaces),
+                        ("props", set_spec.props)):
+        for index, item in enumerate(items):
+            if item.name in seen:
+                prod.problems.append(Problem(
+                    where, f"{kind}[{index}].name", f'"{item.name}" is used twice',
+                    "give every seat, surface and prop of a set its own name"))
+            seen.add(item.name)
+            mask = getattr(item, "mask", None)
+            if mask is not None and mask not in masks:
+                prod.problems.append(Problem(
+                    where, f"{kind}[{index}].mask", f'unknown mask "{mask}"',
+                    f"known: {', '.join(sorted(masks)) or 'none'} (or leave mask out when the "
+                    "plate paints it)"))
 
 
 def _check_trigger(prod: Production, member: CastMember) -> None:

@@ -8,6 +8,8 @@ shot is
   hash) covering every frame the cut shows, or the clip links such media (rendered on another
   machine, or the user's own file, which carries no soloreel hash) and it covers the cut;
 - `draft`: final tier only — no full final, but a fresh `--quality draft` final is cached;
+- `keyframe`: final tier only — no full final nor draft, but a fresh `--quality keyframe`
+  still of the shot is cached (`final.quality.cached_keyframe`);
 - `stale`: something was rendered for this shot at this tier, but for other content (the spec
   or the bible changed since; for a final, also the proxy it follows or anything else it is
   conditioned on: `final.conditioning`) or for fewer frames than the cut now shows (a trim or
@@ -222,6 +224,14 @@ class Freshness:
             if draft.cached is not None:
                 state.state, state.entry = "draft", draft.cached
                 _entry_media(state, draft.cached)
+                return state
+        if tier == "final":  # a keyframe stands in after that (final.quality)
+            from render_engine.final.quality import cached_keyframe
+
+            key = cached_keyframe(plan.spec, self.production, self.cache, plan.shown)
+            if key is not None:
+                state.state, state.entry = "keyframe", key
+                _entry_media(state, key)
                 return state
         linked = linked_media(ref.clip, tier, self.production.settings.production.fps)
         same = linked is not None and linked.content_hash in ("", plan.content_hash)

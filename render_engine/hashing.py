@@ -144,6 +144,10 @@ def hash_inputs(
         spec_data["shot"].pop("line", None)  # unset: the keys shots had before it existed
     if tier != "final":
         spec_data.pop("render", None)  # final-only knobs do not touch CPU tiers
+    else:  # the approved keyframe keys finals (not keyframes, nor alternates): absent if unset
+        keyframe = spec_data["render"]["final"].pop("keyframe", None) or {}
+        if keyframe.get("sha256") and not _keyframe_quality(production):
+            spec_data["render"]["final"]["keyframe"] = {"sha256": keyframe["sha256"]}
     settings = production.settings
     inputs: dict[str, Any] = {
         "renderer": RENDERER_VERSIONS[tier],
@@ -157,14 +161,30 @@ def hash_inputs(
         "files": dict(sorted(files.items())),
         "frames": list(frame_range) if frame_range else None,
     }
+    from render_engine.capture.store import captured_takes
+
+    captured = captured_takes(spec, production)  # lines the creator acted (soloreel capture)
+    if captured:
+        inputs["captures"] = captured
     if tier == "final":
         model = spec.render.final.model or settings.tier("final").model
         entry = settings.models.get(model) if model else None
         inputs["model"] = {"name": model, **(entry.model_dump(mode="json") if entry else {})}
+        if entry is not None and entry.backend == "comfyui":  # workflow bytes + node versions
+            from render_engine.comfyui.backend import cache_inputs
+
+            inputs["model"]["comfyui"] = cache_inputs(production.root, model, entry)
         from render_engine.final.conditioning import final_conditioning
 
         inputs["conditioning"] = final_conditioning(spec, production)
     return inputs
+
+
+def _keyframe_quality(production: Production) -> bool:
+    """Whether `production` is the keyframe view (`final.quality.with_quality`)."""
+    from render_engine.final.quality import production_quality
+
+    return production_quality(production) == "keyframe"
 
 
 def _tier_settings(tier_settings: Any, tier: str) -> dict[str, Any]:

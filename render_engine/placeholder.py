@@ -29,7 +29,14 @@ from PIL import Image, ImageDraw, ImageFont
 from render_engine.bible import Production, SetSpec
 from render_engine.errors import SoloreelError
 from render_engine.media.encode import Box, timecode_at
-from render_engine.pose.openpose import paint_people, standing_pose
+from render_engine.pose.acting import CharacterActing, acting_for, body_acting
+from render_engine.pose.openpose import (
+    SEAT_FORWARD,
+    SEATED_HEAD_FORWARD,
+    Acting,
+    paint_people,
+    standing_pose,
+)
 from render_engine.slate_text import blit_rgba, ellipsize, font, printable, wrap
 from render_engine.spec import CharacterSpec, DialogLine, ShotSpec
 
@@ -195,6 +202,8 @@ class _Actor:
     track: list[np.ndarray] | None
     tags: tuple[np.ndarray, np.ndarray]
     """Name tag sprites (RGBA): normal and speaking."""
+    acting: CharacterActing | None = None
+    """Seat, surface, pointing target and path length: the proxy's skeleton does the same."""
 
 
 # --------------------------------------------------------------------------- the slate
@@ -635,6 +644,7 @@ def _name_tags(label: str, u: float) -> tuple[np.ndarray, np.ndarray]:
 def _actors(spec: ShotSpec, production: Production, width: int, height: int,
             u: float) -> list[_Actor]:
     actors = []
+    actings = acting_for(spec, production)
     for char in spec.characters:
         try:
             member = production.member(char.name)
@@ -644,17 +654,18 @@ def _actors(spec: ShotSpec, production: Production, width: int, height: int,
         track = (_load_pose_track(production, char.pose_track, width, height)
                  if char.pose_track else None)
         actors.append(_Actor(char, printable(label), height_m, track,
-                             _name_tags(printable(label), u)))
+                             _name_tags(printable(label), u), actings.get(char.name)))
     return actors
 
 
 @functools.lru_cache(maxsize=16384)
 def _standing_pose(feet: tuple[float, float], height_px: float, facing_deg: float, t: float,
-                   action: str, distance: float, camera_up: float) -> np.ndarray:
+                   action: str, distance: float, camera_up: float,
+                   acting: Acting | None = None) -> np.ndarray:
     """`standing_pose`, memoised (read-only result): the shots of a scene pose the same
     figures at the same frame times, so each pose is computed once for all of them."""
     keypoints = standing_pose(feet, height_px, facing_deg, t, action, distance=distance,
-                              camera_up=camera_up)
+                              camera_up=camera_up, acting=acting)
     keypoints.setflags(write=False)
     return keypoints
 
@@ -675,6 +686,11 @@ def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seco
     if actor.track:
         return 0.0, actor.track[min(frame_index, len(actor.track) - 1)]
     (x, z), heading, walking = _walk_position(actor.spec, shot_seconds)
+    if actor.spec.action in ("sit", "sit_down", "stand_up"):  # feet a thigh before the seat
+        reach = SEAT_FORWARD - (SEATED_HEAD_FORWARD if getattr(actor.acting, "seat", None)
+                                else 0.0)  # on a set's seat: eyes over the position
+        x += math.sin(math.radians(heading)) * reach * actor.height_m
+        z += math.cos(math.radians(heading)) * reach * actor.height_m
     if z <= 0.3:
         return None
     z = max(z, 0.8)
@@ -685,9 +701,12 @@ def _pose(actor: _Actor, plate: PlateView, width: int, seconds: float, shot_seco
         action = "talk"
     if action == "walk" and not walking:
         action = "stand"
-    keypoints = _standing_pose(feet, focal * actor.height_m / z, heading,
-                               seconds if _moves(actor) else 0.0, action,
-                               z / actor.height_m, plate.camera_height_m / actor.height_m)
+    t = seconds if _moves(actor) else 0.0
+    acting = body_acting(heading, actor.height_m, shot_seconds, actor.acting, (x, z)) if (
+        actor.acting is not None) else None
+    keypoints = _standing_pose(feet, focal * actor.height_m / z, heading, t, action,
+                               z / actor.height_m, plate.camera_height_m / actor.height_m,
+                               acting)
     return z, keypoints
 
 

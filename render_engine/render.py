@@ -252,6 +252,7 @@ def _reuse_parent(plan: ShotPlan, production: Production, cache: RenderCache) ->
         handles = production.settings.production.handles
         if span is None or not (span[0] - handles <= plan.shown[0]
                                 and plan.shown[1] <= span[1] + handles):
+            _extend_parent(plan, parent, content_hash, span, production, cache)
             return
         found = cache.lookup(plan.tier, content_hash, *span)
         plan.extra["piece_shown"] = plan.shown
@@ -259,6 +260,29 @@ def _reuse_parent(plan: ShotPlan, production: Production, cache: RenderCache) ->
         plan.first, plan.end = span[0] - handles, span[1] + handles
     plan.clip_spec, plan.spec = plan.spec, parent
     plan.content_hash, plan.cached, plan.inputs = content_hash, found, None
+
+
+def _extend_parent(plan: ShotPlan, parent: ShotSpec, content_hash: str,
+                   span: tuple[int, int] | None, production: Production,
+                   cache: RenderCache) -> None:
+    """A piece that outgrew its parent's render and handles: when a render of the parent
+    overlaps or touches the piece's frames (CPU tiers), plan a render of the extended range
+    that renders only the missing frames on the parent's camera-move clock and joins them to
+    the parent's (`render_engine.nle.extend`). The final tier (and a piece far from any
+    render) stays a shot of its own; `extra["extends"]` says why for the dry run."""
+    from render_engine.nle.extend import FINAL_WHOLE_REASON, find_extension
+
+    handles = production.settings.production.handles
+    need = (plan.shown[0] - handles, plan.shown[1] + handles)
+    extension = find_extension(cache, plan.tier, content_hash, need, span, handles)
+    if extension is None:
+        if plan.tier == "final" and cache.entries(plan.tier, content_hash):
+            plan.extra["extends"] = FINAL_WHOLE_REASON
+        return
+    plan.clip_spec, plan.spec = plan.spec, parent
+    plan.content_hash, plan.cached, plan.inputs = content_hash, None, None
+    plan.first, plan.end = extension.first, extension.end
+    plan.extra["extension"] = extension
 
 
 @dataclass(frozen=True)
@@ -276,13 +300,16 @@ class ShotWork:
     inputs: dict[str, Any] | None = None
     """What the content hash was made of (`hashing.hash_inputs`), when the plan kept it: the
     manifest records it without hashing the shot again."""
+    extension: Any = None
+    """A `render_engine.nle.extend.Extension` when the work extends a cached render of the
+    same content (only the missing frames render); None: render [first, end) whole."""
 
     @classmethod
     def of(cls, plan: ShotPlan) -> ShotWork:
         """The work of a plan that has a spec."""
         assert plan.spec is not None
         return cls(plan.spec, plan.tier, plan.content_hash, plan.first, plan.end, plan.shown,
-                   plan.ref.label, plan.inputs)
+                   plan.ref.label, plan.inputs, plan.extra.get("extension"))
 
 
 def render_shot(plan: ShotPlan, production: Production, cache: RenderCache,
@@ -308,13 +335,26 @@ def render_work(work: ShotWork, production: Production, cache: RenderCache,
         suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
         media_name = f"{work.spec.shot.id}{suffix}"
         started = time.perf_counter()
+        extension = work.extension
+        base = None
+        if extension is not None:
+            from render_engine.nle.extend import base_entry
+
+            base = base_entry(cache, work.tier, work.content_hash, extension.base)
         with cache.staging(work.tier, work.content_hash, work.first, work.end) as staged:
             job = RenderJob(
                 spec=work.spec, production=production, tier=work.tier, first=work.first,
                 end=work.end, fps=production.settings.production.fps, width=settings.width,
-                height=settings.height, out_path=staged / media_name, label=work.label,
-                shown=work.shown, progress=progress or (lambda _n: None))
-            details = renderer(job)
+                height=settings.height, out_path=staged / media_name,
+                label=(base.manifest.get("label", work.label) if base else work.label),
+                shown=extension.move if extension is not None else work.shown,
+                progress=progress or (lambda _n: None))
+            if base is not None:  # only the frames the parent's render lacks
+                from render_engine.nle.extend import render_extended
+
+                details = render_extended(job, base, extension)
+            else:
+                details = renderer(job)
             seconds = time.perf_counter() - started
             manifest = {
                 "shot_id": work.spec.shot.id,
@@ -323,6 +363,8 @@ def render_work(work: ShotWork, production: Production, cache: RenderCache,
                 "fps": job.fps,
                 "size": [job.width, job.height],
                 "encode_profile": production.settings.encode.profile,
+                "label": job.label,
+                "move": list(job.shown),
                 "timings": {"seconds": round(seconds, 3),
                             "seconds_per_frame": round(seconds / max(1, job.frame_count), 5)},
                 **details,
@@ -378,13 +420,14 @@ def attach_references(clip: otio.schema.Clip, spec: ShotSpec, production: Produc
             entry = None
         if entry is not None:
             references[tier] = media_reference(entry)
-    if "final" not in references:  # a draft stands in until the full final exists
-        from render_engine.final.quality import cached_draft
+    if "final" not in references:  # a draft (or keyframe) stands in until the full final
+        from render_engine.final.quality import cached_stand_in
 
-        draft = cached_draft(spec, production, cache, shown)
+        draft = cached_stand_in(spec, production, cache, shown)
         if draft is not None:
             references["final"] = media_reference(draft)
-            references["final"].metadata[NAMESPACE]["quality"] = "draft"
+            references["final"].metadata[NAMESPACE]["quality"] = draft.manifest.get(
+                "quality", "draft")
     for tier, reference in (extra or {}).items():
         references.setdefault(tier, reference)
     if not references:

@@ -21,8 +21,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
 )
 
 from render_engine.errors import SoloreelError
@@ -37,8 +39,9 @@ Move = Literal[
     "push_in", "pull_out", "truck_left", "truck_right", "crane_up", "crane_down", "track",
 ]
 Ease = Literal["linear", "in", "out", "in_out"]
-Action = Literal["stand", "sit", "walk", "turn", "gesture", "talk", "lie"]
-FinalMode = Literal["vace_layers", "vace_inpaint", "i2v", "v2v_refine", "t2v"]
+Action = Literal["stand", "sit", "walk", "turn", "gesture", "talk", "lie", "sit_down", "stand_up"]
+FinalMode = Literal["vace_layers", "vace_inpaint", "i2v", "v2v_refine", "t2v", "animate",
+                    "animate_replace"]
 
 SHOT_SIZES: tuple[str, ...] = ShotSize.__args__  # type: ignore[attr-defined]
 MOVES: tuple[str, ...] = Move.__args__  # type: ignore[attr-defined]
@@ -179,6 +182,12 @@ class CharacterSpec(_Strict):
     expression: Annotated[str, Field(max_length=200)] = "neutral"
     pose_track: str | None = None
     """An OpenPose JSON track (relative to the production) that replaces the procedural pose."""
+    seat: Annotated[str, Field(max_length=200)] | None = None
+    """`sit` on this `[[seats]]` entry of the set (unset: the free seat nearest `position`)."""
+    lean: Annotated[str, Field(max_length=200)] | None = None
+    """Lean forward with forearms on this `[[surfaces]]` entry of the set (a table top)."""
+    point: Annotated[str, Field(max_length=200)] | None = None
+    """Point (reach) toward this character of the shot, or this seat, surface or prop."""
 
     @field_validator("name")
     @classmethod
@@ -186,6 +195,23 @@ class CharacterSpec(_Strict):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("seat", "lean", "point")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        return value.strip().lower() or None if value is not None else None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in CHARACTER_OPTIONAL:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+CHARACTER_OPTIONAL = ("seat", "lean", "point")
+"""CharacterSpec fields stored (and hashed) only when set: older shots keep their hashes."""
 
 
 class DialogLine(_Strict):
@@ -219,12 +245,36 @@ class DialogLine(_Strict):
         return value
 
 
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MAX_KEYFRAME_ALTERNATES = 32
+
+
+class KeyframeTake(_Strict):
+    """One rendered keyframe of a shot: its PNG's SHA-256 and the seed that drew it."""
+
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
+    seed: Annotated[int, Field(ge=0, lt=2**32)]
+
+
+class KeyframeSpec(_Strict):
+    """`render.final.keyframe`: the approved keyframe (sha256 + seed; None: none approved)
+    the final starts from, and earlier keyframes kept by retakes (`render_engine.final.
+    keyframes`)."""
+
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = None
+    seed: Annotated[int, Field(ge=0, lt=2**32)] | None = None
+    alternates: Annotated[list[KeyframeTake], Field(max_length=MAX_KEYFRAME_ALTERNATES)] = Field(
+        default_factory=list)
+
+
 class FinalRender(_Strict):
     mode: FinalMode | None = None
     model: str | None = None
     steps: Annotated[int, Field(ge=1, le=1000)] | None = None
     strength: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     guidance: Annotated[float, Field(ge=0.0, le=30.0)] | None = None
+    keyframe: KeyframeSpec | None = None
+    """The approved keyframe and its alternates (left out of hashes when None)."""
 
 
 class RenderSpec(_Strict):
@@ -248,8 +298,13 @@ class ShotSpec(_Strict):
     render: RenderSpec = RenderSpec()
 
     def to_metadata(self) -> dict[str, Any]:
-        """The JSON-compatible dict stored in `clip.metadata["soloreel"]`."""
-        return self.model_dump(mode="json", exclude_defaults=False)
+        """The JSON-compatible dict stored in `clip.metadata["soloreel"]` (an unset
+        `render.final.keyframe` is left out, so timelines written before it existed read and
+        write the same)."""
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        if data["render"]["final"].get("keyframe") is None:
+            data["render"]["final"].pop("keyframe", None)
+        return data
 
     def character_names(self) -> list[str]:
         return [c.name for c in self.characters]

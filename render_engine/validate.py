@@ -20,7 +20,13 @@ import numpy as np
 import opentimelineio as otio
 from pydantic import ValidationError
 
-from render_engine.bible import NAME_PATTERN, Production, normalise_name, pydantic_problems
+from render_engine.bible import (
+    NAME_PATTERN,
+    Production,
+    SetSpec,
+    normalise_name,
+    pydantic_problems,
+)
 from render_engine.errors import Problem, SoloreelError
 from render_engine.file_checks import (
     audio_problem,
@@ -126,6 +132,9 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production,
                 f"fix {production.broken[key]}")
         elif key not in cast:
             unknown(f"characters[{index}].name", "character", char.name, cast)
+    if set_spec is not None:
+        for found in furniture_problems(ref_label, spec, set_spec):
+            problems.append(found)
     for index, line in enumerate(spec.dialog):
         key = normalise_name(line.speaker)
         if key not in cast and key not in production.broken:
@@ -165,6 +174,102 @@ def check_spec(ref_label: str, spec: ShotSpec, production: Production,
     return problems
 
 
+def furniture_problems(ref_label: str, spec: ShotSpec, set_spec: SetSpec) -> list[Problem]:
+    """Characters that sit on, lean on or point at furniture the set does not list by that
+    name (`seat`, `lean`, `point`): unknown names, like an unknown character, stop a render."""
+    problems: list[Problem] = []
+    where = f"sets/{set_spec.name}.toml"
+    names = {normalise_name(c.name) for c in spec.characters}
+    for index, char in enumerate(spec.characters):
+        field = f"characters[{index}]"
+        label = f"{char.name} in shot {spec.shot.id}"
+        if char.seat and set_spec.seat(char.seat) is None:
+            problems.append(Problem(
+                ref_label, f"{field}.seat", f'{label} sits on "{char.seat}", which '
+                f"{where} does not list",
+                f"name one of its [[seats]]: {_known([s.name for s in set_spec.seats])}, or add "
+                f'a [[seats]] entry named "{char.seat}" to {where}'))
+        if char.lean and set_spec.surface(char.lean) is None:
+            problems.append(Problem(
+                ref_label, f"{field}.lean", f'{label} leans on "{char.lean}", which {where} '
+                "does not list",
+                f"name one of its [[surfaces]]: "
+                f"{_known([s.name for s in set_spec.surfaces])}, or add it to {where}"))
+        others = names - {normalise_name(char.name)}
+        if char.point and char.point not in others and not (
+                set_spec.seat(char.point) or set_spec.surface(char.point)
+                or set_spec.prop(char.point)):
+            targets = sorted(others) + [
+                item.name for item in [*set_spec.seats, *set_spec.surfaces, *set_spec.props]]
+            problems.append(Problem(
+                ref_label, f"{field}.point", f'{label} points at "{char.point}": no character '
+                "of the shot and no seat, surface or prop of the set has that name",
+                f"name one of: {_known(targets)}, or add a [[props]] entry to {where}"))
+    return problems
+
+
+def seating_problems(ref_label: str, spec: ShotSpec, set_spec: SetSpec) -> list[Problem]:
+    """Seated characters with no seat art under them, on a set that lists its seats.
+
+    A seated character (`sit`, `sit_down`, `stand_up`) needs one of the set's `[[seats]]`
+    under it — the one it names (`seat`), with `position` on its footprint, or one found under
+    its position (`render_engine.proxy.blocking.seating`) — or its hips rest on thin air.
+    `validate` fails on these (renders still run: the animatic shows the problem). A set
+    that lists no seats is warned about instead (`seat_warnings`): it has not said where its
+    furniture is; sets drawn by soloreel's stand-in have none to sit on and are exempt."""
+    from render_engine.proxy.blocking import SEAT_MARGIN_M, SEATED_ACTIONS, seating
+    from render_engine.standin import uses_standin
+
+    if not set_spec.seats or uses_standin(set_spec):
+        return []
+    problems: list[Problem] = []
+    where = f"sets/{set_spec.name}.toml"
+    seats = seating(set_spec, spec)
+    for index, char in enumerate(spec.characters):
+        if char.action not in SEATED_ACTIONS or (char.seat and set_spec.seat(char.seat) is None):
+            continue  # not seated, or an unknown seat name (furniture_problems says so)
+        field = f"characters[{index}]"
+        label = f"{char.name} in shot {spec.shot.id}"
+        seat = seats.get(char.name)
+        if seat is None:
+            free = _known([s.name for s in set_spec.seats])
+            problems.append(Problem(
+                ref_label, f"{field}.action",
+                f"{label} sits ({char.action}) at ({char.position[0]:g}, "
+                f"{char.position[1]:g}) on no seat of {where} (no seat art under them: the "
+                "hips would float)",
+                f'name a seat with seat = "..." (known: {free}) and put position on it, add '
+                f"a [[seats]] entry for what the plate shows there to {where}, or make "
+                f"{char.name} stand"))
+        elif not seat.contains(*char.position, margin=SEAT_MARGIN_M):
+            cx, cz = seat.clamp(*char.position)
+            problems.append(Problem(
+                ref_label, f"{field}.position",
+                f"{label} sits on {seat.name} but is placed at "
+                f"({char.position[0]:g}, {char.position[1]:g}), off its footprint",
+                f"move position onto the seat, e.g. [{cx:.2f}, {cz:.2f}]"))
+    return problems
+
+
+def seat_warnings(timeline: otio.schema.Timeline, production: Production) -> list[str]:
+    """Seated characters on sets that list no `[[seats]]` (and have art of their own)."""
+    from render_engine.proxy.blocking import SEATED_ACTIONS
+    from render_engine.standin import uses_standin
+
+    found: dict[tuple[str, str], list[str]] = {}
+    for _ref, spec in _readable_specs(timeline):
+        set_spec = production.sets.get(normalise_name(spec.set))
+        if set_spec is None or set_spec.seats or uses_standin(set_spec):
+            continue
+        for char in spec.characters:
+            if char.action in SEATED_ACTIONS:
+                found.setdefault((set_spec.name, char.name), []).append(spec.shot.id)
+    return [f"{name} sits {_in_shots(shots)} on set {set_name}, whose sets/{set_name}.toml "
+            "lists no [[seats]]: nothing says there is seat art under them; fix: add a "
+            "[[seats]] entry (name, position, height_m, extent, mask) for what the plate "
+            "shows there" for (set_name, name), shots in found.items()]
+
+
 def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, list[Problem]]:
     """Parse and check one clip's spec, decoding every file it names, and its duration; a
     clip without soloreel metadata has no problems."""
@@ -181,6 +286,9 @@ def check_shot(ref: ShotRef, production: Production) -> tuple[ShotSpec | None, l
     except ValidationError as exc:
         return None, pydantic_problems(ref.label, exc)
     problems = check_spec(ref.label, spec, production, decode=True)
+    set_spec = production.sets.get(normalise_name(spec.set))
+    if set_spec is not None and not spec.plate:
+        problems += seating_problems(ref.label, spec, set_spec)
     if not problems:
         problems = final_problems(ref.label, spec, production)
     short = duration_problem(ref.label, ref.clip, production.settings.production.fps)
@@ -270,6 +378,7 @@ def validate_report(timeline: otio.schema.Timeline, production: Production,
     report = ValidationReport(problems, shots, [p.line() for p in bible] + group_problems(clips))
     used = _characters_in_shots(timeline, production)
     report.warnings += _view_warnings(production, used)
+    report.warnings += seat_warnings(timeline, production)
     from render_engine.final.registry import model_warnings  # hub models without a revision
 
     report.warnings += model_warnings(production)

@@ -9,8 +9,9 @@ from functools import cache
 from importlib import metadata
 
 RENDERER_VERSIONS: dict[str, str] = {
-    "placeholder": "placeholder-2",  # -2: slates encoded with the still-picture settings
-    "proxy": "proxy-5",
+    "placeholder": "placeholder-3",  # -3: skeletons with planted walks, stress-driven gestures
+    "proxy": "proxy-8",  # -7: skeletons on seats/surfaces, planted walks;
+    # -8: rigged cut-outs posed by those skeletons, forearms over table masks
     "final": "final-2",
 }
 

@@ -81,15 +81,19 @@ def build_i2v(folder: Path, seed: int = 0) -> Path:
 
 
 def build_lora(model_folder: Path, path: Path, seed: int = 1, scale: float = 0.5) -> Path:
-    """A peft LoRA (rank 4 on to_q/to_k/to_v/to_out.0) on the tiny transformer, with random
+    """A peft LoRA (rank 4 on to_q/to_k/to_v/to_out.0) on a tiny transformer, with random
     non-zero B matrices so it changes the output, saved as diffusers-format safetensors."""
+    import json
+
+    import diffusers
     import torch
-    from diffusers import WanPipeline, WanTransformer3DModel
+    from diffusers import WanPipeline
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    transformer = WanTransformer3DModel.from_pretrained(model_folder / "transformer",
-                                                        use_safetensors=True)
+    config = json.loads((model_folder / "transformer" / "config.json").read_text())
+    cls = getattr(diffusers, config["_class_name"])  # Wan, VACE or Animate transformer
+    transformer = cls.from_pretrained(model_folder / "transformer", use_safetensors=True)
     transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=True,
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     generator = torch.Generator().manual_seed(seed)
@@ -102,3 +106,30 @@ def build_lora(model_folder: Path, path: Path, seed: int = 1, scale: float = 0.5
     WanPipeline.save_lora_weights(path.parent, transformer_lora_layers=state,
                                   weight_name=path.name, safe_serialization=True)
     return path
+
+
+ANIMATE_FACE_SIZE = 16
+"""The tiny animate transformer's motion-encoder input size (the real model's is 512)."""
+
+
+def build_animate(folder: Path, seed: int = 0) -> Path:
+    """A tiny Wan 2.2 Animate pipeline (WanAnimatePipeline: CLIP image encoder, motion and
+    face encoders at a 16 px face size) saved into `folder`. Sizes follow diffusers'
+    tests/pipelines/wan/test_wan_animate.py, with the motion encoder's channels shrunk."""
+    from diffusers import WanAnimatePipeline, WanAnimateTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    parts = _shared(seed)
+    channels = {str(2 ** i): 8 for i in range(2, 11)}
+    transformer = WanAnimateTransformer3DModel(
+        **{**TRANSFORMER, "in_channels": 36, "image_dim": 4},
+        motion_encoder_channel_sizes=channels, motion_encoder_size=ANIMATE_FACE_SIZE,
+        motion_style_dim=16, motion_dim=4, motion_encoder_dim=16, face_encoder_hidden_dim=16,
+        face_encoder_num_heads=2, inject_face_latents_blocks=1, motion_encoder_batch_size=4)
+    encoder = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
+        image_size=32, intermediate_size=16, patch_size=1))
+    WanAnimatePipeline(transformer=transformer, image_encoder=encoder,
+                       image_processor=CLIPImageProcessor(crop_size=32, size=32),
+                       **parts).save_pretrained(folder, safe_serialization=True)
+    return folder

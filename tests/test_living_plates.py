@@ -164,3 +164,63 @@ def test_a_fire_on_a_plate_without_depth_still_lands_on_its_flames(demo_producti
         assert luma[region].mean() > luma.mean() + 40, index
         flames.append(float(luma[region].mean()))
     assert len(flames) >= 8 and np.std(flames) > 2.0
+
+
+def _scene_shot(production, ident: str, size: str, seed: int, origin: float = 3600.0,
+                set_name: str = "campfire", subjects: tuple[str, ...] = ()) -> ShotFrames:
+    spec = ShotSpec.model_validate({
+        "shot": {"id": ident, "size": size, "origin": origin, "subjects": list(subjects)},
+        "set": set_name, "seed": seed, "characters": CAMPFIRE_PAIR})
+    return ShotFrames(spec, production, W, H, 24, round(origin * 24), (0, 48))
+
+
+def test_shots_of_one_scene_moment_flicker_in_phase(demo_production: Path) -> None:
+    """A WS and an MCU of the same scene (different seeds, sizes and cameras) show the same
+    fire signal at the same scene time — flames, ground glow and the firelight's key on the
+    characters — so a cut between them does not jump; another scene has its own signal."""
+    production = load_production(demo_production)
+    wide = _scene_shot(production, "s03-001", "WS", seed=5)
+    close = _scene_shot(production, "s03-004", "MCU", seed=977, subjects=("jane",))
+    later = _scene_shot(production, "s03-006", "CU", seed=31, origin=3601.0, subjects=("john",))
+    other = _scene_shot(production, "s04-001", "WS", seed=5)
+    times = [wide.seconds(i) for i in range(48)]
+    signal = [wide.living.signal(t) for t in times]
+    assert np.std(signal) > 0.05  # a fire, not a constant
+    assert signal == [close.living.signal(t) for t in times]
+    # one second later in the scene's source time: the same waves, a second on
+    assert [wide.living.signal(t + 1.0) for t in times] == pytest.approx(
+        [later.living.signal(t) for t in times], rel=1e-9)
+    assert np.corrcoef(signal, [other.living.signal(t) for t in times])[0, 1] < 0.9
+    # the characters' firelight follows the same signal: John's key at one place and moment
+    # has the same strength from both cameras
+    from render_engine.proxy.cutouts import body_centre, posture_of
+
+    john = wide.spec.characters[0]
+    centre = body_centre(posture_of("sit", *john.position, john.facing, False), 1.8)
+    for index in (0, 11, 29):
+        t = times[index]
+        key_wide = wide.lighting.for_character(wide.frame(index).camera, centre, t).key
+        key_close = close.lighting.for_character(close.frame(index).camera, centre, t).key
+        assert key_wide == pytest.approx(key_close, rel=1e-9)
+    # the flames' animated brightness over the plate's own, frame by frame, in both views
+    ratios = {}
+    for name, shot in (("wide", wide), ("close", close)):
+        ratios[name] = []
+        for index in range(0, 48, 4):
+            cam = shot.camera(shot.progress(index), times[index])
+            background, _ = shot.plates.background_planes(cam)
+            region = shot.living.region_alpha(cam) > 0.9
+            if region.sum() < 30:
+                break
+            lit = shot.living.apply(background, cam, times[index])
+            ratios[name].append(float(lit[region].mean() / background[region].mean()))
+    assert len(ratios["wide"]) == 12
+    if len(ratios["close"]) == 12:  # the MCU shows the fire: it pulses with the wide
+        assert np.corrcoef(ratios["wide"], ratios["close"])[0, 1] > 0.95
+    # deterministic and keyed by set, lighting and scene, not by the shot's seed
+    from render_engine.proxy.lighting import scene_clock
+
+    assert scene_clock(wide.spec, production) == scene_clock(close.spec, production)
+    assert scene_clock(wide.spec, production)[0] != scene_clock(other.spec, production)[0]
+    patio = wide.spec.model_copy(update={"set": "patio"})
+    assert scene_clock(patio, production)[0] != scene_clock(wide.spec, production)[0]

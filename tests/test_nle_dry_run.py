@@ -4,6 +4,7 @@ exactly what they ask for, and the table a user reads says so before anything ha
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -123,6 +124,8 @@ def test_dry_run_table_names_exactly_what_the_edit_asks_for(
     assert rows["s-1"][4] == "trim, moved" and rows["s-1"][5] == "final"
     assert rows["s-2"][5] == "retake" and rows["s-5"][5] == "fix: warmer light"
     assert rows["s-4.1"][6] == "linked s-4"
+    assert rows["s-4.2"][6] == "renders 10 missing frames of s-4"  # past the handles
+    assert "placeholder 3 shot(s) / 74 frames" in out.out  # 32 + 32 + 10
     assert "s-3: deleted in the editor" in out.err
     assert not master.exists()  # a dry run writes nothing
     assert sorted(p.name for p in (tiny_production / "registry").rglob("*")) == registry_files
@@ -138,7 +141,10 @@ def test_dry_run_table_names_exactly_what_the_edit_asks_for(
     monkeypatch.setattr(render_module, "renderer_for", counting)
     assert main(["-q", "import", str(back), "-o", str(master), "--production",
                  str(tiny_production)]) == 0
-    assert sorted(calls) == ["s-2", "s-4.2", "s-5"]  # the table told the truth
+    assert sorted(calls) == ["s-2", "s-5"]  # the table told the truth: whole renders,
+    extended = [json.loads(m.read_text()) for m in  # and the extension's missing frames
+                (tiny_production / "renders" / "placeholder").glob("*/f*/manifest.json")]
+    assert [m["frames_rendered"] for m in extended if "extended_from" in m] == [10]
     assert ShotRegistry(tiny_production).final_queue() == ["s-1"]
     imported = otio.adapters.read_from_file(str(master))
     ids = [read_spec(c).shot.id for c in imported.video_tracks()[0].find_clips()]

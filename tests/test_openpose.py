@@ -159,8 +159,8 @@ def test_actions_animate() -> None:
 
     idle = np.abs(pose("stand", 0.0) - pose("stand", 1.0))[:, :2].max()
     assert 0 < idle < 0.03 * 300                          # breathing and sway, small
-    walk = np.abs(pose("walk", 0.0)[[10, 13], 0] - pose("walk", 0.3)[[10, 13], 0]).max()
-    assert walk > 0.1 * 300                               # feet travel in a stride
+    walk = np.abs(pose("walk", 0.0)[[10, 13], 0] - pose("walk", 0.6)[[10, 13], 0]).max()
+    assert walk > 0.1 * 300          # feet travel in a stride (the walk starts feet together)
     talk = np.abs(pose("talk", 0.0)[4] - pose("talk", 0.3)[4])[:2].max()
     assert talk > idle
     gesture = pose("gesture", 0.5)

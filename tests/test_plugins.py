@@ -122,3 +122,47 @@ def test_hooks_bench_measures_both_sides(tmp_path: Path) -> None:
     path = foreign_timeline(tmp_path / "foreign.otio", clips=200)
     found = measure(path, rounds=1)
     assert found["with"] > 0 and found["without"] > 0 and found["inside"] >= 0
+
+
+def test_hooks_first_look_at_a_sample_then_read_all_of_ours(monkeypatch) -> None:
+    """Someone else's long timeline is dismissed after a sample of its clips (the head of each
+    track, every STRIDE-th after); one clip of ours in the sample has every clip read; the
+    reads of soloreel itself always read every clip."""
+    from otio_adapters.hooks import _scan
+
+    rate = 24
+    span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                   otio.opentime.RationalTime(10, rate))
+
+    def timeline(marked: list[int], cache: int | None = None) -> otio.schema.Timeline:
+        clips = []
+        for index in range(400):
+            folder = "p/renders/proxy/ab/f1_2" if index == cache else "footage"
+            clip = otio.schema.Clip(name=f"c{index}", source_range=span,
+                                    media_reference=otio.schema.ExternalReference(
+                                        target_url=f"file:///{folder}/A{index}.mov",
+                                        available_range=span))
+            if index in marked:
+                clip.markers.append(otio.schema.Marker(name=f"soloreel:shot=s-{index}",
+                                                       marked_range=span))
+            clips.append(clip)
+        return make_timeline(clips)
+
+    off = _scan.PROBE + 2 * _scan.STRIDE + 3  # a clip the sample skips
+    on = _scan.PROBE + 2 * _scan.STRIDE  # one it reads
+    lone = timeline([off])
+    assert _scan.candidates(lone) == []  # dismissed: `soloreel import` finds that one
+    assert [c.name for c, _why in _scan.candidates(lone, True)] == [f"c{off}"]
+    _scan.forget()
+    sampled = timeline([on, off])  # the sample finds one of ours: every clip is read
+    assert [c.name for c, _why in _scan.candidates(sampled)] == [f"c{on}", f"c{off}"]
+    _scan.forget()
+    partly = timeline([off], cache=on)  # a render of ours in the sample: every clip is read
+    assert [(c.name, why) for c, why in _scan.candidates(partly)] == [
+        (f"c{on}", "cache"), (f"c{off}", "marker")]
+    _scan.forget()
+    assert _scan.thorough({"production": "/films/tiny"})
+    monkeypatch.delenv("SOLOREEL_PRODUCTION", raising=False)
+    assert _scan.thorough({})  # this process imported soloreel: its reads read every clip
+    monkeypatch.delitem(sys.modules, "render_engine")
+    assert not _scan.thorough({})  # another tool's read: the sampled first look

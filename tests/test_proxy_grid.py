@@ -74,7 +74,10 @@ def test_moving_cameras_show_parallax_on_the_depth_sets(cells: list[proxy_grid.C
 @pytest.mark.parametrize("size", ["MS", "MCU", "CU", "ECU"])
 def test_the_vase_never_covers_janes_face(grid_production: Path, size: str) -> None:
     """Jane seated right behind the table's vase of sunflowers: the prop's mask covers her
-    face in every size unless the framing or the compositor keeps it off."""
+    face in every size unless the framing, the prop's layer shift or the compositor keeps it
+    off. Where the layer moves (a whole-pixel shift planned once per shot), no mask is left
+    over her face and the prop is still in the frame; where no shift fits (a CU or ECU whose
+    prop would leave the frame), the compositor shows her face over it."""
     production = load_production(grid_production)
     spec = ShotSpec.model_validate({
         "shot": {"id": f"vase-{size}", "size": size, "subjects": ["jane"]}, "set": "patio",
@@ -85,6 +88,21 @@ def test_the_vase_never_covers_janes_face(grid_production: Path, size: str) -> N
                       (0, 12))
     frame = shot.frame(0)
     [face] = [f for f in compositor.last_report.faces if f.name == "jane"]
+    original = np.asarray(shot.plates.foreground(frame.camera)[0][0])
+    shifts = shot.prop_shifter.shifts
+    if shifts:                                   # the vase's layer moved out of her way
+        [shift] = shifts
+        assert face.props == 0.0 and face.covered == 0.0
+        moved = np.zeros_like(original)
+        h, w = original.shape
+        dx, dy = shift.dx, shift.dy
+        moved[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = original[
+            max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+        assert (moved > 0.5).sum() > 0.25 * (original > 0.5).sum()  # still in the frame
+        later = shot.frame(11)                   # the same shift on every frame
+        assert shot.prop_shifter.shifts == shifts and later.rgb.shape == frame.rgb.shape
+        return
+    assert size in ("CU", "ECU")                  # only the tightest sizes may not shift it
     assert face.props > 0.2                      # the prop is there, in front of her
     assert face.covered <= FACE_MAX              # and her face shows over it
     x0, y0, x1, y1 = face.box

@@ -45,6 +45,13 @@ SKIPPED: dict[str, str] = {
     "soloreel render $E --tier final --quality draft":
         "renders on a GPU with a downloaded Wan model and draft LoRA",
     "soloreel render $E --tier final": "renders on a GPU with a downloaded Wan model",
+    "soloreel render $E --tier final --quality keyframe": "renders on a GPU with a downloaded "
+    "Wan model; tests/test_keyframe_approval.py renders keyframes on tiny models",
+    "soloreel approve $E --shots 1,3": "approves the keyframes rendered above (skipped)",
+    "soloreel approve $E --shots 2 --retake": "retakes a keyframe rendered above (skipped); "
+    "tests/test_keyframe_approval.py runs it",
+    "soloreel comfyui check $E": "needs a running ComfyUI server and a comfyui model; "
+    "tests/test_comfyui_backend.py runs it against an in-process fake server",
 }
 """Tour commands that need what a test machine has not: a GPU, a model, or a file the user
 brings. Everything else in the tour runs."""

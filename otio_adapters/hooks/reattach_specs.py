@@ -20,7 +20,8 @@ def hook_function(in_timeline, argument_map=None):
     try:
         if os.environ.get("SOLOREEL_HOOKS", "1").lower() in OFF:
             return in_timeline
-        found = [(clip, why) for clip, why in _scan.candidates(in_timeline) if why != "nomedia"]
+        found = [(clip, why) for clip, why in _scan.candidates(
+            in_timeline, _scan.thorough(argument_map)) if why != "nomedia"]
     finally:
         _scan.forget()
     if not found or all("soloreel" in clip.metadata for clip, _why in found):

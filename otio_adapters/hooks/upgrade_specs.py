@@ -12,7 +12,7 @@ NAMESPACE = "soloreel"
 
 def hook_function(in_timeline, argument_map=None):
     """Upgrade old-version or JSON-string ShotSpecs in place; leave everything else untouched."""
-    found = _scan.candidates(in_timeline)
+    found = _scan.candidates(in_timeline, _scan.thorough(argument_map))
     if not found:
         return in_timeline
     ours = [clip for clip, _why in found if NAMESPACE in clip.metadata]

@@ -13,7 +13,10 @@ from rich.markup import escape
 
 from render_engine import __version__
 from render_engine.cli import (
+    approve,
+    capture,
     cast,
+    comfyui,
     demo,
     dialog,
     export,
@@ -23,6 +26,7 @@ from render_engine.cli import (
     nle_import,
     plan,
     preview,
+    queue,
     relink,
     render,
     script2edit,
@@ -35,8 +39,8 @@ from render_engine.cli import (
 from render_engine.errors import SoloreelError
 
 COMMANDS = (init, validate, lint, plan, render, switch, status, gc, demo, script2edit, storyboard,
-            preview, export, nle_import, relink,
-            voice, cast, dialog)
+            preview, export, nle_import, relink, queue, approve,
+            voice, cast, dialog, comfyui, capture)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

@@ -113,7 +113,7 @@ class _Hasher:
         self.drafts = draft_view(production)
 
     def hashes(self, spec: ShotSpec) -> Iterator[tuple[str, str]]:
-        from render_engine.nle.layers import LAYERS_TIER, layers_hash
+        from render_engine.nle.layers import LAYERS_TIER, layer_hashes
 
         jobs = [(tier, self.production, tier) for tier in TIERS]
         if self.drafts is not None:
@@ -121,8 +121,9 @@ class _Hasher:
         for tier, production, hashed_as in jobs:
             with contextlib.suppress(SoloreelError):
                 yield tier, shot_hash(spec, production, hashed_as)
-        with contextlib.suppress(SoloreelError):
-            yield LAYERS_TIER, layers_hash(spec, self.production)
+        with contextlib.suppress(SoloreelError):  # each layer has its own address
+            for layer in layer_hashes(spec, self.production):
+                yield LAYERS_TIER, layer
 
 
 def references(edits: list[Path], production: Production) -> References:

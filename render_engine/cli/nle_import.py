@@ -100,6 +100,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1 if report.unknown or relinked.failed else 0
     for order in orders:
         console.print(f"{order.shot_id}: {order.kind} ({order.detail})", markup=False)
+    from render_engine.queue.orders import queue_orders  # orders → render queue
+
+    for line in queue_orders(timeline, production, orders, registry.final_queue()):
+        console.print(line, markup=False)
     relinked = relink(timeline, production, args.tier, render=not args.no_render,
                       registry=registry, baseline=EXPORT_LAYOUT)
     for line in relinked.lines():
@@ -127,8 +131,10 @@ def _edit_text(shot_id: str, kind: str | None, parent: str | None, source: list[
 
 
 def _tier_cell(plan, queued: bool, tier: str) -> tuple[str, int]:
-    """One tier's cell (`cached`, `linked <parent>`, `render N fr`; the final column says
-    `queued` for shots a `final` marker asked for) and the frames it would render."""
+    """One tier's cell (`cached`, `linked <parent>`, `render N fr`, `renders N missing
+    frames of <parent>` for a piece extended past its parent's render, which renders only the
+    frames that render lacks; the final column says `queued` for shots a `final` marker asked
+    for, and why a final extension renders whole) and the frames it would render."""
     if tier == "final" and not queued:
         return "—", 0
     prefix = "queued: " if tier == "final" else ""
@@ -138,6 +144,12 @@ def _tier_cell(plan, queued: bool, tier: str) -> tuple[str, int]:
     if plan.cached is not None:
         return prefix + (f"linked {plan.spec.shot.id}" if plan.clip_spec is not None
                          else "cached"), 0
+    extension = plan.extra.get("extension")
+    if extension is not None:  # a piece past its parent's handles: the rest is linked
+        return (f"{prefix}renders {extension.missing} missing frames of "
+                f"{plan.spec.shot.id}"), extension.missing
+    if plan.extra.get("extends"):
+        return f"{prefix}render {plan.frames} fr whole ({plan.extra['extends']})", plan.frames
     return f"{prefix}render {plan.frames} fr", plan.frames
 
 

@@ -128,8 +128,9 @@ def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache
     from render_engine.final.cost import final_estimates
 
     estimates = final_estimates(plan_states(plans, production, cache), production, cache)
-    drafts = any(quality_of(e) == "draft" for e in production.settings.models.values())
-    title = "final draft render plan" if drafts else "final render plan"
+    quality = next((quality_of(e) for e in production.settings.models.values()), "full")
+    title = {"draft": "final draft render plan", "keyframe": "final keyframe render plan (one "
+             "frame per shot)"}.get(quality, "final render plan")
     table = Table(title=f"{title} on {estimates.gpu} ({estimates.found})")
     for column in ("#", "shot", CUT_FRAMES, RENDER_FRAMES, "wan", "steps", "cfg", "layers",
                    "size", "mode", "state", "peak GiB", "GPU min"):
@@ -151,7 +152,7 @@ def final_dry_run_table(plans: list[ShotPlan], production, cache: RenderCache
                       str(cost.steps), f"{cost.guidance:g}", str(cost.layers),
                       f"{cost.width}x{cost.height}", cost.mode, state,
                       f"{cost.peak_gib:.1f} ({cost.profile})" if cost.peak_gib else "",
-                      f"{row.minutes:.1f}")
+                      f"{row.minutes:.2f}" if quality == "keyframe" else f"{row.minutes:.1f}")
     table.caption = (f"total GPU time to render: {estimates.total_text()}\n"
                      f"{frames_note(production.settings.production.handles)}\nsources: "
                      + "\n  ".join(estimates.sources or ["none"]))
@@ -205,8 +206,8 @@ def render_plans(plans: list[ShotPlan], tier: str, production, cache: RenderCach
         from render_engine.final.batch import order_plans
 
         order = order_plans(plans, production)
-    drafting = tier == "final" and any(
-        quality_of(e) == "draft" for e in production.settings.models.values())
+    drafting = tier == "final" and any(  # drafts and keyframes: see final.quality
+        quality_of(e) != "full" for e in production.settings.models.values())
     columns = (TextColumn("{task.description}", markup=False), BarColumn(),
                MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
     bar = Progress(*columns, console=console, transient=False, disable=console.quiet)

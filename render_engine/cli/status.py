@@ -21,9 +21,11 @@ from render_engine.timeline_io import iter_shots, read_timeline
 
 
 def shot_states(timeline_path: Path, production: Production) -> list[dict]:
-    """One row per shot: {tier: "fresh" | "draft" | "stale" | "missing" | "invalid"}, the
-    reasons of stale/invalid tiers ("notes"), frames of the cut and the last render time
-    ("draft": no full final, but a fresh `--quality draft` final is cached)."""
+    """One row per shot: {tier: "fresh" | "draft" | "keyframe" | "stale" | "missing" |
+    "invalid"}, the reasons of stale/invalid tiers ("notes"), frames of the cut, the last
+    render time and the keyframe's approval ("approval": "approved <sha>" or "", with
+    "alternates") ("draft": no full final, but a fresh `--quality draft` final is cached;
+    "keyframe": no full final nor draft, but a fresh `--quality keyframe` still is)."""
     timeline = read_timeline(timeline_path)
     freshness = Freshness(production)
     rows = []
@@ -36,6 +38,10 @@ def shot_states(timeline_path: Path, production: Production) -> list[dict]:
             row[tier] = state.state
             if state.plan is not None and state.plan.spec is not None:
                 row["id"] = state.plan.spec.shot.id
+                kept = state.plan.spec.render.final.keyframe
+                row["approval"] = (f"approved {kept.sha256[:12]}" if kept and kept.sha256
+                                   else "")
+                row["alternates"] = len(kept.alternates) if kept else 0
                 row["frames"] = state.shown[1] - state.shown[0]
             if state.reason and (state.state == "stale" or not row["notes"]):
                 row["notes"].append(f"{tier} {state.state}: {state.reason}")
@@ -45,8 +51,8 @@ def shot_states(timeline_path: Path, production: Production) -> list[dict]:
     return rows
 
 
-STYLE = {"fresh": "green", "draft": "cyan", "stale": "yellow", "missing": "dim",
-         "invalid": "red"}
+STYLE = {"fresh": "green", "draft": "cyan", "keyframe": "magenta", "stale": "yellow",
+         "missing": "dim", "invalid": "red"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,14 +71,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Print the status table."""
     production = load_production(find_production(args, args.timeline), strict=True)
     table = Table(title=f"{args.timeline.name}: render status")
-    for column in ("#", "shot", "clip", *TIERS, "last render"):
+    for column in ("#", "shot", "clip", *TIERS, "keyframe", "last render"):
         table.add_column(column)
     rows = shot_states(args.timeline, production)
     for row in rows:
         last = (dt.datetime.fromtimestamp(row["last"]).strftime("%Y-%m-%d %H:%M")
                 if row["last"] else "never")
         table.add_row(str(row["number"]), Text(row.get("id", "")), Text(row["name"]),
-                      *(Text(row[t], style=STYLE[row[t]]) for t in TIERS), last)
+                      *(Text(row[t], style=STYLE[row[t]]) for t in TIERS),
+                      Text(row.get("approval") or "—", style="green" if row.get("approval")
+                           else "dim")
+                      + Text(f" +{row['alternates']} alt" if row.get("alternates") else ""),
+                      last)
     console.print(table)
     for row in rows:  # why a tier is stale (changed, or the cut outgrew its render)
         for note in row["notes"]:

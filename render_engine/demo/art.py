@@ -1633,6 +1633,7 @@ _CF_HORIZON = 540
 _CF_CAM_H = 1.2
 _CF_FIRE = (0.0, 4.0)  # world x, z (metres) of the fire's centre
 _CF_LOG = {"x0": -3.3, "x1": -0.5, "z": 2.5, "r": 0.3}  # fallen log: x span, axis distance, radius
+_CF_SEAT_LOG = {"x0": -1.5, "x1": 1.3, "z": 6.4, "r": 0.295}  # the seat log behind the fire
 _FIRE_RGB = np.array([1.0, 0.56, 0.24], np.float32)
 _MOON_AMBIENT = np.array([0.30, 0.37, 0.60], np.float32)
 
@@ -1859,6 +1860,12 @@ def paint_campfire_set(out_dir: Path) -> dict:
                   "living": {"fire": "fire.png"}},
         "mask_depth_m": {"log": _CF_LOG["z"]},
         "living_preset": {"fire": "fire"},
+        "seats": [{"name": "log", "position": [round((_CF_SEAT_LOG["x0"] + _CF_SEAT_LOG["x1"])
+                                                     / 2, 2), _CF_SEAT_LOG["z"]],
+                   "height_m": 2 * _CF_SEAT_LOG["r"],
+                   "extent": [round(_CF_SEAT_LOG["x1"] - _CF_SEAT_LOG["x0"], 2),
+                              2 * _CF_SEAT_LOG["r"]], "places": 3}],
+        "props": [{"name": "fire", "position": [_CF_FIRE[0], _CF_FIRE[1]], "height_m": 0.45}],
         "light": {
             "key_azimuth_deg": round(math.degrees(math.atan2(_CF_FIRE[0], _CF_FIRE[1])), 2),
             "key_elevation_deg": 8.0,
@@ -1959,8 +1966,8 @@ def _cf_props(cv: _Canvas, proj, rng: np.random.Generator, f: float) -> None:
     cv.fill([("line", [blade[1], blade[2]], 1.5)], _col((230, 230, 236)))
 
     # seat log behind the fire, facing it, warmly lit
-    zl, rl = 6.4, 0.2
-    xs = np.linspace(-1.5, 1.3, 24)
+    zl, rl = _CF_SEAT_LOG["z"], _CF_SEAT_LOG["r"]
+    xs = np.linspace(_CF_SEAT_LOG["x0"], _CF_SEAT_LOG["x1"], 24)
     top_pts = [proj(float(x), 2 * rl, zl) for x in xs]
     bot_pts = [proj(float(x), 0.0, zl) for x in xs[::-1]]
     irr = float(_cf_light(np.float32(0.0), 0.2, np.float32(zl)))
@@ -2252,6 +2259,8 @@ _PT_CAM_H = 1.5
 _PT_WALL_Z = 7.0
 _PT_WALL_X0 = -1.2  # the house wall starts here (metres, camera-right is +x)
 _PT_TABLE = {"x0": -0.95, "x1": 0.95, "z0": 2.8, "z1": 3.7, "top": 0.76}
+_PT_BENCH = {"x0": -1.55, "x1": 1.55, "z0": 3.78, "z1": 4.12, "top": 0.58}
+"""The bench behind the table (metres): seats three, shows past both ends of the table."""
 _SUN = (np.array([-0.75, 0.55, -0.35]) / np.linalg.norm([-0.75, 0.55, -0.35])).astype(np.float32)
 _SUN_RGB = np.array([1.0, 0.95, 0.84], np.float32)
 _SKY_RGB = np.array([0.62, 0.72, 0.86], np.float32)
@@ -2396,6 +2405,7 @@ def paint_patio_set(out_dir: Path) -> dict:
     leak = cv2.resize(leak, (w, h), interpolation=cv2.INTER_LINEAR)
     cv.rgb += leak[..., None] * np.array([1.0, 0.86, 0.6], np.float32)
 
+    _pt_bench(cv, proj, f)
     table_cov = _pt_table(cv, proj, f)
     _save_rgb(np.clip(cv.rgb, 0, 1), out_dir / "plate.png")
     _save_depth(cv.depth, out_dir / "depth.png")
@@ -2410,6 +2420,18 @@ def paint_patio_set(out_dir: Path) -> dict:
         "files": {"plate": "plate.png", "depth": "depth.png",
                   "masks": {"table": "fg_table.png"}},
         "mask_depth_m": {"table": _PT_TABLE["z0"]},
+        "seats": [{"name": "bench", "position": [round((_PT_BENCH["x0"] + _PT_BENCH["x1"]) / 2, 2),
+                                                 round((_PT_BENCH["z0"] + _PT_BENCH["z1"]) / 2, 2)],
+                   "height_m": _PT_BENCH["top"],
+                   "extent": [round(_PT_BENCH["x1"] - _PT_BENCH["x0"], 2),
+                              round(_PT_BENCH["z1"] - _PT_BENCH["z0"], 2)], "places": 3}],
+        "surfaces": [{"name": "table", "position": [round((_PT_TABLE["x0"] + _PT_TABLE["x1"]) / 2,
+                                                          2),
+                                                    round((_PT_TABLE["z0"] + _PT_TABLE["z1"]) / 2,
+                                                          2)],
+                      "height_m": _PT_TABLE["top"],
+                      "extent": [round(_PT_TABLE["x1"] - _PT_TABLE["x0"], 2),
+                                 round(_PT_TABLE["z1"] - _PT_TABLE["z0"], 2)], "mask": "table"}],
         "light": {
             "key_azimuth_deg": -60.0,
             "key_elevation_deg": 35.0,
@@ -2752,6 +2774,43 @@ def _pt_plants(cv: _Canvas, proj, f: float, rng: np.random.Generator) -> None:
                                           ey - math.sin(a) * ln * 0.25)], 7.0))
     cv.fill(stems, _col((100, 140, 86)), depth=z * 1000.0)
     cv.fill(heads, _col((150, 120, 210)), depth=z * 1000.0)
+
+
+def _pt_bench(cv: _Canvas, proj, f: float) -> None:
+    """A wooden bench behind the table, long enough to show past its ends (the seat John
+    and Jane sit on: `[[seats]] bench` in the demo's patio set); painted into the plate with
+    its depth, behind everything the table layer draws."""
+    b = _PT_BENCH
+    x0, x1, z0, z1, top = b["x0"], b["x1"], b["z0"], b["z1"], b["top"]
+    hz, ch = _PT_HORIZON, _PT_CAM_H
+    wood = _col((176, 118, 70))
+    shadow = [proj(x0 + 0.2, 0.0, z0), proj(x1 + 0.5, 0.0, z0 + 0.1),
+              proj(x1 + 0.5, 0.0, z1 + 0.3), proj(x0 + 0.2, 0.0, z1)]
+    cv.fill([("poly", shadow)], _col((120, 96, 80)), alpha=0.35)
+    for lx in (x0 + 0.12, x1 - 0.12):
+        for lz, dark in ((z1 - 0.05, 0.42), (z0 + 0.05, 0.7)):
+            a, c = proj(lx - 0.04, top - 0.05, lz), proj(lx + 0.04, 0.0, lz)
+            cv.fill([("poly", [(a[0], a[1]), (c[0], a[1]), (c[0], c[1]), (a[0], c[1])])],
+                    _pt_shade(wood * dark, (0.0, 0.0, -1.0), 1.0), depth=lz * 1000.0)
+    front = [proj(x0, top, z0), proj(x1, top, z0), proj(x1, top - 0.06, z0),
+             proj(x0, top - 0.06, z0)]
+    cv.fill([("poly", front)], _pt_shade(wood * 0.8, (0.0, 0.0, -1.0), 1.0),
+            depth=z0 * 1000.0)
+    end = [proj(x0, top, z0), proj(x0, top, z1), proj(x0, top - 0.06, z1),
+           proj(x0, top - 0.06, z0)]
+    cv.fill([("poly", end)], _pt_shade(wood * 0.9, (-1.0, 0.0, 0.0), 1.0),
+            depth=z0 * 1000.0)
+
+    def seat_col(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        zz = f * (ch - top) / np.maximum(yy - hz, 1.0)
+        slat = ((zz - z0) / (z1 - z0) * 3.0) % 1.0
+        c = wood * (0.95 + 0.08 * np.sin(xx * 0.05))[..., None]
+        c = np.where((slat < 0.08)[..., None], wood * 0.5, c)
+        return _pt_shade(c, (0.0, 1.0, 0.0), 1.2)
+
+    seat = [proj(x0, top, z0), proj(x1, top, z0), proj(x1, top, z1), proj(x0, top, z1)]
+    cv.fill([("poly", seat)], seat_col,
+            depth=lambda xx, yy: f * (ch - top) / np.maximum(yy - hz, 1.0) * 1000.0 + 0 * xx)
 
 
 def _pt_table(cv: _Canvas, proj, f: float) -> np.ndarray:

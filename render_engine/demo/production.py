@@ -84,20 +84,28 @@ SETS: dict[str, dict[str, Any]] = {
     },
 }
 
-JOHN_SEAT = (-1.3, 3.7)
-JANE_SEAT = (1.3, 3.9)
-RANGER_PATH = [(4.2, 5.6), (2.4, 4.8)]
-PATIO_JOHN = (-1.3, 4.4)
-PATIO_JANE = (1.3, 4.6)
+JOHN_SEAT = (-0.85, 6.4)
+JANE_SEAT = (0.65, 6.4)
+"""John's and Jane's places on the campfire's seat log (`[[seats]] log`, behind the fire)."""
+RANGER_PATH = [(4.2, 5.5), (2.4, 4.7)]
+PATIO_JOHN = (-0.75, 3.95)
+PATIO_JANE = (0.75, 3.95)
 PATIO_RANGER = (0.0, 6.2)
-"""The patio scene's blocking as the screenplay's coverage steps it back from the set camera
-(so the flat plate shows everyone's feet): the pair seated at the table, the ranger beyond."""
+"""The patio scene's blocking as the screenplay's coverage gives it: the pair on the bench
+behind the table (`[[seats]] bench`), leaning on it (`[[surfaces]] table`), the ranger
+beyond."""
 
 
 def _sitting(name: str, position: tuple[float, float], facing: float,
-             expression: str = "neutral", action: str = "sit") -> dict[str, Any]:
-    return {"name": name, "position": list(position), "facing": facing, "action": action,
-            "expression": expression}
+             expression: str = "neutral", action: str = "sit", seat: str | None = None,
+             lean: str | None = None) -> dict[str, Any]:
+    entry = {"name": name, "position": list(position), "facing": facing, "action": action,
+             "expression": expression}
+    if seat and action == "sit":
+        entry["seat"] = seat
+        if lean:
+            entry["lean"] = lean
+    return entry
 
 
 def _line(speaker: str, text: str, start: float = 0.3, parenthetical: str = "") -> dict:
@@ -105,16 +113,17 @@ def _line(speaker: str, text: str, start: float = 0.3, parenthetical: str = "") 
 
 
 def _john(expression: str = "neutral") -> dict[str, Any]:
-    return _sitting("john", JOHN_SEAT, 100, expression)
+    return _sitting("john", JOHN_SEAT, 105, expression, seat="log")
 
 
 def _jane(expression: str = "neutral") -> dict[str, Any]:
-    return _sitting("jane", JANE_SEAT, 260, expression)
+    return _sitting("jane", JANE_SEAT, 255, expression, seat="log")
 
 
 def _patio(ranger_facing: float = 180.0, jane: str = "neutral", ranger_action: str = "stand"
            ) -> list[dict[str, Any]]:
-    return [_sitting("john", PATIO_JOHN, 101), _sitting("jane", PATIO_JANE, 251, jane),
+    return [_sitting("john", PATIO_JOHN, 165, seat="bench", lean="table"),
+            _sitting("jane", PATIO_JANE, 195, jane, seat="bench", lean="table"),
             _sitting("ranger", PATIO_RANGER, ranger_facing, action=ranger_action)]
 
 
@@ -168,7 +177,7 @@ SHOTS: list[tuple[str, int, dict[str, Any]]] = [
         "shot": {"id": "cf-070", "size": "MS", "subjects": ["ranger"]},
         "characters": [_john(), _jane(),
                        {"name": "ranger", "position": list(RANGER_PATH[-1]), "facing": 235,
-                        "action": "talk", "expression": "stern"}],
+                        "action": "talk", "expression": "stern", "point": "fire"}],
         "dialog": [_line("ranger", "Evening, folks. Fire ban starts at midnight.")],
     }),
     ("JOHN MCU one hour", 96, {
@@ -285,6 +294,9 @@ def _set_toml(name: str, painted: dict[str, Any]) -> dict[str, Any]:
     if living:
         entry["living"] = living
     entry["lighting"] = {info["lighting_name"]: preset}
+    for key in ("seats", "surfaces", "props"):  # the furniture the art paints
+        if painted.get(key):
+            entry[key] = painted[key]
     return entry
 
 

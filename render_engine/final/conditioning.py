@@ -31,20 +31,29 @@ if TYPE_CHECKING:
     from render_engine.bible import Production
     from render_engine.spec import ShotSpec
 
-CONDITIONING_VERSION = 1
+CONDITIONING_VERSION = 2
 """Bump when what a mode reads (or how it draws its control video) changes."""
 SEGMENT_OVERLAP = 9
 """Native frames shared by consecutive segments of a long take (≈0.5 s at 16 fps): the
 previous segment's last frames the next one continues from, and the colour-match window."""
-PROXY_MODES = frozenset({"i2v", "v2v_refine", "vace_layers", "vace_inpaint"})
+PROXY_MODES = frozenset({"i2v", "v2v_refine", "vace_layers", "vace_inpaint", "animate",
+                         "animate_replace"})
 """Modes that read the proxy render when it exists (t2v reads only text and seed)."""
 CONTINUATION = {
     "vace_layers": "vace_extend", "vace_inpaint": "vace_extend", "i2v": "i2v_last_frame",
-    "v2v_refine": "source", "t2v": "crossfade",
+    "v2v_refine": "source+latent_overlap", "t2v": "latent_overlap",
+    "animate": "animate_prev_frames", "animate_replace": "animate_prev_frames",
 }
 """How a segment of a long take continues from the one before, per mode: VACE keeps the
-previous segment's last frames (mask black), i2v starts from its last frame, v2v follows the
-proxy, t2v can only cross-fade; every join is colour-matched (see `final.shot`)."""
+previous segment's last frames (mask black), i2v starts from its last frame, t2v and v2v pin
+their first latent frames to the previous segment's last frames (`modes.pin_overlap`; v2v's
+source starts with them too), animate is segmented by its pipeline; every join is
+colour-matched (see `final.shot`)."""
+ANIMATE_PREV_FRAMES = 5
+"""animate: frames of the previous segment a long take's next segment is conditioned on
+(diffusers' `prev_segment_conditioning_frames`; 1 or 5 recommended there)."""
+ANIMATE_FACE = "lead-face-crop-1"
+"""animate's face video: square crops around the lead's face (`inputs.face_crops`)."""
 FACE_CONTROL = "dwpose-face68-visemes-1"
 """The faces in the control video (68 landmarks from the dialog's mouth shapes, `pose.face`)."""
 
@@ -121,6 +130,9 @@ def final_conditioning(spec: ShotSpec, production: Production) -> dict[str, Any]
         info["mode"] = None
         return info
     mode = plan.mode
+    from render_engine.final.weights import weights_identity
+
+    info["weights"] = weights_identity(production, plan.model)  # hub commit / folder bytes
     max_frames = max_frames_setting()
     info.update(mode=mode, retime=retime_setting(), segments={
         "max_frames": max_frames, "overlap": segment_overlap(max_frames),
@@ -135,6 +147,18 @@ def final_conditioning(spec: ShotSpec, production: Production) -> dict[str, Any]
         info["references"] = [[name, files] for name, files in
                               reference_files(spec, production, plan)]
         info["conditioning_scale"] = plan.conditioning_scale
+    if mode.startswith("animate"):
+        from render_engine.final.plan import shot_characters
+
+        lead = shot_characters(spec, production)[0]
+        rendered = info["proxy"]["rendered"]
+        info["control"] = {"body": "proxy" if rendered else "drawn", "face": FACE_CONTROL,
+                           "face_video": f"{'proxy' if rendered else 'control'}:{ANIMATE_FACE}",
+                           "lead": lead.name}
+        info["references"] = [[lead.name, member_references(lead)[:1]]]
+        info["segments"]["prev_frames"] = ANIMATE_PREV_FRAMES
+        if mode == "animate_replace":  # the lead replaced inside the animatic (or plate)
+            info["control"]["background"] = "proxy" if rendered else "plate"
     return info
 
 

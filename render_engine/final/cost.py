@@ -85,8 +85,10 @@ DEFAULT_GPU = "rtx4090"
 PROFILE_FACTOR = {"80gb": 1.0, "24gb": 1.1, "12gb": 1.35}
 """Assumed slow-down of block-level group offload (24gb) and leaf-level offload + fp8 (12gb)."""
 MODE_FACTOR = {"t2v": 1.0, "v2v_refine": 1.0, "i2v": 1.05, "vace_layers": 1.2,
-               "vace_inpaint": 1.2}
-"""Assumed extra work per forward: image cross-attention (i2v), VACE context blocks."""
+               "vace_inpaint": 1.2, "animate": 1.3,
+               "animate_replace": 1.3}
+"""Assumed extra work per forward: image cross-attention (i2v), VACE context blocks, animate's
+pose embedding, face encoder and face cross-attention blocks."""
 OVERHEAD_SECONDS = 15.0
 """Assumed text encoding + VAE decode at the reference workload (scales linearly)."""
 
@@ -255,13 +257,25 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
     else:
         per_forward, sources = _scaled_reference(cls, gpu_key)
     wan_frames = native_frames_for(frames, fps)
-    segments = plan_segments(wan_frames, max_frames, overlap)
+    if plan.quality == "keyframe":  # one Wan frame: one latent frame (final.quality)
+        from render_engine.final.retime import Segment
+
+        wan_frames, segments = 1, [Segment(0, 1, 0)]
+    elif plan.mode.startswith("animate"):  # the pipeline's own segments + the reference slot
+        from render_engine.final.conditioning import ANIMATE_PREV_FRAMES
+        from render_engine.final.retime import animate_segments
+
+        segments = animate_segments(wan_frames, max_frames, ANIMATE_PREV_FRAMES)
+        references = 1
+    else:
+        segments = plan_segments(wan_frames, max_frames, overlap)
     steps = plan.denoise_steps  # the manifest's count too (v2v: int(steps × strength))
     forwards_step = forwards_per_step(plan.guidance)
     if plan.mode == "vace_layers":
         passes = layers if layers is not None else layer_references(plan, production)
     else:
-        passes = [references if plan.mode.startswith("vace") else 0]
+        passes = [references if plan.mode.startswith(("vace", "animate"))
+                  else 0]
     seconds = 0.0
     forwards = 0
     for refs in passes:
@@ -283,6 +297,9 @@ def estimate(plan: FinalPlan, frames: int, fps: float, production: Production | 
         sources.append("vace_layers: one VACE pass per layer (character or touching group)")
     if plan.quality == "draft":
         sources.append("draft: step-distilled LoRA, guidance 1 (one forward per step)")
+    if plan.quality == "keyframe":
+        sources.append("keyframe: the final's render for one Wan frame (one latent frame); "
+                       "the edit's keyframes render as one batch, one model load")
     return ShotCost(frames=frames, wan_frames=wan_frames, segments=len(segments), steps=steps,
                     width=plan.width, height=plan.height, mode=plan.mode, model=plan.model,
                     model_class=cls.name, gpu=gpu_key, forwards=forwards, seconds=seconds,

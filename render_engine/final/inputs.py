@@ -52,7 +52,8 @@ MASK_GROW = 0.08
 
 
 GERUNDS = {"stand": "", "sit": "sitting", "walk": "walking", "talk": "talking",
-           "gesture": "gesturing", "turn": "turning", "lie": "lying down"}
+           "gesture": "gesturing", "turn": "turning", "lie": "lying down",
+           "sit_down": "sitting down", "stand_up": "standing up"}
 """How a spec action reads in a prompt ("sit" + "ing" is not a word)."""
 
 
@@ -255,6 +256,7 @@ def _faces(job: RenderJob, people: list[list[Person]], identified: bool, wanted:
     at that moment (closed when silent, or when the proxy's people cannot be told apart);
     all None unless `wanted`."""
     from render_engine.audio.dialog import mouth_shape, spoken_lines
+    from render_engine.capture.store import expression_at, line_captures
 
     if not wanted:
         return [[None] * len(row) for row in people]
@@ -263,11 +265,13 @@ def _faces(job: RenderJob, people: list[list[Person]], identified: bool, wanted:
         identified and job.spec.dialog) else []
     names = [c.name for c in job.spec.characters]
     start = job.shot_seconds(0)
+    captures = line_captures(job.spec, job.production) if lines else []  # acted lines
     faces = []
     for index, row in enumerate(people):
         t = start + index / WAN_FPS
         faces.append([face_keypoints(person, mouth_shape(lines, names[k], t) if (
-            lines and k < len(names)) else "X") for k, person in enumerate(row)])
+            lines and k < len(names)) else "X", expression_at(captures, names[k], t) if (
+            captures and k < len(names)) else None) for k, person in enumerate(row)])
     return faces
 
 
@@ -386,3 +390,151 @@ def source_video(job: RenderJob, plan: FinalPlan, count: int,
         raise SoloreelError(f"{plan.mode} refines the proxy, which is not rendered for these "
                             "frames; run `soloreel render --tier proxy` first")
     return sampled_media(entry.media, entry, job, count, plan.width, plan.height)
+
+
+# --------------------------------------------------------------------------- animate
+
+
+FACE_MARGIN = 1.6
+"""animate: a face crop's side as a multiple of the face landmarks' extent (forehead and
+chin included, as Wan-Animate's preprocessing crops it)."""
+
+
+@dataclass
+class AnimateInputs:
+    """What WanAnimatePipeline is given for one shot (16 fps, render size)."""
+
+    image: Image.Image
+    """The lead's sheet image on white (`image`)."""
+    pose: list[np.ndarray]
+    """The lead's skeleton and face landmarks per frame (`pose_video`)."""
+    faces: list[np.ndarray]
+    """Square crops of the lead's face, `face_size` pixels (`face_video`)."""
+    source: str
+    """Where the skeletons came from ("proxy:<hash>/pose.json" or "drawn")."""
+    face_source: str
+    """Where the face crops were cut from ("proxy:<hash>" or "control")."""
+    lead: str
+    background: list[np.ndarray] | None = None
+    """animate_replace: the approved proxy animatic (else the plate) the lead is put into."""
+    mask: list[np.ndarray] | None = None
+    """animate_replace: where the lead goes (white), its skeleton dilated (`pose_masks`)."""
+
+
+def _lead_person(row: list[Person], index: int, identified: bool) -> Person:
+    """The lead's keypoints in one frame: spec character `index` when the track tells people
+    apart, else the tallest person drawn."""
+    if identified:
+        return row[index] if index < len(row) else None
+    seen = [p for p in row if p is not None]
+    if not seen:
+        return None
+
+    def tall(p: np.ndarray) -> float:
+        ys = p[p[:, 2] > 0, 1]
+        return float(ys.max() - ys.min()) if len(ys) else 0.0
+
+    return max(seen, key=tall)
+
+
+def face_box(person: Person, face: np.ndarray | None, width: int, height: int
+             ) -> tuple[float, float, float] | None:
+    """(centre x, centre y, side) of a square around a face: the visible landmarks' extent ×
+    FACE_MARGIN, else from the body (nose and neck: a head is about twice the nose–neck
+    distance tall), else None."""
+    if face is not None and (face[:, 2] > 0).sum() >= 4:
+        points = face[face[:, 2] > 0, :2]
+        low, high = points.min(axis=0), points.max(axis=0)
+        side = max(float((high - low).max()) * FACE_MARGIN, 8.0)
+        centre = (low + high) / 2
+        return float(centre[0]), float(centre[1]), side
+    if person is not None and person[0, 2] > 0 and person[1, 2] > 0:
+        nose, neck = person[0, :2], person[1, :2]
+        side = max(2.4 * float(np.hypot(*(nose - neck))), 8.0)
+        return float(nose[0]), float(nose[1]), side
+    return None
+
+
+def face_crops(frames: list[np.ndarray], boxes: list[tuple[float, float, float] | None],
+               size: int) -> list[np.ndarray]:
+    """`size`² crops of `frames` around `boxes` (a frame without a box re-uses the nearest
+    earlier box, else the first one found, else the top-centre third); outside the frame is
+    padded with its edge pixels."""
+    known = [b for b in boxes if b is not None]
+    h, w = frames[0].shape[:2]
+    last = known[0] if known else (w / 2, h / 4, min(w, h) / 3)
+    crops = []
+    for frame, box in zip(frames, boxes, strict=True):
+        last = box or last
+        cx, cy, side = last
+        half = side / 2
+        x0, y0 = round(cx - half), round(cy - half)
+        x1, y1 = x0 + max(2, round(side)), y0 + max(2, round(side))
+        pad = max(0, -x0, -y0, x1 - w, y1 - h)
+        padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad \
+            else frame
+        crop = padded[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
+        interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
+        crops.append(cv2.resize(np.ascontiguousarray(crop), (size, size),
+                                interpolation=interpolation))
+    return crops
+
+
+def letterbox(image: Image.Image, width: int, height: int) -> Image.Image:
+    """`image` scaled to fit inside width × height and centred on white: the pipeline resizes
+    its `image` to the render size, which would squash a portrait sheet."""
+    scale = min(width / image.width, height / image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    canvas.paste(image.convert("RGB").resize(size, Image.Resampling.LANCZOS),
+                 ((width - size[0]) // 2, (height - size[1]) // 2))
+    return canvas
+
+
+def animate_inputs(job: RenderJob, plan: FinalPlan, count: int, entry: CacheEntry | None,
+                   face_size: int) -> AnimateInputs:
+    """animate's inputs for `count` frames: the lead (the shot's first known character)'s
+    sheet image, its skeleton with DWPose face (mouth on the viseme track) as the pose video
+    — from the proxy's pose track when rendered, else drawn from the spec — and square crops
+    of its face from the approved proxy movie (else from that pose video, whose face
+    landmarks carry the dialog's mouth shapes) as the face video. animate_replace adds the
+    background (the proxy movie, else the plate) and the lead's mask."""
+    members = shot_characters(job.spec, job.production)
+    lead = members[0]
+    names = [c.name.lower() for c in job.spec.characters]
+    index = names.index(lead.name.lower()) if lead.name.lower() in names else 0
+    track = pose_track(job, plan, count, entry)
+    people = [_lead_person(row, index, track.identified) for row in track.people]
+    faces: list[np.ndarray | None] = []
+    for row, person in zip(track.faces, track.people, strict=True):
+        lead_person = _lead_person(person, index, track.identified)
+        found = None
+        for face, someone in zip(row, person, strict=True):
+            if someone is lead_person and face is not None:
+                found = face
+        faces.append(found)
+    pose = [draw_track(plan.width, plan.height, [p], [f]) for p, f in
+            zip(people, faces, strict=True)]
+    boxes = [face_box(p, f, plan.width, plan.height) for p, f in zip(people, faces, strict=True)]
+    if entry is not None and entry.media.is_file():
+        frames = sampled_media(entry.media, entry, job, count, plan.width, plan.height)
+        face_source = f"proxy:{entry.hash[:12]}"
+    else:
+        frames, face_source = pose, "control"
+    image = letterbox(member_images(job, lead.name, member_references(lead)[:1])[0],
+                      plan.width, plan.height)
+    crops = face_crops(frames, boxes, face_size)
+    from render_engine.capture.store import line_captures, take_face_crops
+
+    taken = take_face_crops(line_captures(job.spec, job.production), lead.name,
+                            [job.shot_seconds(0) + i / WAN_FPS for i in range(count)],
+                            face_size, FACE_MARGIN)  # the creator's own acted face
+    for position, crop in taken.items():
+        crops[position] = crop
+    inputs = AnimateInputs(image, pose, crops, track.source,
+                           face_source + ("+take" if taken else ""), lead.name)
+    if plan.mode == "animate_replace":
+        inputs.background = (frames if face_source != "control"
+                             else [plate_image(job, plan.width, plan.height)] * count)
+        inputs.mask = pose_masks(pose)
+    return inputs

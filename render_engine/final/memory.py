@@ -201,7 +201,8 @@ def _named_configs(source: str, kind: str) -> dict[str, dict[str, Any]]:
         transformer |= {"vace_layers": list(range(0, 30, 2)) if small
                         else list(range(0, 40, 5)), "vace_in_channels": 96}
     configs = {"transformer": transformer, "text_encoder": UMT5_XXL, "vae": {}}
-    if kind == "i2v":
+    if kind in ("i2v", "animate"):  # Wan2.2-Animate-14B: the i2v transformer + CLIP, plus
+        # motion/face encoders (≈0.3B, within the 14B estimate's margin)
         transformer |= {"in_channels": 36, "image_dim": 1280,
                         "added_kv_proj_dim": transformer["num_attention_heads"] * 128}
         configs["image_encoder"] = CLIP_VIT_H
@@ -245,7 +246,7 @@ def pipeline_size(source: str, kind: str, folder: Path | None = None,
     text_all, text_embedding, text_block = umt5_size(found["text_encoder"]
                                                      or named["text_encoder"])
     image = found["image_encoder"] or named.get("image_encoder")
-    image_params = clip_vision_size(image) if image and kind == "i2v" else 0
+    image_params = clip_vision_size(image) if image and kind in ("i2v", "animate") else 0
     vae_config = found["vae"] if found["vae"] is not None else named["vae"]
     return PipelineSize(transformer, text_all, text_embedding, text_block,
                         vae_size(vae_config), int(vae_config.get("base_dim", 96)),

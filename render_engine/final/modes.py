@@ -1,5 +1,9 @@
 """One function per render mode, each a single explicit diffusers pipeline call, plus LoRAs.
 
+Modes: t2v (WanPipeline), i2v (WanImageToVideoPipeline), v2v_refine (WanVideoToVideoPipeline),
+vace_layers / vace_inpaint (WanVACEPipeline) and animate (WanAnimatePipeline, Wan 2.2
+Animate: a character image, its pose video and face crops).
+
 Every mode gets precomputed prompt embeddings (encoded by WanPipeline's own T5 routine, which
 works without `ftfy`, unlike the v2v and VACE copies of it in diffusers 0.42), CPU-seeded noise
 at the final latent shape (`latents=`; v2v, whose pipeline mixes its own noise into the source
@@ -40,6 +44,19 @@ class SegmentInputs:
     references: list[Image.Image] = field(default_factory=list)
     keyframe: np.ndarray | None = None
     source: list[np.ndarray] | None = None
+    image: Image.Image | None = None
+    """animate: the character's sheet image."""
+    faces: list[np.ndarray] | None = None
+    """animate: face crops at the model's motion-encoder size, one per frame."""
+    background: list[np.ndarray] | None = None
+    """animate_replace: the video the character is put into."""
+    segment_frames: int = 0
+    """animate: frames per pipeline segment (0: `frames`, one segment)."""
+    prev_frames: int = 1
+    """animate: frames of the previous segment each later one is conditioned on."""
+    overlap: list[np.ndarray] | None = None
+    """t2v / v2v_refine continuation: the previous segment's last frames, which this
+    segment's first frames must be (`pin_overlap`)."""
 
 
 def _pil(frames: list[np.ndarray], mode: str = "RGB") -> list[Image.Image]:
@@ -168,11 +185,60 @@ def _common(plan: FinalPlan, inputs: SegmentInputs) -> dict[str, Any]:
             "guidance_scale": plan.guidance, "output_type": "np"}
 
 
+def encode_frames(pipe: Any, frames: list[np.ndarray]) -> Any:
+    """uint8 frames → the pipeline's normalised latents (VAE posterior mode, then
+    `(z - latents_mean) / latents_std` as diffusers' WanVideoToVideoPipeline.prepare_latents
+    does), shape (1, C, (F - 1) // 4 + 1, h, w)."""
+    import torch
+
+    video = torch.from_numpy(np.stack(frames).astype(np.float32) / 127.5 - 1.0)
+    video = video.permute(3, 0, 1, 2).unsqueeze(0)  # (1, 3, F, H, W)
+    vae = pipe.vae
+    device = getattr(pipe, "_execution_device", None) or next(vae.parameters()).device
+    with torch.no_grad():
+        posterior = vae.encode(video.to(device, vae.dtype)).latent_dist
+    z = posterior.mode().float()
+    config = vae.config
+    mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(z.device)
+    std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(z.device)
+    return (z - mean) / std
+
+
+def pin_overlap(pipe: Any, plan: FinalPlan, inputs: SegmentInputs) -> dict[str, Any]:
+    """Pipeline keyword arguments that make a segment continue from the previous one (t2v and
+    v2v_refine, which have no frame conditioning): the previous segment's last frames (the
+    first 4k+1 of the overlap: whole latent frames of Wan's causal VAE) are VAE-encoded, and
+    after every denoising step the segment's leading latent frames are replaced by them,
+    re-noised to the scheduler's current noise level, x_σ = (1 − σ)·z₀ + σ·ε (the flow-matching
+    forward process) — the RePaint / SDEdit-style latent replacement used for video
+    extension. At σ = 0 the first frames are the previous tail; the model denoises the rest
+    attending to them, so motion and content continue instead of cross-fading two unrelated
+    clips. ε is fixed per segment from its seed. Empty when there is nothing to continue."""
+    if not inputs.overlap:
+        return {}
+    keep = 4 * ((len(inputs.overlap) - 1) // 4) + 1
+    z0 = encode_frames(pipe, inputs.overlap[:keep])
+    noise = initial_latents(inputs.seed + 1, tuple(z0.shape))
+    count = z0.shape[2]
+
+    def callback(pipeline: Any, _step: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        latents = tensors["latents"]
+        scheduler = pipeline.scheduler
+        sigma = float(scheduler.sigmas[min(scheduler.step_index, len(scheduler.sigmas) - 1)])
+        pinned = (1.0 - sigma) * z0 + sigma * noise
+        latents[:, :, :count] = pinned.to(latents.device, latents.dtype)
+        return {"latents": latents}
+
+    return {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
+
+
 def render_t2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
                embeds: dict[str, Any]) -> np.ndarray:
-    """WanPipeline: text (and seed) only."""
+    """WanPipeline: text (and seed) only; a long take's later segments continue from the
+    previous one's last frames (`pin_overlap`)."""
     out = model.pipe(**embeds, **_common(plan, inputs), num_frames=inputs.frames,
-                     latents=_latents(model, plan, inputs))
+                     latents=_latents(model, plan, inputs),
+                     **pin_overlap(model.pipe, plan, inputs))
     return np.asarray(out.frames[0], np.float32)
 
 
@@ -223,12 +289,15 @@ def _t2v_pipe(model: LoadedModel) -> Any:
 
 def render_v2v(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
                embeds: dict[str, Any]) -> np.ndarray:
-    """WanVideoToVideoPipeline over the proxy animatic at `strength` (≈0.3–0.6)."""
+    """WanVideoToVideoPipeline over the proxy animatic at `strength` (≈0.3–0.6); a long
+    take's later segments get the previous segment's last frames as the start of their
+    source video and pinned in latent space (`pin_overlap`)."""
     if not inputs.source:
         raise SoloreelError("v2v_refine needs the proxy animatic")
     common = _common(plan, inputs)
-    out = _v2v_pipe(model)(video=_pil(inputs.source), **embeds, **common,
-                           strength=plan.strength, generator=cpu_generator(inputs.seed))
+    pipe = _v2v_pipe(model)
+    out = pipe(video=_pil(inputs.source), **embeds, **common, strength=plan.strength,
+               generator=cpu_generator(inputs.seed), **pin_overlap(pipe, plan, inputs))
     return np.asarray(out.frames[0], np.float32)
 
 
@@ -240,17 +309,87 @@ def render_vace(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
         raise SoloreelError(f"{plan.mode} needs a control video")
     mask = inputs.mask or [np.full(f.shape[:2], 255, np.uint8) for f in inputs.control]
     references = inputs.references or None
-    out = model.pipe(video=_pil(inputs.control), mask=_pil(mask, "L"),
-                     reference_images=references, conditioning_scale=plan.conditioning_scale,
-                     **embeds, **_common(plan, inputs),
-                     num_frames=inputs.frames,
-                     latents=_latents(model, plan, inputs, len(inputs.references)))
+    with _reference_mask_padding(model.pipe, inputs.frames, len(inputs.references)):
+        out = model.pipe(video=_pil(inputs.control), mask=_pil(mask, "L"),
+                         reference_images=references,
+                         conditioning_scale=plan.conditioning_scale,
+                         **embeds, **_common(plan, inputs),
+                         num_frames=inputs.frames,
+                         latents=_latents(model, plan, inputs, len(inputs.references)))
+    return np.asarray(out.frames[0], np.float32)
+
+
+@contextlib.contextmanager
+def _reference_mask_padding(pipe: Any, frames: int, references: int) -> Any:
+    """Pad VACE's mask with one zero frame per reference image even when the video has fewer
+    latent frames than there are references (a keyframe: one latent frame, two references).
+
+    diffusers 0.42's WanVACEPipeline.prepare_masks pads with `zeros_like(mask_[:, :n])`,
+    which has only as many frames as the mask has (pipeline_wan_vace.py), so one latent frame
+    and two references give a 2-frame mask against 3 conditioning frames and torch.cat
+    fails. For that case only, the pipeline's own prepare_masks runs without references and
+    the n zero frames are prepended here (what it does for longer videos)."""
+    latent_frames = (frames - 1) // 4 + 1
+    if references <= latent_frames or not hasattr(pipe, "prepare_masks"):
+        yield
+        return
+    import torch
+
+    original = type(pipe).prepare_masks
+
+    def prepare_masks(mask: Any, reference_images: Any = None, generator: Any = None) -> Any:
+        if not reference_images:
+            return original(pipe, mask, reference_images, generator)
+        bare = original(pipe, mask, [[] for _ in reference_images], generator)
+        count = len(reference_images[0])
+        pad = torch.zeros_like(bare[:, :, :1]).repeat(1, 1, count, 1, 1)
+        return torch.cat([pad, bare], dim=2)
+
+    pipe.prepare_masks = prepare_masks
+    try:
+        yield
+    finally:
+        del pipe.prepare_masks
+
+
+def render_animate(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
+                   embeds: dict[str, Any]) -> np.ndarray:
+    """WanAnimatePipeline (Wan 2.2 Animate, `mode="animate"`): the character's sheet image
+    as `image`, its skeleton as `pose_video`, its face crops as `face_video`; animate_replace
+    (`mode="replace"`) also puts it into `background_video` where `mask_video` is white,
+    relit to the scene. A long take is
+    one call: the pipeline renders `segment_frame_length` frames at a time, each later
+    segment conditioned on the previous one's last `prev_segment_conditioning_frames`
+    (diffusers' pipeline_wan_animate.py). The first segment starts from the CPU-seeded
+    `latents` (one latent frame more than the segment: the reference slot), later segments'
+    noise comes from the CPU generator of the same seed, so every GPU renders the same."""
+    if inputs.image is None or inputs.control is None or inputs.faces is None:
+        raise SoloreelError("animate needs the character's image, pose video and face video")
+    pipe = model.pipe
+    length = inputs.segment_frames or inputs.frames
+    shape = latent_shape(plan.width, plan.height, length, pipe.vae.config.z_dim, 1,
+                         pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial)
+    replace: dict[str, Any] = {}
+    if plan.mode == "animate_replace":
+        if inputs.background is None or inputs.mask is None:
+            raise SoloreelError("animate_replace needs a background video and a mask")
+        replace = {"background_video": _pil(inputs.background),
+                   "mask_video": _pil(inputs.mask, "L")}
+    out = pipe(image=inputs.image, pose_video=_pil(inputs.control),
+               face_video=_pil(inputs.faces), **embeds, height=plan.height, width=plan.width,
+               segment_frame_length=length, num_inference_steps=plan.steps,
+               mode="replace" if replace else "animate", **replace,
+               prev_segment_conditioning_frames=inputs.prev_frames,
+               guidance_scale=plan.guidance, generator=cpu_generator(inputs.seed),
+               latents=initial_latents(inputs.seed, shape), output_type="np")
     return np.asarray(out.frames[0], np.float32)
 
 
 def render_segment(model: LoadedModel, plan: FinalPlan, inputs: SegmentInputs,
                    embeds: dict[str, Any]) -> np.ndarray:
     """Dispatch one segment to its mode."""
+    if plan.mode.startswith("animate"):
+        return render_animate(model, plan, inputs, embeds)
     if plan.mode == "t2v":
         if model.source.entry.kind == "v2v":
             t2v = LoadedModel(model.source, _t2v_pipe(model), model.device, model.dtype,

@@ -4,7 +4,9 @@ Shared by the renderer, the batch grouping and the dry-run estimate so all three
 mode defaults from the model's kind (a VACE model renders `vace_layers`, an i2v model `i2v`,
 a v2v model `v2v_refine`, a t2v model `t2v`); a spec may ask for any mode its model can do.
 A production seen through `quality.with_quality(…, "draft")` plans drafts: the model's
-step-distilled LoRA as one more adapter, its `draft_steps`, guidance 1.
+step-distilled LoRA as one more adapter, its `draft_steps`, guidance 1; one seen through
+`with_quality(…, "keyframe")` plans the full final's render for one frame (`quality`
+"keyframe"). A shot with an approved keyframe plans its final anchored on it (`anchor`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ DEFAULT_GUIDANCE = 5.0
 DEFAULT_STRENGTH = 0.5
 """v2v_refine: how far from the approved proxy the final may move (≈0.3–0.6)."""
 
-DEFAULT_MODE = {"t2v": "t2v", "i2v": "i2v", "v2v": "v2v_refine", "vace": "vace_layers"}
+DEFAULT_MODE = {"t2v": "t2v", "i2v": "i2v", "v2v": "v2v_refine", "vace": "vace_layers",
+                "animate": "animate"}
+ANIMATE_GUIDANCE = 1.0
+"""animate's guidance when the shot sets none: Wan 2.2 Animate runs without CFG by default
+(diffusers' WanAnimatePipeline `guidance_scale` default, the face is blanked for the
+unconditional pass when CFG is used)."""
 DEFAULT_CONDITIONING_SCALE = 1.0
 """VACE's control strength when the model entry sets none (the scale it was trained at)."""
 MODE_KINDS: dict[str, tuple[str, ...]] = {
@@ -36,6 +43,8 @@ MODE_KINDS: dict[str, tuple[str, ...]] = {
     "i2v": ("i2v",),
     "vace_layers": ("vace",),
     "vace_inpaint": ("vace",),
+    "animate": ("animate",),
+    "animate_replace": ("animate",),
 }
 """Which model kinds can render each mode (t2v and v2v share one set of weights)."""
 
@@ -74,7 +83,8 @@ class FinalPlan:
     """Character LoRAs (leads of the shot), by name."""
     triggers: tuple[str, ...] = field(default_factory=tuple)
     quality: str = "full"
-    """"full", or "draft" (step-distilled LoRA, few steps, guidance 1)."""
+    """"full", "draft" (step-distilled LoRA, few steps, guidance 1) or "keyframe" (one
+    frame)."""
     draft_lora: LoraUse | None = None
     """The step-distilled LoRA of a draft (adapter `quality.DRAFT_ADAPTER`)."""
     characters: tuple[str, ...] = field(default_factory=tuple)
@@ -82,6 +92,9 @@ class FinalPlan:
     layer per character or touching group."""
     conditioning_scale: float = DEFAULT_CONDITIONING_SCALE
     """VACE modes: diffusers' `conditioning_scale` (how strongly the control video steers)."""
+    anchor: str | None = None
+    """SHA-256 of the approved keyframe a full final or draft starts from
+    (`render.final.keyframe.sha256`; never set for a keyframe render itself)."""
 
     @property
     def denoise_steps(self) -> int:
@@ -119,6 +132,10 @@ def model_folder_problem(production: Production, name: str) -> str | None:
     entry = production.settings.models.get(name)
     if entry is None:
         return None
+    if entry.backend == "comfyui":  # no folder: its workflow checked against its server
+        from render_engine.comfyui.backend import model_problem
+
+        return model_problem(production, name)
     candidate = Path(entry.source).expanduser()
     if not candidate.is_absolute():
         candidate = production.root / candidate
@@ -176,6 +193,17 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
                     f'proxy, but character "{member.name}" has no views; add [views.front] '
                     f"to cast/{member.name}.toml (soloreel cast new {member.name} --from "
                     "PICTURE) or render this shot with mode vace_inpaint")
+    if mode.startswith("animate"):
+        lead = next(iter(shot_characters(spec, production)), None)
+        if lead is None:
+            raise FinalSpecProblem(
+                "render.final.mode: animate moves one character from its sheet image, but "
+                "this shot shows no known character; add one to the shot or use t2v")
+        if not (lead.reference_images or lead.views):
+            raise FinalSpecProblem(
+                f'render.final.mode: animate starts from the sheet image of "{lead.name}", '
+                f"which has neither reference_images nor views; add one to "
+                f"cast/{lead.name}.toml (soloreel cast new {lead.name} --from PICTURE)")
     loras: list[LoraUse] = []
     triggers: list[str] = []
     for member in shot_characters(spec, production):
@@ -186,7 +214,8 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
             loras.append(LoraUse(normalise_name(member.name), str(path), member.lora.weight))
     width, height = render_size(tier.width, tier.height)
     steps = wanted.steps or tier.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if wanted.guidance is None else wanted.guidance
+    guidance = ((ANIMATE_GUIDANCE if mode.startswith("animate") else DEFAULT_GUIDANCE)
+                if wanted.guidance is None else wanted.guidance)
     quality, draft = quality_of(entry), None
     if quality == "draft":
         path = draft_lora_path(production, entry)
@@ -201,6 +230,15 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
                 f"fix models.{name}.draft_lora in soloreel.toml")
         draft = LoraUse(DRAFT_ADAPTER, str(path), 1.0)
         steps, guidance = entry.draft_steps, DRAFT_GUIDANCE
+    approved = wanted.keyframe.sha256 if wanted.keyframe is not None else None
+    if mode.startswith("animate") and (quality == "keyframe" or approved):
+        raise SoloreelError(
+            f"{'--quality keyframe' if quality == 'keyframe' else 'render.final.keyframe'}: "
+            f"mode {mode} renders whole takes from the character's sheet and cannot "
+            + ("render a single keyframe" if quality == "keyframe" else
+               "start from an approved keyframe")
+            + "; render this shot with mode vace_layers, vace_inpaint, i2v or t2v, or "
+            "clear its approval (soloreel approve EDIT --shots N --clear)")
     return FinalPlan(
         model=name, entry=entry, mode=mode, steps=steps, guidance=guidance,
         strength=wanted.strength or DEFAULT_STRENGTH, seed=spec.seed, width=width,
@@ -208,4 +246,5 @@ def plan_final(spec: ShotSpec, production: Production) -> FinalPlan:
         triggers=tuple(triggers), quality=quality, draft_lora=draft,
         characters=tuple(normalise_name(m.name) for m in shot_characters(spec, production)),
         conditioning_scale=(DEFAULT_CONDITIONING_SCALE if entry.conditioning_scale is None
-                            else entry.conditioning_scale))
+                            else entry.conditioning_scale),
+        anchor=None if quality == "keyframe" else approved)

@@ -1,4 +1,5 @@
-"""Final-tier quality: `full` renders, and `draft` renders with a step-distilled LoRA.
+"""Final-tier quality: `full` renders, `draft` renders with a step-distilled LoRA, and
+`keyframe` renders one frame per shot.
 
 A draft is the full final made cheap: the model's `draft_lora` (a lightx2v / CausVid style
 step-distilled LoRA, `[models.NAME] draft_lora = "…safetensors"`) is loaded as one more
@@ -37,7 +38,7 @@ from render_engine.errors import SoloreelError
 from render_engine.hashing import file_digest, shot_hash
 from render_engine.spec import NAMESPACE, ShotSpec
 
-QUALITIES = ("full", "draft")
+QUALITIES = ("full", "draft", "keyframe")
 DRAFT_ADAPTER = "_distill"
 """Adapter name of the draft LoRA (bible names cannot start with "_", so no character's)."""
 DRAFT_GUIDANCE = 1.0
@@ -49,6 +50,17 @@ class DraftModelEntry(ModelEntry):
     `with_quality`, never read from soloreel.toml)."""
 
     draft: dict[str, Any]
+
+
+class KeyframeModelEntry(ModelEntry):
+    """A model entry as a keyframe run sees it (made by `with_quality`, never read from
+    soloreel.toml): its dump adds what keys keyframes apart from full finals."""
+
+    keyframe: dict[str, Any]
+
+
+KEYFRAME_INPUTS: dict[str, Any] = {"quality": "keyframe", "wan_frames": 1}
+"""What a keyframe render depends on beyond the full final's inputs."""
 
 
 def draft_lora_path(production: Production, entry: ModelEntry) -> Path | None:
@@ -70,16 +82,21 @@ def draft_inputs(production: Production, entry: ModelEntry) -> dict[str, Any]:
 
 
 def with_quality(production: Production, quality: str) -> Production:
-    """The production as a render of `quality` sees it: itself for "full"; for "draft" a
-    shallow copy whose models are DraftModelEntry (see the module docstring)."""
+    """The production as a render of `quality` sees it: itself for "full"; for "draft"
+    (or "keyframe") a shallow copy whose models are DraftModelEntry (KeyframeModelEntry);
+    see the module docstring."""
     if quality == "full":
         return production
     if quality not in QUALITIES:
         raise SoloreelError(f'unknown quality "{quality}"; choose one of {", ".join(QUALITIES)}')
+    production = full_view(production)
     derived = copy.copy(production)
     _FULL[id(derived)] = (derived, production)
-    models = {name: DraftModelEntry(**entry.options(), draft=draft_inputs(production, entry))
-              for name, entry in production.settings.models.items()}
+    models: dict[str, ModelEntry] = {
+        name: (DraftModelEntry(**entry.options(), draft=draft_inputs(production, entry))
+               if quality == "draft" else
+               KeyframeModelEntry(**entry.options(), keyframe=dict(KEYFRAME_INPUTS)))
+        for name, entry in production.settings.models.items()}
     derived.settings = production.settings.model_copy(update={"models": models})
     return derived
 
@@ -97,14 +114,22 @@ def full_view(production: Production) -> Production:
 
 
 def quality_of(entry: ModelEntry) -> str:
-    """"draft" for entries seen through `with_quality(…, "draft")`, else "full"."""
+    """"draft" / "keyframe" for entries seen through `with_quality(…, "draft" / "keyframe")`,
+    else "full"."""
+    if isinstance(entry, KeyframeModelEntry):
+        return "keyframe"
     return "draft" if isinstance(entry, DraftModelEntry) else "full"
 
 
+def production_quality(production: Production) -> str:
+    """The quality a (view of a) production renders finals at."""
+    return next((quality_of(e) for e in production.settings.models.values()), "full")
+
+
 def mark_draft(clip: otio.schema.Clip) -> None:
-    """Say on the clip's `final` media reference that it is a draft — only when the media it
-    links is one (its manifest says so): after a draft run a clip whose full final exists
-    keeps showing, and calling, the full final."""
+    """Say on the clip's `final` media reference that it is a draft (or a keyframe) — only
+    when the media it links is one (its manifest says so): after a draft run a clip whose full
+    final exists keeps showing, and calling, the full final."""
     reference = clip.media_references().get("final")
     if reference is None or NAMESPACE not in reference.metadata:
         return
@@ -116,15 +141,15 @@ def mark_draft(clip: otio.schema.Clip) -> None:
         manifest = json.loads((path.parent / MANIFEST).read_text()) if path else {}
     except (OSError, ValueError):
         manifest = {}
-    if manifest.get("quality") == "draft":
-        reference.metadata[NAMESPACE]["quality"] = "draft"
+    if manifest.get("quality") in ("draft", "keyframe"):
+        reference.metadata[NAMESPACE]["quality"] = manifest["quality"]
 
 
 def draft_view(production: Production) -> Production | None:
     """The draft view of a full-quality production when some model has a draft LoRA (what
     linking and `status` look up cached drafts with), else None (also for a draft view)."""
     models = production.settings.models.values()
-    if any(quality_of(e) == "draft" for e in models) or not any(e.draft_lora for e in models):
+    if any(quality_of(e) != "full" for e in models) or not any(e.draft_lora for e in models):
         return None
     return with_quality(production, "draft")
 
@@ -141,3 +166,38 @@ def cached_draft(spec: ShotSpec, production: Production, cache: RenderCache,
         return cache.lookup("final", shot_hash(spec, drafts, "final"), *shown)
     except SoloreelError:
         return None
+
+
+def keyframe_view(production: Production) -> Production:
+    """The keyframe view of a production (or of any view of it), made once per production
+    (linking and `status` ask for it per clip)."""
+    full = full_view(production)
+    found = _KEYFRAME_VIEWS.get(id(full))
+    if found is None or found[0] is not full:
+        if len(_KEYFRAME_VIEWS) > 64:
+            _KEYFRAME_VIEWS.clear()
+        found = _KEYFRAME_VIEWS[id(full)] = (full, with_quality(full, "keyframe"))
+    return found[1]
+
+
+_KEYFRAME_VIEWS: dict[int, tuple[Production, Production]] = {}
+"""id(full production) → (it, its keyframe view)."""
+
+
+def cached_keyframe(spec: ShotSpec, production: Production, cache: RenderCache,
+                    shown: tuple[int, int]) -> CacheEntry | None:
+    """The cached keyframe of a shot covering `shown` (None when none is, or the shot
+    cannot be keyed)."""
+    try:
+        return cache.lookup("final", shot_hash(spec, keyframe_view(production), "final"),
+                            *shown)
+    except SoloreelError:
+        return None
+
+
+def cached_stand_in(spec: ShotSpec, production: Production, cache: RenderCache,
+                    shown: tuple[int, int]) -> CacheEntry | None:
+    """What stands in as a clip's `final` media while it has no full final: its cached
+    draft, else its cached keyframe (its manifest's `quality` says which)."""
+    return (cached_draft(spec, production, cache, shown)
+            or cached_keyframe(spec, production, cache, shown))

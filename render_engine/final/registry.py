@@ -62,6 +62,7 @@ from typing import Any
 from render_engine.bible import HUB_SUFFIX, ModelEntry, Production
 from render_engine.errors import SoloreelError
 from render_engine.final.adapters import AdapterState
+from render_engine.final.weights import hub_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ PIPELINE_CLASSES = {
     "v2v": "WanVideoToVideoPipeline",
     "i2v": "WanImageToVideoPipeline",
     "vace": "WanVACEPipeline",
+    "animate": "WanAnimatePipeline",
 }
 NEXT_PROFILE = {"80gb": "24gb", "24gb": "12gb", "12gb": None}
 
@@ -108,6 +110,9 @@ def resolve_source(production: Production, name: str) -> ModelSource:
     if entry is None:
         known = ", ".join(sorted(production.settings.models)) or "none"
         raise ModelError(f'model "{name}" is not in [models] of soloreel.toml; known: {known}')
+    if entry.backend == "comfyui":  # rendered by render_engine.comfyui, never loaded here
+        raise ModelError(f'model "{name}" renders on ComfyUI ({entry.url}); it has no diffusers '
+                         f"weights to load: give models.{name} a source, or use a diffusers model")
     source = entry.source
     candidate = Path(source).expanduser()
     if not candidate.is_absolute():
@@ -120,7 +125,8 @@ def resolve_source(production: Production, name: str) -> ModelSource:
                 f'model "{name}": folder {candidate} {what}; download or convert the weights '
                 f"there (diffusers format, safetensors), or fix models.{name}.source")
         return ModelSource(name, entry, candidate, None)
-    if _offline() and not _in_hf_cache(source, entry.revision):
+    if _offline() and not _in_hf_cache(source, entry.revision) and (
+            hub_snapshot(source, entry.revision) is None):
         raise ModelError(
             f'model "{name}": folder {candidate} does not exist, and the hub id "{source}" is '
             "not in the HF cache (offline); put the weights in that folder (diffusers format, "
@@ -373,9 +379,13 @@ def component_dtypes(dtype: Any) -> dict[str, Any]:
 
 
 def hub_commit(source: ModelSource) -> str | None:
-    """The commit of a hub model's snapshot in the HF cache (its folder name), if cached."""
+    """The commit of a hub model's snapshot in the HF cache (its folder name), if cached:
+    the one `final.weights.hub_snapshot` resolves (and the final's content hash names)."""
     if source.hub_id is None:
         return None
+    found_here = hub_snapshot(source.hub_id, source.entry.revision)
+    if found_here is not None:
+        return found_here[0]
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -417,7 +427,12 @@ def load_pipeline(source: ModelSource, device: str, options: LoadOptions | None 
     cls = _pipeline_class(source.entry.kind)
     where: Any = source.folder if source.folder is not None else source.hub_id
     kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": component_dtypes(dtype)}
-    if source.folder is None and source.entry.revision:
+    snapshot = None
+    if source.hub_id is not None:  # load the snapshot the cache key names, when cached
+        snapshot = hub_snapshot(source.hub_id, source.entry.revision)
+    if snapshot is not None:
+        where = snapshot[1]
+    elif source.folder is None and source.entry.revision:
         kwargs["revision"] = source.entry.revision
     try:
         pipe = cls.from_pretrained(where, **kwargs)

@@ -116,6 +116,23 @@ def plan_segments(total: int, max_frames: int = 81, overlap: int = 9) -> list[Se
     return segments
 
 
+def animate_segments(total: int, max_frames: int = 81, prev: int = 5) -> list[Segment]:
+    """The segments diffusers' WanAnimatePipeline renders for `total` frames at
+    `segment_frame_length=max_frames` and `prev_segment_conditioning_frames=prev`: each later
+    segment starts `max_frames - prev` frames after the one before and is conditioned on its
+    last `prev` frames (the pose video is padded up to the last segment's end; the output
+    cut back to `total`). One segment of `total` frames when the shot fits in one render."""
+    total = max(5, wan_frame_count(total))
+    if total <= max_frames:
+        return [Segment(0, total, 0)]
+    step = max_frames - prev
+    segments = [Segment(0, max_frames, 0)]
+    while segments[-1].end < total:
+        start = segments[-1].start + step
+        segments.append(Segment(start, start + max_frames, prev))
+    return segments
+
+
 # --------------------------------------------------------------------------- colour
 
 

@@ -14,16 +14,19 @@ order gives back the flat proxy frame:
 - the foreground: the plate's pixels under the set's foreground masks that are nearer than
   every character in the frame, so a nudged character still passes behind them.
 
-Layers are cached like any render, under their own cache tier name ("layers") and a content
-hash of the proxy tier's inputs.
+Layers are cached like any render, under their own cache tier name ("layers"), each layer under
+its own content address (`part_hashes`: a character's layer by that character's inputs and the
+shot's camera, the plate by the shot without characters), so changing one character re-renders
+that layer only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ import opentimelineio as otio
 from render_engine.audio.dialog import RATE, mix_dialog, mouth_shape, spoken_lines
 from render_engine.bible import Production
 from render_engine.cache import CacheEntry, RenderCache
+from render_engine.capture.store import expression_at
 from render_engine.hashing import canonical_json, hash_inputs
 from render_engine.media.encode import VideoWriter, probe, timecode_at
 from render_engine.proxy import cutouts, lipflap
@@ -81,14 +85,18 @@ def _unmatte(black: np.ndarray, white: np.ndarray) -> np.ndarray:
 class ShotLayers:
     """Cuts the frames of one `ShotFrames` shot into layers (see the module docstring)."""
 
-    def __init__(self, shot: ShotFrames):
+    def __init__(self, shot: ShotFrames, order: list[str] | None = None):
+        """`order`: character names bottom to top (default: the spec's order)."""
         self.shot = shot
-        self.order = self._depth_order()
-        """Character names far to near (at the middle of the shown frames), fixed for the shot:
-        an NLE track cannot change its place in the stack mid-clip."""
+        self.order = order if order is not None else [c.name for c in shot.spec.characters]
+        self.cut: set[str] | None = None
+        """Character layers to cut (None: all); the others are placed, for the foreground's
+        depth test, but never composited."""
 
-    def _sprites(self, index: int) -> tuple[Any, np.ndarray, np.ndarray, list, dict]:
-        """Camera, plate RGB and depth, foreground masks and each character's lit sprite."""
+    def _sprites(self, index: int, place: set[str] | None = None
+                 ) -> tuple[Any, np.ndarray, np.ndarray, list, dict]:
+        """Camera, plate RGB and depth, foreground masks and the lit sprite of each character
+        in `place` (None: every character)."""
         shot = self.shot
         t = shot.seconds(index)
         cam = shot.camera(shot.progress(index), t)
@@ -97,37 +105,35 @@ class ShotLayers:
         shot.ambient.background = background
         sprites: dict[str, cutouts.Sprite] = {}
         for char in shot.spec.characters:
+            if place is not None and char.name not in place:
+                continue
             _posture, sprite = shot.place_character(char, cam, t)  # lit as the proxy lights it
             if sprite is None:
                 continue
             shape = mouth_shape(shot.lines, char.name, t)
-            if shape != "X":
+            captured = expression_at(shot.captures, char.name, t) if shot.captures else None
+            if captured is not None:  # a line the creator acted (render_engine.capture)
+                lipflap.draw_captured(sprite, captured)
+            elif shape != "X":
                 lipflap.draw_mouth(sprite, shape)
             sprites[char.name] = sprite
         return cam, background, depth, foregrounds, sprites
-
-    def _depth_order(self) -> list[str]:
-        lo, hi = self.shot.shown
-        middle = max(0, (lo + hi) // 2 - self.shot.first)
-        sprites = self._sprites(middle)[4]
-
-        def far_first(name: str) -> float:
-            sprite = sprites.get(name)
-            return -sprite.depth if sprite is not None and math.isfinite(sprite.depth) else 0.0
-
-        return sorted((c.name for c in self.shot.spec.characters), key=far_first)
 
     @property
     def names(self) -> list[str]:
         """Layer names above the plate, bottom to top."""
         return [*self.order, FOREGROUND]
 
-    def frame(self, index: int) -> LayerFrame:
-        """Cut rendered frame `index` (0 = the first frame, handles included) into layers."""
-        cam, background, depth, foregrounds, sprites = self._sprites(index)
+    def frame(self, index: int, place: set[str] | None = None) -> LayerFrame:
+        """Cut rendered frame `index` (0 = the first frame, handles included) into layers:
+        the characters in `place` (None: all of them, and then the foreground)."""
+        cam, background, depth, foregrounds, sprites = self._sprites(index, place)
         height, width = background.shape[:2]
         layers: dict[str, np.ndarray] = {}
         for name in self.order:
+            if (place is not None and name not in place) or (
+                    self.cut is not None and name not in self.cut):
+                continue
             sprite = sprites.get(name)
             if sprite is None:
                 layers[name] = np.zeros((height, width, 4), np.uint8)
@@ -137,6 +143,8 @@ class ShotLayers:
             for canvas in (black, white):
                 composite_sprite(canvas, background, sprite, depth, foregrounds, cam)
             layers[name] = _unmatte(black, white)
+        if place is not None:
+            return LayerFrame(background, layers)
         nearest = min((s.depth for s in sprites.values()), default=math.inf)
         alpha = np.zeros((height, width), np.float32)
         for mask, mask_depth in foregrounds:
@@ -149,16 +157,73 @@ class ShotLayers:
         return LayerFrame(background, layers)
 
 
+PLATE = "plate"
+
+
+def _variant(spec: Any, characters: list[Any], dialog: list[Any]) -> Any:
+    """The spec with only some characters and lines: what one layer is made of."""
+    return spec.model_copy(update={"characters": characters, "dialog": dialog})
+
+
+def _framed(spec: Any, production: Production, size: tuple[int, int]) -> Any:
+    """The shot's framed start camera (framing reads every character: who is in the shot
+    moves the camera, and so every layer)."""
+    from render_engine.proxy import framing
+
+    return framing.frame_shot(spec, production, *size)
+
+
+def _size(production: Production, size: tuple[int, int] | None) -> tuple[int, int]:
+    proxy = production.settings.tier("proxy")
+    return (int(size[0]), int(size[1])) if size is not None else (proxy.width, proxy.height)
+
+
+def _address(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(inputs).encode("utf-8")).hexdigest()
+
+
+def part_hashes(spec: Any, production: Production,
+                size: tuple[int, int] | None = None) -> dict[str, str]:
+    """The content address of each layer of a shot, by layer name ("plate", each character,
+    "foreground"), so a change re-renders only the layers it touches:
+
+    - a character's layer: the proxy inputs of the shot with only that character and only
+      its own lines (its cut-out files, blocking, lighting, lip flap), and the framed camera;
+    - the plate: the shot without characters (set, lighting, move, the dialog muxed under
+      it) and the framed camera;
+    - the foreground: the plate's inputs without dialog, and where every character stands
+      (it holds the masks nearer than the nearest character).
+
+    The framed camera stands for the other characters wherever they change the framing."""
+    width, height = _size(production, size)
+    camera = repr(_framed(spec, production, (width, height)))
+    common = {"layers": LAYERS_VERSION, "size": [width, height], "camera": camera}
+    hashes = {PLATE: _address({**common, "part": PLATE, "proxy": hash_inputs(
+        _variant(spec, [], list(spec.dialog)), production, "proxy")})}
+    for char in spec.characters:
+        own = [line for line in spec.dialog
+               if line.speaker.strip().lower() == char.name.strip().lower()]
+        hashes[char.name] = _address({**common, "part": "character", "proxy": hash_inputs(
+            _variant(spec, [char], own), production, "proxy")})
+    blocking = [{**c.model_dump(mode="json", include={"name", "position", "action",
+                                                      "path"}),
+                 "height_m": production.member(c.name).height_m} for c in spec.characters]
+    hashes[FOREGROUND] = _address({**common, "part": FOREGROUND, "blocking": blocking,
+                                   "proxy": hash_inputs(_variant(spec, [], []), production,
+                                                        "proxy")})
+    return hashes
+
+
 def layers_hash(spec: Any, production: Production,
                 size: tuple[int, int] | None = None) -> str:
-    """The content address of a shot's layers: the proxy tier's inputs, the layer version and
-    the frame size they are cut at (the exported tier's)."""
-    inputs: dict[str, Any] = {"layers": LAYERS_VERSION,
-                              "proxy": hash_inputs(spec, production, "proxy")}
-    proxy = production.settings.tier("proxy")
-    if size is not None and tuple(size) != (proxy.width, proxy.height):
-        inputs["size"] = list(size)  # proxy-size layers keep the address they always had
-    return hashlib.sha256(canonical_json(inputs).encode("utf-8")).hexdigest()
+    """One address for all of a shot's layers (the parts' addresses together)."""
+    return _address({"parts": part_hashes(spec, production, size)})
+
+
+def layer_hashes(spec: Any, production: Production,
+                 size: tuple[int, int] | None = None) -> list[str]:
+    """Every cache address a shot's layers live under (gc keeps these)."""
+    return sorted(set(part_hashes(spec, production, size).values()))
 
 
 def layer_file(shot_id: str, name: str) -> str:
@@ -166,38 +231,65 @@ def layer_file(shot_id: str, name: str) -> str:
     return f"{shot_id}.layer.{name}.mov"
 
 
-def render_layers(job: RenderJob) -> dict[str, Any]:
-    """Write the plate to `job.out_path` and each layer beside it; manifest details."""
-    started = time.perf_counter()
+def depth_order(spec: Any, production: Production, camera: Any, shown: tuple[int, int],
+                fps: float) -> list[str]:
+    """Character names far to near at the middle of the shown frames (the camera there, each
+    character's floor point): fixed for the shot, as an NLE track cannot change its place
+    in the stack mid-clip. Computed from the blocking, not from rendered frames, so a stack
+    of cached layers is ordered without rendering anything."""
+    from render_engine.proxy import moves
+    from render_engine.proxy.blocking import character_floor
+
+    lo, hi = shown
+    middle = (lo + hi) // 2
+    t = middle / fps - spec.shot.origin
+    progress = min(1.0, max(0.0, (middle - lo) / max(1, hi - lo - 1)))
+    cam = moves.camera_at(camera, spec, production, progress, t)
+
+    def far_first(char: Any) -> float:
+        x, z, _facing, _walking = character_floor(char, t)
+        depth = float(cam.to_camera(np.array([x, 0.0, z]))[2])
+        return -depth if depth > 0 and math.isfinite(depth) else 0.0
+
+    return [c.name for c in sorted(spec.characters, key=far_first)]
+
+
+def _render_parts(job: RenderJob, wanted: list[str], outputs: dict[str, Path]
+                  ) -> dict[str, int]:
+    """Render only the `wanted` layers of `job` (plate, characters, foreground) into
+    `outputs`; the frames each one got. Characters not wanted are not even placed unless the
+    foreground needs their depth."""
     lines = spoken_lines(job.spec, job.production, job.label)
-    audio = (mix_dialog(lines, job.shot_seconds(0), job.frame_count / job.fps)
-             if lines else None)
     shot = ShotFrames(job.spec, job.production, job.width, job.height, job.fps, job.first,
                       job.shown, lines)
-    cutter = ShotLayers(shot)
+    cutter = ShotLayers(shot, order=[c.name for c in job.spec.characters])
+    cutter.cut = {name for name in wanted if name not in (PLATE, FOREGROUND)}
     timecode = timecode_at(job.first, job.fps)
     shot_id = job.spec.shot.id
-    folder = job.out_path.parent
-    files = {name: layer_file(shot_id, name) for name in cutter.names}
-    plate = VideoWriter(job.out_path, job.width, job.height, job.fps,
-                        profile=job.production.settings.encode.profile,
-                        audio=(audio, RATE) if audio is not None else None, timecode=timecode,
-                        metadata={"comment": f"soloreel shot {shot_id} layer plate",
-                                  "title": shot_id})
-    writers = {name: VideoWriter(folder / files[name], job.width, job.height, job.fps,
-                                 profile=LAYER_PROFILE, timecode=timecode,
-                                 metadata={"comment": f"soloreel shot {shot_id} layer {name}",
-                                           "title": f"{shot_id} {name}"})
-               for name in cutter.names}
+    writers: dict[str, VideoWriter] = {}
+    for name in wanted:
+        if name == PLATE:
+            audio = (mix_dialog(lines, job.shot_seconds(0), job.frame_count / job.fps)
+                     if lines else None)
+            writers[name] = VideoWriter(
+                outputs[name], job.width, job.height, job.fps,
+                profile=job.production.settings.encode.profile,
+                audio=(audio, RATE) if audio is not None else None, timecode=timecode,
+                metadata={"comment": f"soloreel shot {shot_id} layer plate", "title": shot_id})
+        else:
+            writers[name] = VideoWriter(
+                outputs[name], job.width, job.height, job.fps, profile=LAYER_PROFILE,
+                timecode=timecode, metadata={"comment": f"soloreel shot {shot_id} layer {name}",
+                                             "title": f"{shot_id} {name}"})
+    place = None if FOREGROUND in wanted else {n for n in wanted if n != PLATE}
     opened: list[VideoWriter] = []
     try:
-        for writer in (plate, *writers.values()):
+        for writer in writers.values():
             opened.append(writer.__enter__())
         for index in range(job.frame_count):
-            cut = cutter.frame(index)
-            plate.write(cut.plate)
-            for name, layer in cut.layers.items():
-                writers[name].write(layer)
+            cut = cutter.frame(index, place)
+            for name, writer in writers.items():
+                writer.write(cut.plate if name == PLATE else cut.layers[name])
             job.progress(1)
     except BaseException as exc:
         for writer in reversed(opened):
@@ -205,18 +297,13 @@ def render_layers(job: RenderJob) -> dict[str, Any]:
         raise
     for writer in reversed(opened):
         writer.__exit__(None, None, None)
-    for path in (job.out_path, *(folder / f for f in files.values())):
-        count = probe(path).frame_count
-        if count != job.frame_count:
-            raise RuntimeError(f"{path.name}: {count} frames, expected {job.frame_count}")
-    return {
-        "media_frames": job.frame_count,
-        "layers": [{"name": name, "kind": "foreground" if name == FOREGROUND else "character",
-                    "media": files[name]} for name in cutter.names],
-        "layer_profile": LAYER_PROFILE,
-        "timecode": timecode,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    counts = {}
+    for name in wanted:
+        counts[name] = probe(outputs[name]).frame_count
+        if counts[name] != job.frame_count:
+            raise RuntimeError(f"{outputs[name].name}: {counts[name]} frames, expected "
+                               f"{job.frame_count}")
+    return counts
 
 
 def layer_paths(entry: CacheEntry) -> list[tuple[str, Path]]:
@@ -243,37 +330,81 @@ def layer_source_note(tier: str) -> str | None:
 def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCache,
                        render: bool = True, size: tuple[int, int] | None = None
                        ) -> CacheEntry | None:
-    """The cached layers of a planned shot, rendered first when missing and `render` is set.
+    """The layers of a planned shot as one stack (the plate's entry, its manifest listing
+    every layer's file bottom to top), rendering first the layers not cached when `render`.
 
-    `plan` gives the spec, shown range and handles; `size` the frame size (default: the
-    proxy tier's; an export passes its tier's). None when nothing is cached and rendering
-    was not asked.
-    """
+    Each layer is its own cache entry under its own address (`part_hashes`): changing one
+    character re-renders that character's layer (and the foreground when the character
+    moved), never the others. `plan` gives the spec, shown range and handles; `size` the
+    frame size (default: the proxy tier's; an export passes its tier's). None when something
+    is missing and rendering was not asked. `manifest["rendered_layers"]` names the layers
+    this call rendered."""
     assert plan.spec is not None
-    proxy = production.settings.tier("proxy")
-    width, height = size or (proxy.width, proxy.height)
-    content_hash = layers_hash(plan.spec, production, (width, height))
-    found = cache.lookup(LAYERS_TIER, content_hash, *plan.shown)
-    if found is not None or not render:
-        return found
-    with cache.lock(LAYERS_TIER, content_hash):
-        found = cache.lookup(LAYERS_TIER, content_hash, *plan.shown)
-        if found is not None:
-            return found
-        suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
-        media_name = f"{plan.spec.shot.id}.layer.plate{suffix}"
-        fps = production.settings.production.fps
-        with cache.staging(LAYERS_TIER, content_hash, plan.first, plan.end) as staged:
-            job = RenderJob(spec=plan.spec, production=production, tier=LAYERS_TIER,
-                            first=plan.first, end=plan.end, fps=fps, width=width,
-                            height=height, out_path=staged / media_name,
-                            label=plan.ref.label, shown=plan.shown)
-            details = render_layers(job)
-            manifest = {"shot_id": plan.spec.shot.id, "spec": plan.spec.to_metadata(),
-                        "fps": fps, "size": [job.width, job.height],
-                        "encode_profile": production.settings.encode.profile, **details}
-            return cache.commit(LAYERS_TIER, content_hash, plan.first, plan.end, staged,
-                                media_name, manifest)
+    width, height = _size(production, size)
+    hashes = part_hashes(plan.spec, production, (width, height))
+    found = {name: cache.lookup(LAYERS_TIER, h, *plan.shown) for name, h in hashes.items()}
+    missing = sorted(name for name, entry in found.items() if entry is None)
+    if missing and not render:
+        return None
+    if missing:
+        found.update(_render_missing(plan, production, cache, hashes, missing,
+                                     (width, height)))
+    fps = production.settings.production.fps
+    order = depth_order(plan.spec, production, _framed(plan.spec, production, (width, height)),
+                        plan.shown, fps)
+    plate = found[PLATE]
+    assert plate is not None
+    layers = []
+    for name in [*order, FOREGROUND]:
+        entry = found[name]
+        assert entry is not None
+        layers.append({"name": name,
+                       "kind": "foreground" if name == FOREGROUND else "character",
+                       "media": str(entry.media.resolve())})
+    manifest = {**plate.manifest, "layers": layers, "rendered_layers": missing,
+                "layer_profile": LAYER_PROFILE}
+    return replace(plate, manifest=manifest)
+
+
+def _render_missing(plan: ShotPlan, production: Production, cache: RenderCache,
+                    hashes: dict[str, str], missing: list[str], size: tuple[int, int]
+                    ) -> dict[str, CacheEntry]:
+    """Render the `missing` layers in one pass, each into its own staging folder under its
+    own lock (taken in address order), and publish each as its own entry."""
+    assert plan.spec is not None
+    fps = production.settings.production.fps
+    suffix = ".mov" if production.settings.encode.profile == "resolve" else ".mp4"
+    shot_id = plan.spec.shot.id
+    names = {name: (f"{shot_id}.layer.plate{suffix}" if name == PLATE
+                    else layer_file(shot_id, name)) for name in missing}
+    with contextlib.ExitStack() as stack:
+        for name in sorted(missing, key=lambda n: hashes[n]):
+            stack.enter_context(cache.lock(LAYERS_TIER, hashes[name]))
+        done = {name: cache.lookup(LAYERS_TIER, hashes[name], *plan.shown) for name in missing}
+        todo = [name for name in missing if done[name] is None]
+        if not todo:
+            return {name: entry for name, entry in done.items() if entry is not None}
+        staged = {name: stack.enter_context(cache.staging(LAYERS_TIER, hashes[name],
+                                                          plan.first, plan.end))
+                  for name in todo}
+        job = RenderJob(spec=plan.spec, production=production, tier=LAYERS_TIER,
+                        first=plan.first, end=plan.end, fps=fps, width=size[0],
+                        height=size[1], out_path=staged[todo[0]] / names[todo[0]],
+                        label=plan.ref.label, shown=plan.shown)
+        started = time.perf_counter()
+        counts = _render_parts(job, todo, {n: staged[n] / names[n] for n in todo})
+        seconds = round(time.perf_counter() - started, 3)
+        for name in todo:
+            manifest = {"shot_id": shot_id, "spec": plan.spec.to_metadata(), "fps": fps,
+                        "size": list(size), "part": name,
+                        "encode_profile": production.settings.encode.profile,
+                        "profile": (production.settings.encode.profile if name == PLATE
+                                    else LAYER_PROFILE),
+                        "media_frames": counts[name], "timecode": timecode_at(plan.first, fps),
+                        "seconds": seconds, "rendered_with": todo}
+            done[name] = cache.commit(LAYERS_TIER, hashes[name], plan.first, plan.end,
+                                      staged[name], names[name], manifest)
+        return {name: entry for name, entry in done.items() if entry is not None}
 
 
 def _track_order(stacks: list[tuple[otio.schema.Clip, CacheEntry]]) -> list[str]:

@@ -4,6 +4,8 @@
   kept on the registry record and comes back as an alternate reference `take<n>` on the clip.
 - `fix: <note>`: the note is appended to the shot's prompt, so the shot re-renders.
 - `final`: the shot is queued for its final render (`registry/final_queue.json`).
+- `approve`: the shot's cached keyframe is pinned into its spec (`final.keyframes.approve`);
+  a `retake` also keeps the shot's keyframe as an alternate (`final.keyframes.retake`).
 
 An order marker is applied once: the registry remembers it (shot, order, marker position), and
 the marker on the master edit is renamed `done: <order>`.
@@ -11,12 +13,14 @@ the marker on the master edit is renamed `done: <order>`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import opentimelineio as otio
 
+from render_engine.errors import SoloreelError
 from render_engine.nle.identity import MARKER_RE, marker_texts, media_path
 from render_engine.nle.registry import ShotRegistry
 from render_engine.spec import NAMESPACE, ShotSpec, spec_or_error, write_spec
@@ -39,7 +43,7 @@ def parse_order(text: str) -> tuple[str, str] | None:
     """`retake` / `fix: note` / `final` (any case, surrounding spaces ignored) → (kind, note)."""
     cleaned = text.strip()
     lower = cleaned.lower()
-    if lower in ("retake", "final"):
+    if lower in ("retake", "final", "approve"):
         return lower, ""
     if lower.startswith("fix:") and cleaned[4:].strip():
         return "fix", cleaned[4:].strip()
@@ -95,13 +99,36 @@ def add_alternates(clip: otio.schema.Clip, record: dict[str, Any] | None) -> Non
 
 
 def _apply(kind: str, note: str, spec: ShotSpec, record: dict[str, Any],
-           clip: otio.schema.Clip) -> tuple[ShotSpec | None, str]:
+           clip: otio.schema.Clip, registry: ShotRegistry | None = None
+           ) -> tuple[ShotSpec | None, str]:
+    from render_engine.nle.registry import DryRegistry
+
+    root = registry.root.parent if registry is not None else None
+    store = not isinstance(registry, DryRegistry)  # a dry run writes nothing
     if kind == "retake":
         take = len(record.get("takes", [])) + 1
         record.setdefault("takes", []).append(
             {"spec": spec.to_metadata(), "media": _take_reference(clip)})
         seed = new_seed(spec.shot.id, spec.seed, take)
-        return spec.model_copy(update={"seed": seed}), f"seed {spec.seed} → {seed}"
+        detail = f"seed {spec.seed} → {seed}"
+        if root is not None:  # the keyframe of the old seed stays as an alternate
+            from render_engine.final import keyframes
+
+            with contextlib.suppress(SoloreelError):
+                return keyframes.retake(spec, *keyframes.clip_context(root, clip), seed=seed,
+                                        store=store).spec, detail
+        return spec.model_copy(update={"seed": seed}), detail
+    if kind == "approve":
+        from render_engine.final import keyframes
+
+        try:
+            if root is None:
+                raise SoloreelError("no production to approve against")
+            done = keyframes.approve(spec, *keyframes.clip_context(root, clip),
+                                     label=clip.name, store=store)
+        except SoloreelError as exc:
+            return spec, f"failed: {exc}"
+        return done.spec, done.detail
     if kind == "fix":
         prompt = f"{spec.prompt.rstrip()} {note}".strip()
         return spec.model_copy(update={"prompt": prompt}), f"prompt += {note!r}"
@@ -125,7 +152,7 @@ def apply_orders(timeline: otio.schema.Timeline, registry: ShotRegistry) -> list
             if key in record.get("orders_done", []):
                 marker.name = f"done: {marker.name}"
                 continue
-            changed, detail = _apply(kind, note, spec, record, ref.clip)
+            changed, detail = _apply(kind, note, spec, record, ref.clip, registry)
             record.setdefault("orders_done", []).append(key)
             registry.save(record)
             if changed is not None:

@@ -87,10 +87,21 @@ def mouth_opening(shape: str) -> tuple[float, float]:
     return 2 * ry * MOUTH_WIDTH, 0.55 + 0.45 * rx / REST_WIDTH
 
 
-def face_shape(shape: str) -> tuple[np.ndarray, np.ndarray]:
-    """The frontal template with the mouth (and jaw) in `shape`."""
+def captured_opening(expression: dict[str, float]) -> tuple[float, float]:
+    """(gap in eye spans, width factor) of a captured expression
+    (`render_engine.capture.track`): the proxy's captured mouth (`lipflap.captured_shape`)
+    read the same way as a viseme's, so the final's lips open as the animatic's do."""
+    from render_engine.proxy.lipflap import CAPTURE_CLOSED, captured_shape
+
+    rx, ry = captured_shape(expression)[1]
+    return 2 * max(ry - CAPTURE_CLOSED, 0.0) * MOUTH_WIDTH, 0.55 + 0.45 * rx / REST_WIDTH
+
+
+def face_shape(shape: str, expression: dict[str, float] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The frontal template with the mouth (and jaw) in `shape`, or as captured."""
     xy = _TEMPLATE.copy()
-    gap, width = mouth_opening(shape)
+    gap, width = mouth_opening(shape) if expression is None else captured_opening(expression)
     mouth = slice(48, 68)
     xy[mouth, 0] *= width
     xy[LOWER_LIP, 1] += gap
@@ -99,10 +110,12 @@ def face_shape(shape: str) -> tuple[np.ndarray, np.ndarray]:
     return xy, _DEPTH
 
 
-def face_keypoints(body: np.ndarray | None, shape: str = "X") -> np.ndarray | None:
+def face_keypoints(body: np.ndarray | None, shape: str = "X",
+                   expression: dict[str, float] | None = None) -> np.ndarray | None:
     """The 68 face landmarks (68, 3: x, y, confidence) of a COCO-18 skeleton in pixels, mouth
-    in `shape`; None when the face is not seen (no nose, facing away) or the head is too
-    small to place."""
+    in `shape` — or, with `expression` (a captured take's frame, `capture.store.expression_at`)
+    the captured jaw and lips, the eyes closed by its blink and the brows raised by it; None
+    when the face is not seen (no nose, facing away) or the head is too small to place."""
     if body is None:
         return None
     points = np.asarray(body, np.float64)
@@ -132,12 +145,30 @@ def face_keypoints(body: np.ndarray | None, shape: str = "X") -> np.ndarray | No
         return None
     turn = float(np.dot(nose[:2] - centre, right))
     sin_yaw = math.copysign(math.sqrt(max(0.0, 1 - cos_yaw * cos_yaw)), turn or 1.0)
-    xy, depth = face_shape(shape)
+    xy, depth = face_shape(shape, expression)
+    if expression is not None:
+        xy = _expressive(xy, expression)
     x = xy[:, 0] * cos_yaw + (depth - 0.1) * sin_yaw
     result = np.empty((FACE_POINTS, 3))
     result[:, :2] = centre + span * (x[:, None] * right + xy[:, 1:2] * down)
     result[:, 2] = 1.0
     return result
+
+
+BROW_LIFT = 0.12
+"""Brow travel (eye spans) of a fully raised or lowered captured brow."""
+UPPER_LIDS = np.array([37, 38, 43, 44])
+LOWER_LIDS = np.array([41, 40, 47, 46])
+
+
+def _expressive(xy: np.ndarray, expression: dict[str, float]) -> np.ndarray:
+    """Eyes closed by the captured blink (upper lids onto the lower) and brows moved by the
+    captured raise, on a template face."""
+    xy = xy.copy()
+    blink = min(max(expression.get("blink", 0.0), 0.0), 1.0)
+    xy[UPPER_LIDS, 1] += blink * (xy[LOWER_LIDS, 1] - xy[UPPER_LIDS, 1])
+    xy[17:27, 1] -= BROW_LIFT * min(max(expression.get("brow_raise", 0.0), -1.0), 1.0)
+    return xy
 
 
 def lip_gap(face: np.ndarray) -> float:

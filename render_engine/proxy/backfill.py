@@ -160,8 +160,8 @@ def compute_backfill(rgb: np.ndarray, ray_m: np.ndarray, model: PlateModel) -> B
     height, width = ray_m.shape
     scale = min(1.0, WORK_WIDTH / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    ray = np.minimum(ray_m, np.float32(SKY_M)).astype(np.float32)
-    disparity = np.float32(1.0) / np.maximum(ray, np.float32(0.05))
+    ray = np.minimum(ray_m, np.float32(SKY_M), dtype=np.float32)
+    disparity = np.divide(np.float32(1.0), np.maximum(ray, np.float32(0.05), out=ray), out=ray)
     if scale < 1:  # the nearest under each working pixel: thin props survive the scaling
         reach = math.ceil(1.0 / scale)
         disparity = cv2.resize(cv2.dilate(disparity, np.ones((reach, reach), np.uint8)), size,
@@ -191,11 +191,16 @@ def compute_backfill(rgb: np.ndarray, ray_m: np.ndarray, model: PlateModel) -> B
         filled_disp = cv2.resize(filled_disp, full, interpolation=cv2.INTER_LINEAR)
     else:
         band_full = band
-    out_rgb = rgb.copy()
-    out_rgb[band_full] = filled[band_full]
-    far_ray = np.float32(1.0) / np.maximum(filled_disp, np.float32(1.0 / SKY_M))
+    # the plate changes only inside the band: copy it once and write the band's pixels
+    # (a masked copy, a gather and a scatter) instead of whole-plate selects
+    out_rgb = np.array(rgb, copy=True, order="C")
+    cv2.copyTo(np.ascontiguousarray(filled), band_full.view(np.uint8), out_rgb)
+    inside = np.flatnonzero(band_full)
+    far_ray = np.float32(1.0) / np.maximum(filled_disp.reshape(-1)[inside],
+                                           np.float32(1.0 / SKY_M))
     far_ray = np.where(far_ray >= np.float32(SKY_M * 0.5), np.float32(np.inf), far_ray)
-    out_ray = np.where(band_full, np.maximum(far_ray, ray_m), ray_m).astype(np.float32)
+    out_ray = np.array(ray_m, np.float32, copy=True, order="C")
+    out_ray.reshape(-1)[inside] = np.maximum(far_ray, out_ray.reshape(-1)[inside])
     for array in (out_rgb, out_ray, band_full):
         array.setflags(write=False)
     return Backfill(out_rgb, out_ray, band_full, strongest, radius / scale)

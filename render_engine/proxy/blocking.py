@@ -13,12 +13,14 @@ import math
 
 import numpy as np
 
-from render_engine.bible import CastMember, Production
+from render_engine.bible import CastMember, Production, Seat, SetSpec, Surface
 from render_engine.pose.openpose import SEATED_EYE
 from render_engine.proxy.camera import heading_to
 from render_engine.spec import CharacterSpec, ShotSpec
 
 WALK_SPEED_M_S = 1.2
+TURN_DELAY_S = 0.3
+TURN_SECONDS = 0.8
 EYE_STANDING = 0.93
 EYE_SITTING = SEATED_EYE
 """Seated eye height in body heights when the sheet does not say (the OpenPose figure's, on a
@@ -44,11 +46,16 @@ def character_floor(character: CharacterSpec, t_seconds: float
                     ) -> tuple[float, float, float, bool]:
     """(x, z, facing_deg, walking) of a character at shot time t.
 
-    Walkers follow `path` at 1.2 m/s from t = 0, facing along the segment they walk, and stand
-    facing the last segment's heading once they arrive; everyone else stays where the spec puts
-    them, facing `facing`.
+    Walkers follow `path` at 1.2 m/s from t = 0, facing along the segment they walk (turning
+    smoothly into the next one over CORNER_M either side of a waypoint), and stand facing the
+    last segment's heading once they arrive; a `turn` turns round on the spot
+    (from `facing` to its opposite, TURN_SECONDS from TURN_DELAY_S on); everyone else stays
+    where the spec puts them, facing `facing`.
     """
     x, z = character.position
+    if character.action == "turn":  # turns round on the spot, from `facing`, over 0.8 s
+        turned = 180.0 * _smooth((t_seconds - TURN_DELAY_S) / TURN_SECONDS)
+        return float(x), float(z), (float(character.facing) + turned) % 360.0, False
     if character.action != "walk" or not character.path:
         return float(x), float(z), float(character.facing) % 360.0, False
     points = route(character)
@@ -56,16 +63,38 @@ def character_floor(character: CharacterSpec, t_seconds: float
         return float(x), float(z), float(character.facing) % 360.0, False
     travelled = max(0.0, t_seconds) * WALK_SPEED_M_S
     heading = float(character.facing) % 360.0
-    for start, end in itertools.pairwise(points):
+    segments = list(itertools.pairwise(points))
+    for index, (start, end) in enumerate(segments):
         length = math.dist(start, end)
         heading = heading_to(start, end)
         if travelled < length:
             k = travelled / length
+            if index + 1 < len(segments) and length - travelled < CORNER_M:
+                after = heading_to(*segments[index + 1])  # turning into the next segment
+                heading = _blend(heading, after, 0.5 * (1 - (length - travelled) / CORNER_M))
+            elif index > 0 and travelled < CORNER_M:
+                before = heading_to(*segments[index - 1])
+                heading = _blend(before, heading, 0.5 + 0.5 * travelled / CORNER_M)
             return (start[0] + k * (end[0] - start[0]), start[1] + k * (end[1] - start[1]),
                     heading, True)
         travelled -= length
     end = points[-1]
     return float(end[0]), float(end[1]), heading, False
+
+
+CORNER_M = 0.35
+"""A walker turns into its next segment over this much path either side of a waypoint."""
+
+
+def _blend(a: float, b: float, k: float) -> float:
+    """The heading k of the way from a to b, the short way round."""
+    delta = ((b - a + 180.0) % 360.0) - 180.0
+    return (a + delta * _smooth(k)) % 360.0
+
+
+def _smooth(u: float) -> float:
+    u = min(max(u, 0.0), 1.0)
+    return u * u * (3 - 2 * u)
 
 
 def walk_seconds(character: CharacterSpec) -> float:
@@ -118,9 +147,20 @@ def seated_eye_ratio(production: Production | None, name: str) -> float:
 
 def eye_height(character: CharacterSpec, height_m: float,
                production: Production | None = None) -> float:
-    """Eye height above the floor for the character's posture (seated: from its sheet when
-    `production` is given, see `seated_eye_ratio`)."""
-    if character.action == "sit":
+    """Eye height above the floor for the character's posture. Seated on a named seat or
+    leaning on a named surface: the skeleton's own eyes held upright (`figure_eye_height`
+    without the lean: where the seated cut-out's painted eyes are put, and a flat cut-out
+    bent by a lean barely lowers them); seated elsewhere: from its sheet when `production`
+    is given (see `seated_eye_ratio`)."""
+    if production is not None and (character.seat or character.lean) and character.action in (
+            "sit", "stand", "talk", "sit_down", "stand_up"):
+        from render_engine.pose.acting import figure_eye_height  # it imports this module
+
+        upright = character.model_copy(update={"lean": None}) if character.seat else character
+        eye = figure_eye_height(upright, height_m, production)
+        if eye is not None:
+            return eye
+    if character.action in ("sit", "stand_up"):  # stand_up starts seated
         return seated_eye_ratio(production, character.name) * height_m
     if character.action == "lie":
         return EYE_LYING * height_m
@@ -148,3 +188,66 @@ def find_character(spec: ShotSpec, name: str) -> CharacterSpec:
             return character
     known = ", ".join(spec.character_names()) or "none"
     raise KeyError(f'shot {spec.shot.id}: no character "{name}" (known: {known})')
+
+
+# --------------------------------------------------------------------------- furniture
+
+SEATED_ACTIONS = ("sit", "sit_down", "stand_up")
+"""Actions that put the hips on a seat for some or all of the shot."""
+SEAT_MARGIN_M = 0.3
+"""A seated character without `seat` uses a seat whose footprint is at most this far away."""
+
+
+def seating(set_spec: SetSpec, spec: ShotSpec) -> dict[str, Seat]:
+    """The seat each seated character of the shot sits on, by character name.
+
+    A character naming a seat (`seat = "log"`) sits on it when the set has it; the others take
+    the nearest seat under them (within SEAT_MARGIN_M of the footprint) that still has a free
+    place, in the order the spec lists them. Characters missing here sit on nothing:
+    `render_engine.validate` reports them."""
+    taken: dict[str, int] = {}
+    found: dict[str, Seat] = {}
+    seated = [c for c in spec.characters if c.action in SEATED_ACTIONS]
+    for character in seated:
+        if character.seat:
+            seat = set_spec.seat(character.seat)
+            if seat is not None:
+                found[character.name] = seat
+                taken[seat.name] = taken.get(seat.name, 0) + 1
+    for character in seated:
+        if character.seat:
+            continue
+        x, z = character.position
+        near = sorted((math.dist(s.clamp(x, z), (x, z)), index, s)
+                      for index, s in enumerate(set_spec.seats)
+                      if s.contains(x, z, SEAT_MARGIN_M) and taken.get(s.name, 0) < s.places)
+        if near:
+            seat = near[0][2]
+            found[character.name] = seat
+            taken[seat.name] = taken.get(seat.name, 0) + 1
+    return found
+
+
+def surface_for(set_spec: SetSpec, character: CharacterSpec) -> Surface | None:
+    """The surface a character leans on (`lean = "table"`), or None."""
+    return set_spec.surface(character.lean) if character.lean else None
+
+
+def point_target(spec: ShotSpec, production: Production, set_spec: SetSpec,
+                 character: CharacterSpec, t_seconds: float
+                 ) -> tuple[float, float, float] | None:
+    """World point (x, y, z) a character points at, at shot time t: another character's chest
+    (where they are at that moment), or a seat, surface or prop of the set (its top's
+    centre); None when `point` is unset or names nothing known (`validate` says so)."""
+    name = character.point
+    if not name:
+        return None
+    for other in spec.characters:
+        if other is not character and other.name.strip().lower() == name:
+            x, z, _, _ = character_floor(other, t_seconds)
+            chest = 0.75 * eye_height(other, height_of(production, other.name), production)
+            return (x, chest, z)
+    item = set_spec.seat(name) or set_spec.surface(name) or set_spec.prop(name)
+    if item is None:
+        return None
+    return (item.position[0], item.height_m, item.position[1])

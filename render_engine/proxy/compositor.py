@@ -33,7 +33,7 @@ from render_engine.proxy.occlusion import (
     visibility,
 )
 from render_engine.proxy.planes import Plane, crop
-from render_engine.proxy.shading import light_patch, match_tables, plate_stats
+from render_engine.proxy.shading import light_patch, match_tables, plate_stats, put_pixels
 
 SHADOW_STRENGTH = 0.5
 FACE_ABOVE_EYES = 0.6
@@ -105,12 +105,18 @@ def _contact_shadow(frame: np.ndarray, sprite: Sprite, foregrounds: list[Foregro
         return
     dx = ((np.arange(x0, x1, dtype=np.float32) - cx) / rx)[None, :]
     dy = ((np.arange(y0, y1, dtype=np.float32) - cy) / ry)[:, None]
-    dark = SHADOW_STRENGTH * np.exp(-2.2 * (dx * dx + dy * dy))
+    # SHADOW_STRENGTH * exp(-2.2 (dx² + dy²)), the same operations done in place
+    dark = dx * dx + dy * dy
+    np.multiply(dark, -2.2, out=dark)
+    np.exp(dark, out=dark)
+    np.multiply(dark, SHADOW_STRENGTH, out=dark)
     for alpha, depth in foregrounds:
         if depth < sprite.depth:
             dark = dark * (1.0 - crop(alpha, (x0, y0, x1, y1)))
     region = frame[y0:y1, x0:x1]
-    region[...] = (region * (1.0 - dark)[..., None] + 0.5).astype(np.uint8)
+    shaded = region * (1.0 - dark)[..., None]
+    shaded += 0.5
+    np.copyto(region, shaded, casting="unsafe")  # truncation, as astype(np.uint8)
 
 
 def blend(frame: np.ndarray, x0: int, y0: int, colour: np.ndarray, coverage: np.ndarray
@@ -139,9 +145,14 @@ def blend(frame: np.ndarray, x0: int, y0: int, colour: np.ndarray, coverage: np.
     local = points[:, 1] * w + points[:, 0]
     pixels = (points[:, 1] + y0) * width + (points[:, 0] + x0)
     flat = frame.reshape(-1, 3)
-    a = coverage.reshape(-1)[local].astype(np.float32)[:, None] * np.float32(1.0 / 255.0)
-    below = flat[pixels].astype(np.float32)
-    flat[pixels] = (below + (colour.reshape(-1, 3)[local] - below) * a + 0.5).astype(np.uint8)
+    a = coverage.reshape(-1).take(local).astype(np.float32)[:, None]
+    a *= np.float32(1.0 / 255.0)
+    below = flat.take(pixels, axis=0).astype(np.float32)
+    mixed = colour.reshape(-1, 3).take(local, axis=0) - below
+    mixed *= a
+    mixed += below
+    mixed += np.float32(0.5)
+    put_pixels(flat, pixels, mixed.astype(np.uint8))
 
 
 def _protected_visibility(sprite: Sprite, plate_depth: np.ndarray | Plane | None,

@@ -240,7 +240,9 @@ Recolour = Callable[[CutoutView, int, tuple[int, int, int, int]], np.ndarray]
 
 
 def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
-          idle: Idle | None = None, recolour: Recolour | None = None) -> Sprite | None:
+          idle: Idle | None = None, recolour: Recolour | None = None,
+          skeleton: np.ndarray | None = None, neutral: np.ndarray | None = None,
+          split: frozenset[str] = frozenset()) -> Sprite | None:
     """The character's sprite in a camera's frame at shot time t, or None when not visible.
 
     The floor position (x, 0, z) and the head (x, height_m, z) are projected with the camera:
@@ -248,7 +250,11 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     are followed). A standing view's feet land on the projected floor position; a seated view's
     eyes land on the seated eye point above it (the floor position is under the seat; see
     `_seated_anchor`), where framing aims and the pose figure's eyes are. `recolour` (e.g.
-    `lighting.AmbientMatch`) recolours the source level before it is warped.
+    `lighting.AmbientMatch`) recolours the source level before it is warped. `skeleton`
+    (the frame's (18, 3) COCO-18 keypoints of the character) poses the rigged view's parts
+    (`rig_pose`) by how far it moved from `neutral` (the same figure in the pose the view is
+    painted in); None keeps the cut-out rigid. Parts named in `split` are posed into a layer
+    of their own (`sprite.extra["posed"].layers`; see `rig_pose.split_sprites`).
     """
     member = cutouts.member
     height = member.height_m
@@ -307,13 +313,28 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     local[:, 2] -= (bx0, by0)
     box = (bx0, by0, bx1, by1)
     source = view.levels[level] if recolour is None else recolour(view, level, box)
-    patch = cv2.warpAffine(source, local, (bx1 - bx0, by1 - by0),
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=(0, 0, 0, 0))
+    posed = None
+    if skeleton is not None and not lying:  # rigged: parts follow the frame's skeleton
+        from render_engine.proxy import rig_pose
+
+        posed = rig_pose.pose_cutout(cutouts, view_name, level, source,
+                                     _affine(view, 0, anchor, linear), skeleton,
+                                     (camera.width, camera.height), neutral, split)
+    if posed is not None:
+        patch, (bx0, by0) = posed.rgba, posed.origin
+    else:
+        patch = cv2.warpAffine(source, local, (bx1 - bx0, by1 - by0),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=(0, 0, 0, 0))
     coverage = cv2.extractChannel(patch, 3)
     if not cv2.countNonZero(coverage):
         return None
     image_matrix = _affine(view, 0, anchor, linear)
+    body_matrix = image_matrix
+    if posed is not None:
+        image_matrix = rig_pose.head_matrix(posed, image_matrix)  # the face follows the head
+        if "torso" in posed.transforms:  # shading places the body by its feet: move them too
+            feet = _apply(posed.transforms["torso"], feet)
     mouth = None
     if view.mouth is not None and view.mouth_width > 0:
         centre = _apply(image_matrix, view.mouth)
@@ -334,7 +355,9 @@ def place(cutouts: CastCutouts, camera: Camera, posture: Posture, t: float,
     sprite.extra["scale"] = scale
     sprite.extra["level"] = level
     sprite.extra["head_top"] = tuple(_apply(image_matrix, view.head_top))
-    sprite.extra["feet"] = tuple(_apply(image_matrix, view.ground))
+    sprite.extra["feet"] = tuple(_apply(body_matrix, view.ground))
+    if posed is not None:
+        sprite.extra["posed"] = posed
     if view.eyes is not None:
         sprite.extra["eyes"] = tuple(_apply(image_matrix, view.eyes))
     return sprite

@@ -267,7 +267,12 @@ def plan_framing(spec: ShotSpec, production: Production, width: int, height: int
     if spec.shot.angle == "dutch":
         camera = model.clamp_view(camera.moved(roll_deg=DUTCH_ROLL_DEG))
     if figures and size not in ("EWS", "WS") and spec.camera.position is None:
-        camera = _clear_faces(spec, production, model, camera, figures)
+        camera, cover = _clear_faces(spec, production, model, camera, figures)
+        if cover:
+            shifted = (f"a foreground prop covers {figures[0].name}'s face from every camera "
+                       f"that keeps the {setup}'s framing; its layer is shifted aside in this "
+                       "shot (proxy.prop_shift)")
+            note = f"{note}; {shifted}" if note else shifted
     return Framing(_explicit(spec, camera, figures), setup, note, why)
 
 
@@ -281,25 +286,27 @@ compositor's `face_box`)."""
 
 
 def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, camera: Camera,
-                 figures: list[_Figure]) -> Camera:
+                 figures: list[_Figure]) -> tuple[Camera, int]:
     """Foreground props are part of framing: when a foreground mask nearer than a subject
     would cover the subject's face (where the render will draw it, parallax included), the
     camera rises and/or steps sideways — the least move first — and re-aims so the first
     subject's eyes stay where the size put them. A body or hands behind the prop are fine:
-    only the face box counts. Without a clear candidate the camera is kept (the compositor
-    still keeps the prop off the face)."""
+    only the face box counts. Without a clear candidate the least covered camera is kept
+    and the count of prop samples still over a face is returned with it: the render then
+    shifts the prop's layer aside (`render_engine.proxy.prop_shift`), and the compositor keeps
+    any remainder off the face."""
     from render_engine.proxy.plates import prop_points
 
     source = plate_source(spec, production)
     if not source.masks:
-        return camera
+        return camera, 0
     anchor = np.asarray(figures[0].eye_point)
     where = camera.project(anchor)
     if where[2] <= 0:
-        return camera
+        return camera, 0
     best, best_cover = camera, _face_cover(source, spec, camera, figures, prop_points)
     if best_cover == 0:
-        return camera
+        return camera, 0
     right = camera.rotation()[0]
     feet = _inside(camera, figures, feet=True)  # a frame that showed the feet keeps them
     for rise in PROP_RISES_M:
@@ -319,8 +326,8 @@ def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, came
             if cover < best_cover:
                 best, best_cover = moved, cover
             if cover == 0:
-                return moved
-    return best
+                return moved, 0
+    return best, best_cover
 
 
 def _face_cover(source: object, spec: ShotSpec, camera: Camera, figures: list[_Figure],

@@ -26,3 +26,18 @@ def project(camera: Camera, points: np.ndarray) -> np.ndarray:
     cam[..., 0] = camera.width / 2 + focal * cam[..., 0] / safe
     cam[..., 1] = camera.height / 2 - focal * cam[..., 1] / safe
     return cam
+
+
+def project_many(camera: Camera, *point_sets: np.ndarray) -> list[np.ndarray]:
+    """Several sets of world points ((..., 3) each) projected in one `project` call — the
+    results in order and in their own shapes. A projection costs a dozen small numpy calls
+    whatever its size, so a caller that needs a few small sets per frame (a sprite's feet,
+    head, eyes and shadow) pays that once instead of per set."""
+    arrays = [np.asarray(points, float) for points in point_sets]
+    flat = project(camera, np.concatenate([a.reshape(-1, 3) for a in arrays]))
+    out, start = [], 0
+    for array in arrays:
+        count = array.size // 3
+        out.append(flat[start:start + count].reshape(array.shape))
+        start += count
+    return out

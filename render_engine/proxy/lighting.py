@@ -19,11 +19,18 @@ soft fill in the shadows, so skin keeps its colour (the "grey skin" of a plain c
 transfer: Reinhard et al., "Color Transfer between Images", IEEE CG&A 2001, moves chroma
 towards the plate's grey mean); a day preset that names no sun direction is lit as a soft,
 frontal fill.
+
+A fire's flicker is a function of the scene's clock too (`scene_clock`): its waves come from
+the set, the lighting and the scene, and it is read at the frame's source time, so a wide and a
+close-up covering the same instant show the same fire level and the same firelight on faces.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -56,6 +63,8 @@ STATS_STEP_M = 0.1
 WRAP = 0.35
 """Wrap lighting: how far round the body the key reaches past the terminator (the shading's)."""
 FIRE_HEIGHT_M = 0.5
+STEADY_CACHE = 64
+"""Flicker-free character lights remembered per shot (a few cameras x characters x places)."""
 FIRE_FLICKER_GAIN = 0.9
 NEUTRAL = LightingPreset(key_azimuth_deg=-35.0, key_elevation_deg=35.0,
                          key_color=(255, 248, 240), ambient_color=(150, 150, 150))
@@ -184,6 +193,30 @@ def _flicker_waves(seed: int) -> tuple[tuple[float, float, float], ...]:
                  zip(freqs, phases, FLICKER_WEIGHTS, strict=True))
 
 
+def scene_key(spec: ShotSpec, production: Production | None = None) -> str:
+    """The scene a shot belongs to, as the renderer can tell from its spec alone: its set, the
+    lighting it asks for (the set's default when none) and the scene part of its id — what
+    precedes the last '-' (`s02` of script2edit's `s02-003`; empty for an id without one). Two
+    shots with the same key are coverage of one scene and share its clock."""
+    lighting = spec.lighting or ""
+    if production is not None:
+        with contextlib.suppress(SoloreelError):
+            lighting = production.set(spec.set).lighting_name(spec.lighting) or lighting
+    ident = spec.shot.id
+    scene = ident.rsplit("-", 1)[0] if "-" in ident else ""
+    return f"{spec.set.strip().lower()}/{lighting.strip().lower()}/{scene.lower()}"
+
+
+def scene_clock(spec: ShotSpec, production: Production | None = None) -> tuple[int, float]:
+    """(seed, origin) of the scene's clock: the seed of its flicker waves (from `scene_key`,
+    not the shot's seed) and the source time of shot time 0 (`shot.origin`). A frame at shot
+    time t is at scene time origin + t — the clip's own source time, so the coverage of one
+    scene shot on a common source clock (as takes of the same action are) flickers in phase,
+    and a cut between a wide and a close-up at the same instant does not jump."""
+    digest = hashlib.sha256(f"soloreel/scene-clock/{scene_key(spec, production)}".encode())
+    return int.from_bytes(digest.digest()[:4], "big"), float(spec.shot.origin)
+
+
 def flicker_noise(t: float, seed: int) -> float:
     """Deterministic fire-like noise in about -1..1 at time t: a few incommensurate sines
     whose frequencies (1.3-14 Hz) and phases come from the seed."""
@@ -260,20 +293,26 @@ def has_key_direction(preset: LightingPreset) -> bool:
 
 @dataclass(frozen=True)
 class ShotLighting:
-    """The lighting of one shot: its preset, the fire's position if it is one, the seed, and
-    the plate the scene's ambient match is measured on."""
+    """The lighting of one shot: its preset, the fire's position if it is one, the seed of its
+    flicker (the scene clock's, see `scene_clock`), the plate the scene's ambient match is
+    measured on, and the scene time of shot time 0."""
 
     preset: LightingPreset
     source: tuple[float, float, float] | None
     seed: int
     plate: PlateSource | None = None
+    origin: float = 0.0
+    _steady: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
+                                      compare=False, hash=False)
+    """`for_character`'s flicker-free part per (camera, world, facing) (see there)."""
 
     def flicker(self, t: float) -> float:
-        """Key multiplier at shot time t: 1 without flicker, varying around 1 for fire."""
+        """Key multiplier at shot time t (scene time origin + t): 1 without flicker, varying
+        around 1 for fire."""
         if self.preset.flicker <= 0:
             return 1.0
         amount = self.preset.flicker * FIRE_FLICKER_GAIN
-        return max(0.2, 1.0 + amount * 0.5 * flicker_noise(t, self.seed))
+        return max(0.2, 1.0 + amount * 0.5 * flicker_noise(self.origin + t, self.seed))
 
     def scene_stats(self, world: tuple[float, float, float]
                     ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -290,7 +329,29 @@ class ShotLighting:
                       t: float, facing_deg: float | None = None) -> SpriteLight:
         """The light on a character whose body centre is at `world`, seen from `camera`;
         with `facing_deg` (the character's heading in the set) the middle of the body is lit
-        by how the character faces the key, the same from every camera."""
+        by how the character faces the key, the same from every camera.
+
+        Everything but the flicker is a function of (camera, world, facing): that part is
+        computed once per such key (a still camera and a seated character repeat it every
+        frame) and only the flicker gain is applied per frame — the same numbers as computing
+        it all afresh."""
+        memo = (camera, tuple(float(v) for v in world),
+                None if facing_deg is None else float(facing_deg))
+        steady = self._steady.get(memo)
+        if steady is None:
+            steady = self._steady_light(camera, world, facing_deg)
+            if len(self._steady) >= STEADY_CACHE:  # a moving camera: start afresh
+                self._steady.clear()  # (one atomic call: shots may render on threads)
+            self._steady[memo] = steady
+        light, key, rim_strength = steady
+        flick = self.flicker(t)
+        return dataclasses.replace(light, key=tuple(float(v) for v in key * flick),
+                                   rim_strength=float(rim_strength * (0.6 + 0.4 * flick)))
+
+    def _steady_light(self, camera: Camera, world: tuple[float, float, float],
+                      facing_deg: float | None) -> tuple[SpriteLight, np.ndarray, float]:
+        """`for_character` without the flicker: the light with key and rim strength at
+        flicker 1, the unflickered key (array) and rim strength to scale per frame."""
         preset = self.preset
         daylight = is_daylight(preset)
         soft = daylight and not has_key_direction(preset)
@@ -335,16 +396,16 @@ class ShotLighting:
             seen = (-float(direction[2]) / max(math.hypot(direction[0], direction[2]), 1e-6)
                     + WRAP) / (1.0 + WRAP)
             lit_offset = float(np.clip(lit, 0.0, 1.0) - np.clip(seen, 0.0, 1.0))
-        flick = self.flicker(t)
-        return SpriteLight(direction=tuple(float(v) for v in direction),
-                           key=tuple(float(v) for v in key * flick),
-                           ambient=tuple(float(v) for v in ambient), norm=norm,
-                           rim=tuple(float(v) for v in rim_color),
-                           rim_strength=float(rim_strength * (0.6 + 0.4 * flick)),
-                           match_l=DAY_MATCH_L if daylight else MATCH_L,
-                           match_ab=DAY_MATCH_AB if daylight else MATCH_AB,
-                           fill=fill,
-                           lit_offset=lit_offset, scene=self.scene_stats(world))
+        light = SpriteLight(direction=tuple(float(v) for v in direction),
+                            key=tuple(float(v) for v in key),
+                            ambient=tuple(float(v) for v in ambient), norm=norm,
+                            rim=tuple(float(v) for v in rim_color),
+                            rim_strength=float(rim_strength),
+                            match_l=DAY_MATCH_L if daylight else MATCH_L,
+                            match_ab=DAY_MATCH_AB if daylight else MATCH_AB,
+                            fill=fill,
+                            lit_offset=lit_offset, scene=self.scene_stats(world))
+        return light, key, rim_strength
 
 
 def shot_lighting(production: Production, spec: ShotSpec) -> ShotLighting:
@@ -357,4 +418,5 @@ def shot_lighting(production: Production, spec: ShotSpec) -> ShotLighting:
         plate: PlateSource | None = plate_source(spec, production)
     except (OSError, ValueError, SoloreelError):
         plate = None
-    return ShotLighting(preset, find_light_source(production, spec, preset), spec.seed, plate)
+    seed, origin = scene_clock(spec, production)
+    return ShotLighting(preset, find_light_source(production, spec, preset), seed, plate, origin)

@@ -10,16 +10,20 @@ and animated on a copy of the background, inside its bounding box only:
   `ShotLighting.flicker(t)` that scales the key on the characters — with rising turbulence
   inside the flames, and a warm glow on the ground round it (the mask blurred outwards) that
   swells and dims with the same signal. A fire in a preset that does not flicker (a candle by
-  day) gets a signal of its own from the shot's seed.
+  day) gets a signal of its own from the scene's clock.
 - `screen`: a faint, stepped brightness flicker (a monitor's refresh beating with the camera).
 - `water`: a travelling ripple of brightness.
 - `sway`: a slow horizontal sway, strongest at the top of the region (trees, grass), resampled
   from the plate itself.
 
-Everything is deterministic in the shot's seed and time. The flicker model is the sum of
-incommensurate sines that `render_engine.proxy.lighting.flicker_noise` uses (as in real-time
-fire lighting, e.g. GPU Gems ch. 6, "Fire in the Vulcan Demo", 2004); the ripple and the sway
-are single travelling sines.
+Everything runs on the scene's clock (`render_engine.proxy.lighting.scene_clock`): a seed
+from the set, the lighting and the scene, read at the frame's scene time (its source time,
+`shot.origin` + shot time). So two shots covering the same instant of a scene — a WS and an
+MCU — show the same fire level, the same rising turbulence and the same sway, and a cut
+between them does not jump; another scene or set has waves of its own. The flicker model is
+the sum of incommensurate sines that `render_engine.proxy.lighting.flicker_noise` uses (as
+in real-time fire lighting, e.g. GPU Gems ch. 6, "Fire in the Vulcan Demo", 2004); the ripple
+and the sway are single travelling sines.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from render_engine.bible import LivingRegion, Production
 from render_engine.errors import SoloreelError
 from render_engine.proxy import lens
 from render_engine.proxy.camera import Camera
-from render_engine.proxy.lighting import ShotLighting, flicker_noise
+from render_engine.proxy.lighting import ShotLighting, flicker_noise, scene_clock
 from render_engine.proxy.projection import SKY_MM, PlateModel, plate_source
 from render_engine.spec import ShotSpec
 
@@ -224,7 +228,8 @@ class LivingPlate:
                  lighting: ShotLighting):
         """Load the set's living masks (none when the shot replaces the plate with its own, or
         the plate renderer is a stand-in without the plate's model)."""
-        self.plates, self.lighting, self.seed = plates, lighting, spec.seed
+        self.plates, self.lighting = plates, lighting
+        self.seed, self.origin = scene_clock(spec, production)
         self.regions: list[_Region] = []
         self._camera: Camera | None = None
         self._warped: list[_Warped] = []
@@ -245,7 +250,7 @@ class LivingPlate:
                                   f"set {spec.set!r} living[{index}].image", region.image)
             if found is None:
                 continue
-            rng = np.random.default_rng([spec.seed, index, 17])
+            rng = np.random.default_rng([self.seed, index, 17])
             noise = None
             if region.preset in ("fire", "candle"):
                 noise = cv2.GaussianBlur(rng.standard_normal((24, 12)).astype(np.float32),
@@ -255,11 +260,12 @@ class LivingPlate:
                                         phase=float(rng.uniform(0, 2 * math.pi))))
 
     def signal(self, t: float) -> float:
-        """The fire signal at shot time t (1 = steady): the lighting's own flicker when its
-        preset flickers, so the flames, their glow and the characters' key move together."""
+        """The fire signal at shot time t (1 = steady), a function of the scene time
+        `origin + t`: the lighting's own flicker when its preset flickers, so the flames,
+        their glow and the characters' key move together."""
         if self.lighting.preset.flicker > 0:
             return self.lighting.flicker(t)
-        return max(0.2, 1.0 + 0.35 * flicker_noise(t, self.seed))
+        return max(0.2, 1.0 + 0.35 * flicker_noise(self.origin + t, self.seed))
 
     def region_alpha(self, camera: Camera, index: int = 0) -> np.ndarray:
         """Region `index` as the camera sees it: (H, W) float32 in 0..1 (for tests, review)."""
@@ -362,7 +368,8 @@ class LivingPlate:
         h = y1 - y0
         steady = FIRE_GAIN * amount * swing
         if warped.noise is not None:
-            offset = int(t * 1.6 * h) % h  # the texture rises 1.6 region heights a second
+            # the texture rises 1.6 region heights a second, on the scene's clock
+            offset = int(((self.origin + t) * 1.6) % 1.0 * h) % h
             turbulence = warped.noise[h - offset:2 * h - offset]
             # weight = steady + TURBULENCE x amount x turbulence (one saturating cv2 pass)
             weight = cv2.addWeighted(turbulence, TURBULENCE * amount, turbulence, 0.0, steady)
@@ -385,14 +392,14 @@ class LivingPlate:
         x0, y0, x1, y1 = warped.box  # type: ignore[misc]
         phase = warped.extra["phase"]
         if region.spec.preset == "screen":  # stepped at 12 Hz, a few percent
-            step = math.floor(t * 12.0)
+            step = math.floor((self.origin + t) * 12.0)  # on the scene's clock
             level = 0.06 * amount * flicker_noise(step / 12.0, self.seed + region.salt)
             weight = warped.alpha * np.float32(level)
         else:  # water: a ripple travelling across the region
             h, w = y1 - y0, x1 - x0
             ys = np.arange(h, dtype=np.float32)[:, None] / max(h, 1)
             xs = np.arange(w, dtype=np.float32)[None, :] / max(w, 1)
-            ripple = np.sin(2 * math.pi * (6.0 * xs + 3.0 * ys) - 2.4 * t + phase)
+            ripple = np.sin(2 * math.pi * (6.0 * xs + 3.0 * ys) - 2.4 * (self.origin + t) + phase)
             weight = warped.alpha * (0.12 * amount) * ripple.astype(np.float32)
         patch = background[y0:y1, x0:x1].astype(np.float32)
         out[y0:y1, x0:x1] = np.clip(patch * (1.0 + weight[..., None]) + 0.5, 0, 255
@@ -404,7 +411,7 @@ class LivingPlate:
         x0, y0, x1, y1 = warped.box  # type: ignore[misc]
         h, w = y1 - y0, x1 - x0
         width = background.shape[1]
-        shift = SWAY_PX * amount * h * math.sin(2 * math.pi * t / SWAY_PERIOD_S
+        shift = SWAY_PX * amount * h * math.sin(2 * math.pi * (self.origin + t) / SWAY_PERIOD_S
                                                  + warped.extra["phase"])
         if abs(shift) < 0.05:
             return

@@ -12,6 +12,7 @@ box-blurred by a pixel so object edges stay soft.
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -48,6 +49,43 @@ def floor_depth(camera: Camera, box: tuple[int, int, int, int]) -> np.ndarray:
     return depth.astype(np.float32)
 
 
+def _not_floor_of(camera: Camera, plate: np.ndarray, box: tuple[int, int, int, int]
+                  ) -> np.ndarray:
+    """1 - floorness of the plate depth pixels in a box: 0 where the plate shows the floor
+    (its depth over FLOOR_RATIO[1] of the floor plane's there), ramping to 1 below
+    FLOOR_RATIO[0]."""
+    ground = floor_depth(camera, box)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isfinite(ground), plate / ground, 0.0)
+    low, high = FLOOR_RATIO
+    return 1.0 - np.clip((ratio - low) / (high - low), 0.0, 1.0)
+
+
+_floors = threading.local()
+"""This thread's latest (camera, plate depth array, its `_not_floor_of` over the frame)."""
+
+
+def _whole(plate_depth: np.ndarray | Plane) -> np.ndarray | None:
+    """The plate depth as a whole array when it already is one (a still camera's view keeps
+    its whole plane), else None (a moving camera's depth is made per box)."""
+    if isinstance(plate_depth, np.ndarray):
+        return plate_depth
+    return plate_depth.made()
+
+
+def _not_floor(camera: Camera, plate: np.ndarray) -> np.ndarray:
+    """`_not_floor_of` over the whole frame, made once per camera and depth array: a static
+    shot shows the same plate every frame, so only its characters' boxes change. Pixel for
+    pixel what the per-box computation gives (the same operations on the same values)."""
+    found = getattr(_floors, "entry", None)
+    if found is not None and found[0] == camera and found[1] is plate:
+        return found[2]
+    height, width = plate.shape[:2]
+    weight = _not_floor_of(camera, plate, (0, 0, width, height))
+    _floors.entry = (camera, plate, weight)  # holds the array: its id is never reused
+    return weight
+
+
 def mask_visibility(sprite: Sprite, foregrounds: list[Foreground]) -> np.ndarray | None:
     """1 - coverage of every foreground mask nearer than the sprite, over its box (None if no
     mask is nearer)."""
@@ -75,12 +113,11 @@ def depth_visibility(sprite: Sprite, plate_depth: np.ndarray | Plane | None,
     soft = SOFT_M + SOFT_PER_M * sprite.depth
     hidden = np.clip((near - plate) * (1.0 / soft), 0.0, 1.0)
     if camera is not None:
-        ground = floor_depth(camera, sprite.bbox)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(np.isfinite(ground), plate / ground, 0.0)
-        low, high = FLOOR_RATIO
-        floorness = np.clip((ratio - low) / (high - low), 0.0, 1.0)
-        hidden *= 1.0 - floorness
+        whole = _whole(plate_depth)
+        if whole is not None:  # a still camera's plate: its floor weight is made once
+            hidden *= crop(_not_floor(camera, whole), sprite.bbox)
+        else:
+            hidden *= _not_floor_of(camera, plate, sprite.bbox)
     if not hidden.any():
         return None
     visible = 1.0 - hidden.astype(np.float32)

@@ -40,6 +40,10 @@ class Plane:
             self._full = self._make_full()
         return self._full
 
+    def made(self) -> np.ndarray | None:
+        """The whole plane if something already made it, else None (nothing is computed)."""
+        return self._full
+
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         return np.asarray(self.full(), dtype=dtype)  # type: ignore[call-overload]
 

@@ -93,6 +93,19 @@ class _Mask:
     levels: list[np.ndarray]
     depth_m: float
     anchor: np.ndarray
+    supports: dict[int, tuple[int, int, int, int] | None] = field(default_factory=dict)
+    """Per mip level, the (padded) level's bounding box of non-zero pixels (x0, y0, x1, y1
+    inclusive; None: all zero), measured on first use."""
+
+    def support(self, level: int) -> tuple[int, int, int, int] | None:
+        """The level's bounding box of non-zero pixels (see `supports`)."""
+        if level not in self.supports:
+            alpha = self.levels[level]
+            rows = np.flatnonzero(cv2.reduce(alpha, 1, cv2.REDUCE_MAX))
+            cols = np.flatnonzero(cv2.reduce(alpha, 0, cv2.REDUCE_MAX))
+            self.supports[level] = (None if not len(rows) else
+                                    (int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])))
+        return self.supports[level]
 
 
 @dataclass
@@ -247,7 +260,10 @@ def _near_pyramid(ray_m: np.ndarray, levels: list[np.ndarray], model: PlateModel
         rows, cols = level.shape[0], level.shape[1] - (2 * PAD if model.kind == "360" else 0)
         grown = np.pad(near, ((0, rows * 2 - near.shape[0]), (0, cols * 2 - near.shape[1])),
                        mode="edge")
-        near = grown.reshape(rows, 2, cols, 2).min(axis=(1, 3))
+        # the minimum of each 2x2 block as three element-wise minima of strided views: the
+        # same values as a (rows, 2, cols, 2) reduction, several times faster on a full plate
+        near = np.minimum(np.minimum(grown[0::2, 0::2], grown[0::2, 1::2]),
+                          np.minimum(grown[1::2, 0::2], grown[1::2, 1::2]))
         out.append(_pad(near, model))
     return out
 
@@ -294,7 +310,7 @@ class _View:
     flatten: Flatten | None = None
     maps: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     hits: int = 0
-    """How often the view was asked for again (a still camera's: every frame)."""
+    """How often a frame's background was asked for again (a still camera's: every frame)."""
 
 
 class PlateRenderer:
@@ -321,14 +337,14 @@ class PlateRenderer:
     def background(self, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
         """The view's RGB (H, W, 3) uint8 and depth (H, W) float32: camera-space z in metres,
         as `Camera.project` gives it (np.inf for sky, or everywhere when there is no depth)."""
-        view = self._view(camera)
+        view = self._view(camera, hit=True)
         return view.rgb, self._full_depth(camera, view)
 
     def background_planes(self, camera: Camera) -> tuple[np.ndarray, Plane]:
         """`background`, with the depth as a `Plane`: a moving camera's new view computes its
         depth only inside the boxes the compositor asks for (a view seen again — a still
         camera's — keeps the whole plane)."""
-        view = self._view(camera)
+        view = self._view(camera, hit=True)
         plane = Plane((camera.height, camera.width),
                       lambda box: self._depth_crop(camera, view, box),
                       lambda: self._full_depth(camera, view))
@@ -360,18 +376,17 @@ class PlateRenderer:
 
     def foreground_planes(self, camera: Camera) -> list[tuple[np.ndarray | Plane, float]]:
         """`foreground`, with each alpha as a `Plane` warped only inside the boxes asked for
-        (whole arrays for a view seen again, or one whose disocclusions are filled)."""
+        (whole arrays for a view seen again, or one whose disocclusions are filled from
+        around them; the background layer's share is per pixel, so it is applied per box)."""
         view = self._view(camera)
-        if (view.masks is not None or view.ghosts is not None or view.back is not None
-                or view.hits):
+        if view.masks is not None or view.ghosts is not None or view.hits:
             return self.foreground(camera)
         level = self._levels(camera)[0][0]
         planes: list[tuple[np.ndarray | Plane, float]] = []
         for index, mask in enumerate(self.assets.masks):
             planes.append((Plane(
                 (camera.height, camera.width),
-                lambda box, mask=mask: self._mask_crop(camera, view, mask.levels[level], level,
-                                                       box),
+                lambda box, mask=mask: self._mask_crop(camera, view, mask, level, box),
                 lambda index=index: self.foreground(camera)[index][0]),
                 _mask_depth(camera, mask)))
         return planes
@@ -392,11 +407,15 @@ class PlateRenderer:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _view(self, camera: Camera) -> _View:
+    def _view(self, camera: Camera, hit: bool = False) -> _View:
+        """The camera's view, rendered on first use. `hit`: a frame asks for its background
+        (once per frame), so a view met again with `hit` is a still camera's; the masks and
+        the stretched-fill mask of the same frame ask without it, so a moving camera's view
+        keeps computing its masks per box only."""
         view = self._views.get(camera)
         if view is not None:
             self._views.move_to_end(camera)
-            view.hits += 1
+            view.hits += hit
             return view
         view = self._render(camera)
         self._views[camera] = view
@@ -521,17 +540,38 @@ class PlateRenderer:
                         cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         return ray * _cosines(camera.width, camera.height, camera.hfov_deg)[y0:y1, x0:x1]
 
-    def _mask_crop(self, camera: Camera, view: _View, source: np.ndarray, level: int,
-                   box: Box) -> np.ndarray:
+    def _mask_crop(self, camera: Camera, view: _View, mask: _Mask, level: int, box: Box
+                   ) -> np.ndarray:
         """A foreground mask's alpha inside a box, pixel for pixel what `foreground` gives
-        there (views without filled disocclusions)."""
+        there (views without disocclusions filled from around them).
+
+        A box whose maps read only plate pixels outside the mask's support is zero without
+        warping (a character's box beside the prop: about 40 % of the demo's crops): bilinear
+        remapping reads pixels x..x+1, y..y+1 of each fixed-point map entry, clamped at the
+        borders (BORDER_REPLICATE), so the map's range bounds everything the warp reads."""
         x0, y0, x1, y1 = box
         if x1 <= x0 or y1 <= y0:
             return np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.float32)
+        support = mask.support(level)
+        if support is None:
+            return np.zeros((y1 - y0, x1 - x0), np.float32)
         map1, map2 = self._maps(camera, view, level)
-        alpha = cv2.remap(source, map1[y0:y1, x0:x1], map2[y0:y1, x0:x1], cv2.INTER_LINEAR,
+        maps = map1[y0:y1, x0:x1]
+        source = mask.levels[level]
+        lo_x, hi_x = cv2.minMaxLoc(cv2.extractChannel(maps, 0))[:2]
+        lo_y, hi_y = cv2.minMaxLoc(cv2.extractChannel(maps, 1))[:2]
+        last_x, last_y = source.shape[1] - 1, source.shape[0] - 1
+        if (min(max(hi_x + 1, 0), last_x) < support[0]
+                or min(max(lo_x, 0), last_x) > support[2]
+                or min(max(hi_y + 1, 0), last_y) < support[1]
+                or min(max(lo_y, 0), last_y) > support[3]):
+            return np.zeros((y1 - y0, x1 - x0), np.float32)
+        alpha = cv2.remap(source, maps, map2[y0:y1, x0:x1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-        return alpha.astype(np.float32) * np.float32(1 / 255)
+        alpha = alpha.astype(np.float32) * np.float32(1 / 255)
+        if view.back is not None:  # behind the prop: it no longer hides anything
+            alpha *= np.float32(1.0) - view.back[y0:y1, x0:x1]
+        return alpha
 
     def _plate_distance(self, maps: np.ndarray, back: bool = False) -> np.ndarray:
         """The plate's ray distance (sky capped at SKY_M) at level-0 maps (H, W, 2); `back`:

@@ -18,15 +18,29 @@ import numpy as np
 
 from render_engine.bible import Production
 from render_engine.errors import SoloreelError
+from render_engine.pose.acting import (
+    CharacterActing,
+    acting_for,
+    body_acting,
+    figure_eye_height,
+    speech_energy,
+)
 from render_engine.pose.openpose import (
     SEATED_EYE,
+    SEATED_HEAD_FORWARD,
+    body_keypoints,
+    confidence,
     draw_poses,
-    standing_pose,
     to_pose_keypoint_json,
 )
 from render_engine.proxy import lens
+from render_engine.proxy.blocking import SEATED_ACTIONS
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.cutouts import NEAR_M, THIGH, Posture, relative_facing
+from render_engine.spec import ShotSpec
+
+__all__ = ["CharacterActing", "PoseJsonWriter", "PoseTrack", "acting_for", "pose_action",
+           "pose_frame", "pose_keypoints", "seat_cutouts", "speech_energy"]
 
 
 def pose_action(posture: Posture, speaking: bool) -> str:
@@ -40,34 +54,50 @@ def pose_action(posture: Posture, speaking: bool) -> str:
 
 
 def pose_keypoints(camera: Camera, posture: Posture, height_m: float, t: float,
-                   speaking: bool = False, seated_eye_m: float | None = None
-                   ) -> np.ndarray | None:
+                   speaking: bool = False, seated_eye_m: float | None = None,
+                   acting: CharacterActing | None = None) -> np.ndarray | None:
     """(18, 3) keypoints in frame pixels for one character, or None when behind the camera.
 
-    A seated figure is scaled like its cut-out (by its height projected at the seat) and
-    shifted so its eyes land on the seated eye point above the seat (`seated_eye_m`, default
-    the figure's own), exactly where the seated cut-out puts its painted eyes."""
+    The figure (`body_keypoints`) is built in metres in its own frame, turned to its heading,
+    stood on the floor and projected through the shot's camera point by point, so a planted
+    foot stays on its ground point and hips on a seat are drawn at the seat's height. A
+    seated figure has its hips over the floor position and its feet a thigh in front. A
+    seated figure on no seat of the set's (no `acting.seat`) keeps the older placement:
+    shifted so its eyes land on the seated eye point (`seated_eye_m`, default the figure's
+    own), where the seated cut-out paints its eyes. On a set's seat the hips rest on its top
+    and the figure sits SEATED_HEAD_FORWARD back, so its eyes are over the floor position as
+    the seated cut-out's are (`seat_cutouts` puts those at the figure's eye height)."""
     x, z = posture.x, posture.z
     action = pose_action(posture, speaking)
-    if action == "sit":  # the figure's feet are a thigh in front of the seat
-        heading = math.radians(posture.facing_deg)
-        x += math.sin(heading) * THIGH * height_m
-        z += math.cos(heading) * THIGH * height_m
-    points = lens.project(camera, np.array([[x, 0.0, z], [x, height_m, z]]))
-    if points[0, 2] < NEAR_M:
+    heading = math.radians(posture.facing_deg)
+    right = np.array([math.cos(heading), -math.sin(heading)])
+    forward = np.array([math.sin(heading), math.cos(heading)])
+    if action in SEATED_ACTIONS:  # the figure's feet are a thigh in front of the seat
+        reach = THIGH
+        if acting is not None and acting.seat is not None:  # eyes over the floor position
+            reach -= SEATED_HEAD_FORWARD
+        x += forward[0] * reach * height_m
+        z += forward[1] * reach * height_m
+    ground = lens.project(camera, np.array([x, 0.0, z]))
+    if ground[2] < NEAR_M:
         return None
-    feet = (float(points[0, 0]), float(points[0, 1]))
-    if action == "sit":  # scaled at the seat, like the seated cut-out
-        seat_px = lens.project(camera, np.array([[posture.x, 0.0, posture.z],
-                                                 [posture.x, height_m, posture.z]]))
-        height_px = float(np.hypot(*(seat_px[1, :2] - seat_px[0, :2])))
-    else:
-        height_px = float(np.hypot(*(points[1, :2] - points[0, :2])))
+    body = body_keypoints(t, "stand" if action == "turn" else action,
+                          body_acting(posture.facing_deg, height_m, t, acting, (x, z), speaking))
+    if action == "lie":
+        lat, fwd, up = body[:, 0], body[:, 1], body[:, 2]
+        body = np.stack([lat, up - 0.5, 0.05 + 0.3 * (fwd + 0.06)], axis=1)
+    world = np.empty((18, 3))
+    world[:, 0] = x + (body[:, 0] * right[0] + body[:, 1] * forward[0]) * height_m
+    world[:, 1] = body[:, 2] * height_m
+    world[:, 2] = z + (body[:, 0] * right[1] + body[:, 1] * forward[1]) * height_m
+    points = lens.project(camera, world)
+    if np.any(points[:, 2] < 1e-3):
+        return None
     relative = relative_facing(camera, posture.x, posture.z, posture.facing_deg)
-    figure = standing_pose(feet, height_px, relative, t, action,
-                           distance=float(points[0, 2]) / height_m,
-                           camera_up=camera.position[1] / height_m)
-    if action == "sit":
+    figure = np.empty((18, 3))
+    figure[:, :2] = points[:, :2]
+    figure[:, 2] = confidence(math.radians(relative), action)
+    if action == "sit" and (acting is None or acting.seat is None):
         eye_m = SEATED_EYE * height_m if seated_eye_m is None else seated_eye_m
         eyes = lens.project(camera, np.array([posture.x, eye_m, posture.z]))
         if eyes[2] >= NEAR_M:
@@ -133,3 +163,19 @@ class PoseJsonWriter:
         self._handle.write("\n]\n")
         self._handle.close()
         self._handle = None
+
+
+def seat_cutouts(cast: dict[str, Any], spec: ShotSpec, production: Production) -> None:
+    """Put the seated cut-outs of characters on a named seat with their painted eyes where
+    the skeleton's are upright on that seat (`figure_eye_height`: the seat's height plus the
+    figure's eyes above its hips) instead of on the sheet's knee-high seat, so the cut-out
+    sits on the log, framing aims at its eyes and the pose figure agrees. `cast` maps names
+    to `proxy.sheets.CastCutouts` (their `seated_eye_m` is set, per shot)."""
+    for character in spec.characters:
+        sheet = cast.get(character.name)
+        if sheet is None or character.action != "sit" or not character.seat:
+            continue
+        upright = character.model_copy(update={"lean": None})
+        eye = figure_eye_height(upright, sheet.member.height_m, production)
+        if eye is not None:
+            sheet.seated_eye_m = eye

@@ -14,6 +14,7 @@ Three things happen on the sprite's own pixels only:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -159,6 +160,52 @@ def recolour(rgba: np.ndarray, table: np.ndarray) -> np.ndarray:
     return out
 
 
+def _linspace(stop: float, num: int) -> np.ndarray:
+    """`np.linspace(0, stop, num, dtype=np.float32)` (num >= 2), value for value, without its
+    Python-level overhead (the step is applied in float64 and the last value set to `stop`,
+    as numpy does)."""
+    values = np.arange(num, dtype=np.float64) * (stop / (num - 1))
+    values[-1] = stop
+    return values.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _shading_grid(w: int, h: int, offset_x: float, top: int, feet_y: float, half_width: float,
+                  height: float, direction: tuple[float, float, float], lit_offset: float,
+                  fill: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """The flicker-free part of `light_patch`'s gain for one patch geometry and key direction:
+    the coarse shade grid (GAIN_STEP pixels apart, float32, fill applied) and, when the key
+    is off to a side (|x| > 0.1, the rim is then weighted by side), the rim's side weight of
+    each column (w uint8: it varies across the patch only). A still character under a still
+    camera repeats its geometry every frame and only the key's colour (the fire's flicker)
+    changes, so this is computed once per geometry (read-only results)."""
+    lx, ly, lz = direction
+    # the gain is smooth: evaluate it on a grid GAIN_STEP pixels apart and resize it up
+    gw, gh = max(2, -(-w // GAIN_STEP) + 1), max(2, -(-h // GAIN_STEP) + 1)
+    cols = _linspace(w - 1, gw) + np.float32(offset_x)
+    nx = np.minimum(np.maximum(cols / max(half_width, 1.0), -1.0), 1.0)
+    nz = -np.sqrt(1.0 - nx * nx)
+    rows = feet_y - (_linspace(h - 1, gh) + top)
+    ny = 0.45 * (np.minimum(np.maximum(rows / max(height, 1.0), 0.0), 1.0) - 0.45)
+    across = (nx * lx + nz * lz + WRAP) / (1.0 + WRAP) + lit_offset
+    shade = across[None, :] + (ny * (ly / (1.0 + WRAP)))[:, None]
+    np.maximum(shade, 0.0, out=shade)
+    np.minimum(shade, 1.0, out=shade)
+    if fill > 0:  # the sky's fill lifts the shadow side (daylight)
+        shade = fill + (1.0 - fill) * shade
+    shade.setflags(write=False)
+    side_row = None
+    if abs(lx) > 0.1:
+        full_nx = np.minimum(np.maximum(
+            (np.arange(w, dtype=np.float32) + np.float32(offset_x)) / max(half_width, 1.0),
+            -1.0), 1.0)
+        side = np.minimum(np.maximum(0.35 + math.copysign(0.65, lx) * full_nx, 0.0),
+                          1.0) * 255.0
+        side_row = side.astype(np.uint8)
+        side_row.setflags(write=False)
+    return shade, side_row
+
+
 def light_patch(rgb: np.ndarray, coverage: np.ndarray, light: SpriteLight,
                 origin: tuple[int, int], feet: tuple[float, float], height_px: float,
                 half_width_px: float, match: np.ndarray | None = None) -> np.ndarray:
@@ -168,39 +215,71 @@ def light_patch(rgb: np.ndarray, coverage: np.ndarray, light: SpriteLight,
     `height_px` place the body in it and `half_width_px` is the body's half width for the
     shading gradient. `match` is an 8-bit Lab table (see `match_tables`) for patches whose
     view was not matched before warping. The gain is applied in 8-bit fixed point (up to 2x).
+    The gradient's geometry is cached (`_shading_grid`); per call only the key's colour is
+    applied to it, then the gain resized up and the rim drawn.
     """
     h, w = rgb.shape[:2]
     if match is not None:
         rgb = cv2.cvtColor(cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), match),
                            cv2.COLOR_Lab2RGB)
-    lx, ly, lz = light.direction
-    # the gain is smooth: evaluate it on a grid GAIN_STEP pixels apart and resize it up
-    gw, gh = max(2, -(-w // GAIN_STEP) + 1), max(2, -(-h // GAIN_STEP) + 1)
-    cols = np.linspace(0, w - 1, gw, dtype=np.float32) + (origin[0] - feet[0])
-    nx = np.clip(cols / max(half_width_px, 1.0), -1.0, 1.0)
-    nz = -np.sqrt(1.0 - nx * nx)
-    rows = feet[1] - (np.linspace(0, h - 1, gh, dtype=np.float32) + origin[1])
-    ny = 0.45 * (np.clip(rows / max(height_px, 1.0), 0.0, 1.0) - 0.45)
-    across = (nx * lx + nz * lz + WRAP) / (1.0 + WRAP) + light.lit_offset
-    shade = np.clip(across[None, :] + (ny * (ly / (1.0 + WRAP)))[:, None], 0.0, 1.0)
-    if light.fill > 0:  # the sky's fill lifts the shadow side (daylight)
-        shade = light.fill + (1.0 - light.fill) * shade
-    key = np.asarray(light.key, np.float32) * (LIGHT_MIX / light.norm)
-    base = (1.0 - LIGHT_MIX) + np.asarray(light.ambient, np.float32) * (LIGHT_MIX / light.norm)
-    coarse = cv2.merge([shade * float(key[c] * GAIN_ONE) + float(base[c] * GAIN_ONE)
-                        for c in range(3)])
-    gain = cv2.resize(cv2.convertScaleAbs(coarse), (w, h), interpolation=cv2.INTER_LINEAR)
+    geometry = (w, h, float(np.float32(origin[0] - feet[0])), int(origin[1]),
+                float(np.float32(feet[1])), float(half_width_px), float(height_px),
+                tuple(float(v) for v in light.direction), float(light.lit_offset),
+                float(light.fill))
+    gain = _gain(geometry, tuple(float(v) for v in light.key),
+                 tuple(float(v) for v in light.ambient), float(light.norm))
     out = cv2.multiply(rgb, gain, scale=1.0 / GAIN_ONE)
     if light.rim_strength > 0.02 and height_px > 12:
-        size = int(np.clip(RIM_WIDTH * height_px, 2, RIM_MAX_PX))
-        edge = cv2.subtract(coverage, cv2.erode(coverage, np.ones((size, size), np.uint8)))
-        if abs(lx) > 0.1:
-            full_nx = np.clip((np.arange(w, dtype=np.float32) + (origin[0] - feet[0]))
-                              / max(half_width_px, 1.0), -1.0, 1.0)
-            side = np.clip(0.35 + math.copysign(0.65, lx) * full_nx, 0.0, 1.0) * 255.0
-            edge = cv2.multiply(edge, cv2.repeat(side.astype(np.uint8)[None, :], h, 1),
-                                scale=1.0 / 255.0)
-        rim = np.asarray(light.rim, np.float32) * light.rim_strength
-        rim_rgb = cv2.merge([cv2.convertScaleAbs(edge, alpha=float(c)) for c in rim])
-        out = cv2.add(out, rim_rgb)
+        _add_rim(out, coverage, light, height_px, _shading_grid(*geometry)[1])
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _gain(geometry: tuple, key: tuple[float, float, float],
+          ambient: tuple[float, float, float], norm: float) -> np.ndarray:
+    """`light_patch`'s h x w x 3 gain (8-bit fixed point, GAIN_ONE = 1x) for a patch geometry
+    (`_shading_grid`'s arguments) and the key's colour: a light that does not flicker (the
+    sun, the moon) under a still camera gives the same gain every frame (read-only)."""
+    w, h = geometry[:2]
+    shade = _shading_grid(*geometry)[0]
+    scale = np.float32(LIGHT_MIX / norm)
+    key_gain = np.asarray(key, np.float32) * scale
+    base = (1.0 - LIGHT_MIX) + np.asarray(ambient, np.float32) * scale
+    # per channel shade * key + base, in float32 as a per-channel loop would compute it
+    coarse = (shade[..., None] * (key_gain * np.float32(GAIN_ONE)).astype(np.float32)
+              + (base * np.float32(GAIN_ONE)).astype(np.float32))
+    gain = cv2.resize(cv2.convertScaleAbs(coarse), (w, h), interpolation=cv2.INTER_LINEAR)
+    gain.setflags(write=False)
+    return gain
+
+
+@functools.lru_cache(maxsize=8)
+def _square(size: int) -> np.ndarray:
+    """A size x size kernel of ones (the rim's erosion)."""
+    return np.ones((size, size), np.uint8)
+
+
+def _add_rim(out: np.ndarray, coverage: np.ndarray, light: SpriteLight, height_px: float,
+             side_row: np.ndarray | None) -> None:
+    """Add the rim light in place: the coverage's inner edge (coverage minus its erosion),
+    weighted by the key's side (`side_row`, per column) and coloured by the rim."""
+    size = int(np.clip(RIM_WIDTH * height_px, 2, RIM_MAX_PX))
+    edge = cv2.subtract(coverage, cv2.erode(coverage, _square(size)))
+    if side_row is not None:
+        edge = cv2.multiply(edge, cv2.repeat(side_row[None, :], edge.shape[0], 1),
+                            scale=1.0 / 255.0)
+    rim = np.asarray(light.rim, np.float32) * light.rim_strength
+    rim_rgb = cv2.merge([cv2.convertScaleAbs(edge, alpha=float(c)) for c in rim])
+    cv2.add(out, rim_rgb, dst=out)
+
+
+_PIXEL = np.dtype("V3")
+"""One 8-bit RGB pixel as a single opaque item (`put_pixels`)."""
+
+
+def put_pixels(flat: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """`flat[index] = values` for a contiguous N x 3 uint8 pixel array and n pixel values
+    (any shape holding n x 3 uint8): each pixel is moved as one 3-byte item with `np.put`,
+    a few times cheaper than numpy's row-wise fancy assignment (the same bytes written)."""
+    items = np.ascontiguousarray(values, np.uint8).reshape(-1, 3).view(_PIXEL).reshape(-1)
+    np.put(flat.view(_PIXEL).reshape(-1), index, items)

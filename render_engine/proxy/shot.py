@@ -18,18 +18,32 @@ import numpy as np
 
 from render_engine.audio.dialog import SpokenLine, mouth_shape
 from render_engine.bible import Production
-from render_engine.proxy import cutouts, lipflap
+from render_engine.capture.store import expression_at, line_captures
+from render_engine.proxy import cutouts, lipflap, rig_pose
 from render_engine.proxy.camera import Camera
 from render_engine.proxy.compositor import compose
 from render_engine.proxy.lighting import ShotLighting, shot_lighting
 from render_engine.proxy.living import LivingPlate
-from render_engine.proxy.poses import PoseTrack, pose_keypoints
+from render_engine.proxy.poses import (
+    PoseTrack,
+    acting_for,
+    pose_action,
+    pose_keypoints,
+    seat_cutouts,
+)
+from render_engine.proxy.prop_shift import PropShifter, shifter_for
 from render_engine.proxy.shading import AmbientMatch
 from render_engine.spec import CharacterSpec, ShotSpec
 
 CameraFn = Callable[[float, float], Camera]
 """(progress 0..1, shot seconds) → the camera of that frame."""
+RIGGED = True
+"""Rigged cut-outs follow the frame's skeleton; False keeps them rigid."""
 FloorFn = Callable[[CharacterSpec, float], tuple[float, float, float, bool]]
+STILL_SITTER_SIZES = ("MCU", "CU", "ECU")
+"""Close sizes in which a seated character keeps its painted cut-out: its arms and table are
+below the frame, and a flat cut-out bent by a lean or a gesture shows there as a broken body
+(a twisted torso, a gap at the neck) right under the face the shot is about."""
 
 
 @dataclass
@@ -108,6 +122,7 @@ class ShotFrames:
         self.width, self.height, self.fps = width, height, fps
         self.first, self.shown = first, shown
         self.lines = lines or []
+        self.captures = line_captures(spec, production)  # lines acted by the creator
         self.camera = camera or default_camera(spec, production, width, height)
         if plates is None:
             from render_engine.proxy.plates import PlateRenderer
@@ -124,7 +139,14 @@ class ShotFrames:
                      for c in spec.characters}
         self.tracks = {c.name: PoseTrack(production, c.pose_track, width, height)
                        for c in spec.characters if c.pose_track}
+        self.acting = acting_for(spec, production, self.lines)  # seats, surfaces, gestures
+        seat_cutouts(self.cast, spec, production)  # seated cut-outs on their seat's height
         self.times = StageTimes()
+        self.rigged = RIGGED
+        """Whether cut-outs are posed by their skeletons (`proxy.rig`); False: rigid."""
+        self._posed: dict[str, tuple[float, Camera, np.ndarray | None]] = {}
+        self.prop_shifter: PropShifter | None = None
+        """Props moved off faces (`proxy.prop_shift`), planned on the first frame made."""
 
     def seconds(self, index: int) -> float:
         """Shot time of rendered frame `index`."""
@@ -151,13 +173,18 @@ class ShotFrames:
         planes = getattr(self.plates, "foreground_planes", None)
         return (planes or self.plates.foreground)(cam)  # type: ignore[attr-defined]
 
-    def place_character(self, char: CharacterSpec, cam: Camera, t: float
+    def place_character(self, char: CharacterSpec, cam: Camera, t: float,
+                        layered: bool = False
                         ) -> tuple[cutouts.Posture, cutouts.Sprite | None]:
         """A character at shot time t seen by `cam`: its posture, and its sprite (None when
         out of frame) lit by the scene's light at its place and moment — computed before
         placing, so the cut-out is matched to the set around the character, not to whatever
         the frame shows round it. The final tier's and the NLE's layer renders place
-        characters through this too, so their cut-outs are lit like the animatic's."""
+        characters through this too, so their cut-outs are lit like the animatic's. The
+        cut-out is posed by the character's skeleton when it acts (`acts`); `layered` (the
+        animatic's own frames) puts forearms resting on a masked surface into a sprite of
+        their own in `sprite.extra["layers"]`, drawn in front of that surface's mask; other
+        callers get the whole figure in one sprite."""
         x, z, facing, walking = self.floor(char, t)
         posture = cutouts.posture_of(char.action, x, z, facing, walking)
         light = self.lighting.for_character(
@@ -165,11 +192,77 @@ class ShotFrames:
             posture.facing_deg)
         self.ambient.target = light.scene
         self.ambient.strength_l, self.ambient.strength_ab = light.match_l, light.match_ab
+        skeleton = neutral = None
+        surface = getattr(self.acting.get(char.name), "surface", None)
+        split: frozenset[str] = frozenset()
+        if layered and surface is not None and surface.mask:
+            split = rig_pose.FOREARMS
+        if self.rigged and self.acts(char, posture, t):
+            skeleton = self.skeleton(char, cam, posture, t)
+            self._posed[char.name] = (t, cam, skeleton)  # the frame's people reuse it
+            neutral = self.neutral_skeleton(char, cam, posture, t)
         sprite = cutouts.place(self.cast[char.name], cam, posture, t, self.idle[char.name],
-                               self.ambient)
+                               self.ambient, skeleton, neutral, split)
         if sprite is not None:
             sprite.light = light
+            if split:  # forearms on the table top: in front of the table's mask
+                sprite.extra["layers"] = rig_pose.split_sprites(
+                    sprite, self._mask_depth(cam, surface.mask))
         return posture, sprite
+
+    def _mask_depth(self, cam: Camera, name: str) -> float:
+        """A little nearer than the set's foreground mask `name` (inf when unknown)."""
+        masks = [m.name for m in self.production.set(self.spec.set).masks]
+        depths = getattr(self.plates, "foreground_depths", None)
+        if name not in masks or depths is None:
+            return float("inf")
+        return float(depths(cam)[masks.index(name)]) - rig_pose.IN_FRONT_M
+
+    def acts(self, char: CharacterSpec, posture: cutouts.Posture, t: float) -> bool:
+        """Whether the character's skeleton may differ from its figure at rest (a pose
+        track, a walk, talking, a gesture, pointing, leaning): only then is the rigged
+        cut-out posed; a character sitting or standing still keeps the unrigged one."""
+        if char.name in self.tracks:
+            return True
+        if posture.action == "sit" and self.spec.shot.size in STILL_SITTER_SIZES:
+            return False
+        if pose_action(posture, self.speaking(char.name, t)) not in ("stand", "sit"):
+            return True
+        acting = self.acting.get(char.name)
+        if acting is None:
+            return False
+        return any(getattr(acting, field, None) is not None
+                   for field in ("walk_total_m", "surface", "target", "energy"))
+
+    def neutral_skeleton(self, char: CharacterSpec, cam: Camera, posture: cutouts.Posture,
+                         t: float) -> np.ndarray | None:
+        """The character's figure at rest where it is (standing, or seated as the seated
+        cut-out is placed, on the same seat, breathing at shot time t): the pose its sheet
+        views are painted in, from which the rigged cut-out's parts turn as far as
+        `skeleton`'s bones do. A character doing nothing more than that keeps its unrigged
+        cut-out, where framing put it."""
+        rest = cutouts.Posture(posture.x, posture.z, posture.facing_deg,
+                               "sit" if posture.seated else "stand", False, posture.seated)
+        cast = self.cast[char.name]
+        acting = self.acting.get(char.name)  # on the same seat, doing nothing
+        seated = None
+        if posture.seated and getattr(acting, "seat", None) is not None:
+            seated = type(acting)(seat=acting.seat)  # type: ignore[misc, union-attr]
+        return pose_keypoints(cam, rest, cast.member.height_m, t, False, cast.seated_eye_m,
+                              seated)
+
+    def skeleton(self, char: CharacterSpec, cam: Camera, posture: cutouts.Posture, t: float
+                 ) -> np.ndarray | None:
+        """The character's COCO-18 skeleton (18, 3) in frame pixels at shot time t: its pose
+        track's frame, else the blocking's figure — what the control video draws and what
+        the rigged cut-out follows (`proxy.rig_pose`). None when behind the camera."""
+        if char.name in self.tracks:
+            index = round((t + self.spec.shot.origin) * self.fps) - self.first
+            return self.tracks[char.name].at(index)
+        cast = self.cast[char.name]
+        return pose_keypoints(cam, posture, cast.member.height_m, t,
+                              self.speaking(char.name, t), cast.seated_eye_m,
+                              self.acting.get(char.name))
 
     def frame(self, index: int) -> Frame:
         """Render frame `index` (0 = the first frame, handles included)."""
@@ -187,29 +280,37 @@ class ShotFrames:
         shapes: dict[str, str] = {}
         postures = []
         for char in self.spec.characters:
-            posture, sprite = self.place_character(char, cam, t)
+            posture, sprite = self.place_character(char, cam, t, layered=True)
             postures.append((char, posture))
             shape = mouth_shape(self.lines, char.name, t)
             shapes[char.name] = shape
             if sprite is None:
                 continue
-            if shape != "X":
+            captured = expression_at(self.captures, char.name, t) if self.captures else None
+            if captured is not None:
+                lipflap.draw_captured(sprite, captured)
+            elif shape != "X":
                 lipflap.draw_mouth(sprite, shape)
             sprites.append(sprite)
+            sprites.extend(sprite.extra.get("layers", ()))  # parts at depths of their own
         started = self.times.add("characters", started)
         foregrounds = self._foregrounds(cam, sprites)
+        if self.prop_shifter is None:
+            self.prop_shifter = shifter_for(self)
+        if self.prop_shifter.shifts:
+            background, depth, foregrounds = self.prop_shifter.apply(
+                background, depth, self.plates.foreground(cam), cam)  # type: ignore[attr-defined]
         started = self.times.add("plate", started)
         unsupported = getattr(self.plates, "unsupported", None)  # stretched-fill mask
         rgb = compose(background, depth, foregrounds, sprites, cam,
                       unsupported(cam) if unsupported is not None else None)
         started = self.times.add("composite", started)
         for char, posture in postures:
-            if char.name in self.tracks:
-                people.append(self.tracks[char.name].at(index))
-                continue
-            cast = self.cast[char.name]
-            keypoints = pose_keypoints(cam, posture, cast.member.height_m, t,
-                                       self.speaking(char.name, t), cast.seated_eye_m)
+            kept = self._posed.pop(char.name, None)
+            if kept is not None and kept[0] == t and kept[1] == cam:
+                keypoints = kept[2]
+            else:
+                keypoints = self.skeleton(char, cam, posture, t)
             if keypoints is not None:
                 people.append(keypoints)
         self.times.add("poses", started)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -84,10 +85,14 @@ def _image_area(box: Box, pad: float, caption_rows: int) -> Box:
     return Box(box.x + pad, box.y + pad, width, height)
 
 
-def picture(shot: ReviewShot, width: int, height: int) -> Image.Image:
+def picture(shot: ReviewShot, width: int, height: int, production: Any = None) -> Image.Image:
     """The panel's picture at width x height: the one still, or for a moving shot its
-    first/middle/last frames in a 2x2 grid whose fourth cell names the move."""
-    stills = shot_stills(shot)
+    first/middle/last frames in a 2x2 grid whose fourth cell names the move; a shot with a
+    keyframe shows it, tagged (`storyboard.keyframe_still`)."""
+    from render_engine.review.storyboard import keyframe_still, tagged_keyframe
+
+    still = keyframe_still(shot, production)
+    stills = [("keyframe", tagged_keyframe(still))] if still else shot_stills(shot)
     canvas = Image.new("RGB", (width, height), (0, 0, 0))
     if len(stills) == 1:
         cells = [(0, 0, width, height)]
@@ -196,7 +201,8 @@ def write_pdf(review: Review, path: Path, per_page: int = 6) -> int:
             pdf.rect(box.x, box.y, box.w, box.h)
             area = _image_area(box, pad, CAPTION_ROWS)
             jpeg = io.BytesIO()
-            picture(shot, 960, round(960 * area.h / area.w)).save(jpeg, "JPEG", quality=88)
+            picture(shot, 960, round(960 * area.h / area.w), review.production).save(
+                jpeg, "JPEG", quality=88)
             pdf.image(jpeg, area.x, area.y, area.w, area.h)
             y = area.y + area.h + 1.5 + LINE_MM * 0.8
             rows = int((box.y + box.h - pad - (y - LINE_MM * 0.8)) / LINE_MM)
@@ -252,7 +258,8 @@ def write_png(review: Review, path: Path, per_page: int = 6, dpi: int = 150) -> 
                            width=max(1, round(0.6 * scale)))
             area = _image_area(box, pad, CAPTION_ROWS)
             size = (round(area.w * scale), round(area.h * scale))
-            page.paste(picture(shot, *size), (round(area.x * scale), round(area.y * scale)))
+            page.paste(picture(shot, *size, review.production),
+                       (round(area.x * scale), round(area.y * scale)))
             y = area.y + area.h + 1.5
             rows = int((box.y + box.h - pad - y) / LINE_MM)
 

@@ -29,6 +29,9 @@ def write_status_plot(review: Review, path: Path, dpi: int = 120) -> Path:
     seconds = max(review.frames / review.fps, 1e-3)
     width = min(24.0, max(9.0, 1.1 * len(review.shots) + 3))
     figure, axes = plt.subplots(figsize=(width, 3.4), dpi=dpi)
+    from render_engine.queue.store import queue_notes  # the render queue's jobs
+
+    queued = queue_notes(review.production.root) if review.production is not None else {}
     try:
         top = 1.0
         for shot in review.shots:
@@ -39,6 +42,7 @@ def write_status_plot(review: Review, path: Path, dpi: int = 120) -> Path:
             axes.text(start + length / 2, 0, f"{shot.shot_id}\n{shot.seconds:.1f} s",
                       ha="center", va="center", fontsize=8, color="#111")
             note = final_fact(shot).removeprefix("final ≈ ")
+            note += f"\n{queued[shot.shot_id]}" if shot.shot_id in queued else ""
             axes.text(start + length / 2, 0.42, note, ha="center", va="bottom", fontsize=8,
                       color="#444")
         axes.set_xlim(0, seconds)

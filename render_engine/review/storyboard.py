@@ -5,6 +5,9 @@ size, camera move, characters, dialog, duration, tiers fresh/stale/missing, esti
 cost). The player plays the edit's active media in order, with its audio, through a <video>
 element pointing at the media by relative path (or file:// URL), so opening the file is enough:
 no server. Space plays/pauses, ←/→ go to the previous/next shot, clicking a panel jumps there.
+A shot with a keyframe (`render --tier final --quality keyframe`) shows it above its stills,
+tagged APPROVED (green panel border: `soloreel approve` pinned it, the final starts from it)
+or "keyframe · not approved", with its seed and how many alternates a retake kept.
 A shot whose media the browser cannot play (or that has none) shows its still for its length,
 so the animatic's clock always runs at the edit's pace.
 """
@@ -16,7 +19,9 @@ import html
 import io
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -37,6 +42,74 @@ def character_label(review: Review, name: str) -> str:
     return name.upper()
 
 
+@dataclass
+class KeyframeStill:
+    """A shot's keyframe as a panel shows it."""
+
+    image: np.ndarray
+    approved: bool
+    sha256: str
+    seed: int
+    alternates: int
+
+    @property
+    def label(self) -> str:
+        """"APPROVED keyframe · seed 42 · 2 alternates" (or "keyframe · not approved …")."""
+        text = ("APPROVED keyframe" if self.approved else "keyframe · not approved")
+        text += f" · seed {self.seed}"
+        if self.alternates:
+            text += f" · {self.alternates} alternate{'s' if self.alternates > 1 else ''}"
+        return text
+
+
+def keyframe_still(shot: ReviewShot, production: Any = None, width: int = 480
+                   ) -> KeyframeStill | None:
+    """The shot's keyframe for its panel: the approved one (from the production's keyframe
+    store, `final.keyframes`), else the cached keyframe of its current content (its final
+    state is `keyframe`); None when it has neither."""
+    from render_engine.final.keyframes import entry_png, store_dir
+
+    spec = shot.spec
+    if spec is None:
+        return None
+    kept = spec.render.final.keyframe
+    path, sha, seed = None, "", spec.seed
+    if kept is not None and kept.sha256 and production is not None:
+        candidate = store_dir(production) / f"{kept.sha256}.png"
+        if candidate.is_file():
+            path, sha = candidate, kept.sha256
+            seed = kept.seed if kept.seed is not None else spec.seed
+    state = shot.tier_states.get("final")
+    if path is None and state is not None and state.state == "keyframe" and state.entry:
+        path, sha = entry_png(state.entry), str(state.entry.manifest.get("keyframe_sha256", ""))
+    if path is None or not path.is_file():
+        return None
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)),
+                             Image.Resampling.LANCZOS)
+    return KeyframeStill(np.asarray(image), bool(kept and kept.sha256 and kept.sha256 == sha),
+                         sha, seed, len(kept.alternates) if kept else 0)
+
+
+def tagged_keyframe(still: KeyframeStill) -> np.ndarray:
+    """The keyframe with its label burnt in along the bottom (the PDF contact sheet's
+    picture): green for an approved keyframe, amber for one not approved yet."""
+    import cv2
+
+    image = np.ascontiguousarray(still.image.copy())
+    height, width = image.shape[:2]
+    scale = max(0.3, height / 270 * 0.45)
+    (w, h), base = cv2.getTextSize(still.label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = h + base + 8
+    colour = (35, 134, 54) if still.approved else (20, 20, 20)
+    cv2.rectangle(image, (0, height - band), (min(width, w + 12), height), colour, -1)
+    cv2.putText(image, still.label, (6, height - base - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255) if still.approved else (240, 180, 41), 1, cv2.LINE_AA)
+    return image
+
+
 def shot_facts(review: Review, shot: ReviewShot) -> dict[str, str]:
     """The caption facts of a shot, shared by the page and the contact sheet."""
     facts = {"duration": f"{shot.seconds:.2f} s · {shot.frames} f",
@@ -49,6 +122,11 @@ def shot_facts(review: Review, shot: ReviewShot) -> dict[str, str]:
         facts["characters"] = ", ".join(
             f"{character_label(review, c.name)} ({c.action})" for c in spec.characters) or "—"
     facts["final"] = final_fact(shot)
+    kept = shot.spec.render.final.keyframe if shot.spec is not None else None
+    if kept is not None and kept.sha256:
+        facts["final"] += f" · keyframe APPROVED ({kept.sha256[:8]})"
+    elif shot.states.get("final") == "keyframe":
+        facts["final"] += " · keyframe not approved"
     return facts
 
 
@@ -127,6 +205,12 @@ padding:1px 6px;border-radius:9px;border:1px solid}.tier.fresh{color:#0d0e11}
 .tier.stale{background:repeating-linear-gradient(45deg,#0000 0 4px,#fff3 4px 8px)}
 .tier.missing,.tier.invalid{color:var(--dim);border-color:var(--line)}
 .cost{font-size:12px;color:var(--dim);margin-top:4px}.problem{color:#f85149;font-size:12px}
+.kf{position:relative;background:#000}.kf img{width:100%;aspect-ratio:16/9;object-fit:contain;
+display:block}.kf span{position:absolute;left:6px;bottom:6px;font-size:11px;font-weight:700;
+padding:2px 7px;border-radius:3px;background:#000c;color:#f0b429;border:1px dashed #f0b429}
+.kf.approved span{background:#238636;color:#fff;border:1px solid #3fb950}
+.panel.approved{border-color:#3fb950;box-shadow:0 0 0 1px #3fb950}
+.tier.keyframe{border-style:dashed;color:#3fb950}
 """
 
 JS = """
@@ -204,7 +288,18 @@ def _badge_title(shot: ReviewShot, tier: str, state: str) -> str:
     return f"{tier}: {state}" + (f" — {reason}" if reason else "")
 
 
-def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> str:
+def _keyframe_html(still: KeyframeStill | None, src: str, shot_id: str) -> str:
+    if still is None:
+        return ""
+    esc = html.escape
+    kind = "approved" if still.approved else "pending"
+    return (f'<div class="kf {kind}" title="keyframe {esc(still.sha256[:12])}">'
+            f'<img src="{esc(src)}" alt="{esc(shot_id)} keyframe">'
+            f"<span>{esc(still.label)}</span></div>")
+
+
+def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]],
+           keyframe: str = "", approved: bool = False) -> str:
     esc = html.escape
     facts = shot_facts(review, shot)
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in (
@@ -228,8 +323,10 @@ def _panel(review: Review, shot: ReviewShot, images: list[tuple[str, str]]) -> s
                    "</b>first · middle · last</div>")
     problem = f'<div class="problem">{esc(shot.problem)}</div>' if shot.problem else ""
     stale = "".join(f'<div class="problem">{esc(note)}</div>' for note in shot.stale_notes())
-    return (f'<article class="panel" id="shot-{shot.number}" data-n="{shot.number}" '
-            f'data-shot="{esc(shot.shot_id)}" data-tier="{esc(shot.active or "")}">'
+    return (f'<article class="panel{" approved" if approved else ""}" id="shot-{shot.number}" '
+            f'data-n="{shot.number}" data-shot="{esc(shot.shot_id)}" '
+            f'data-tier="{esc(shot.active or "")}" data-keyframe="'
+            f'{"approved" if approved else "pending" if keyframe else ""}">{keyframe}'
             f'<div class="stills n{len(images)}">{stills}</div>'
             '<div class="body"><div class="title">'
             f'<span class="num">#{shot.number}</span><span class="sid">{esc(shot.shot_id)}'
@@ -260,7 +357,19 @@ def write_storyboard(review: Review, path: Path | None, embed: bool = False) -> 
             else:
                 images.append((label, "data:image/jpeg;base64,"
                                + base64.b64encode(data).decode("ascii")))
-        panels[shot.number] = _panel(review, shot, images)
+        still = keyframe_still(shot, review.production)
+        keyframe = ""
+        if still is not None:
+            data = _jpeg(still.image, 92)
+            if folder is not None:
+                name = f"{shot.number:03d}-{shot.shot_id}-keyframe.jpg"
+                (folder / name).write_bytes(data)
+                source = quote(f"{folder.name}/{name}")
+            else:
+                source = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+            keyframe = _keyframe_html(still, source, shot.shot_id)
+        panels[shot.number] = _panel(review, shot, images, keyframe,
+                                     bool(still and still.approved))
         media = shot.shown()
         poster = images[len(images) // 2][1]
         player.append({

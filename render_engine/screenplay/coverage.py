@@ -489,7 +489,9 @@ class _ScenePlanner:
 
     # -- dialogue -------------------------------------------------------------------------
 
-    def _listener(self, speaker: str, block: DialogueBlock) -> str | None:
+    def _listener(self, speaker: str, block: DialogueBlock, index: int) -> str | None:
+        """Whom a line is said to: a `(to NAME)`, else whoever spoke last, else whoever
+        answers it (the next line's speaker), else the first one present."""
         voices = set(self._voices(block)) | {speaker}
         to = addressee(block)
         if to:
@@ -499,6 +501,11 @@ class _ScenePlanner:
         if self.prev_speaker and self.prev_speaker not in voices \
                 and self.prev_speaker in self.present:
             return self.prev_speaker
+        following = next((i for i in self._after(index) if isinstance(i, DialogueBlock)), None)
+        if following is not None:  # an opening line is said to whoever answers it
+            answer = self._voices(following, peek=True)[0]
+            if answer not in voices and answer in self.present:
+                return answer
         return next((n for n in self.present if n not in voices), None)
 
     def _voices(self, block: DialogueBlock, peek: bool = False) -> list[str]:
@@ -583,7 +590,7 @@ class _ScenePlanner:
             if not self.take.lines and "listener" not in self.take.defaults:
                 # a shot a note opens (a script read back) has its first speaker's listener
                 # too, so eyelines come out as the automatic coverage planned them
-                self.take.defaults["listener"] = self._listener(speaker, block)
+                self.take.defaults["listener"] = self._listener(speaker, block, index)
             self._add_block(self.take, block, speaker, partner)
             self.hold -= 1
             if self.hold <= 0:
@@ -594,7 +601,7 @@ class _ScenePlanner:
         self.pending_enter += [n for n in arriving if n not in self.pending_enter]
         self._close()
         note = self._pop(self.queue)
-        listener = self._listener(speaker, block)
+        listener = self._listener(speaker, block, index)
         kind, size, subjects, move = self._coverage(block, speaker, listener, partner)
         self._skipped(note, kind)  # dialogue is never skipped: warns and goes on
         take = self._open(kind, block.line, note, size=size, subjects=subjects, move=move,

@@ -181,10 +181,14 @@ def fit_coverage_to_sets(plan: Plan, casting: Casting, production: Production) -
     two-shot of the pair the first time, then singles of the speaker."""
     from render_engine.errors import SoloreelError
     from render_engine.proxy.framing import plan_framing
+    from render_engine.screenplay.blocking import point_planned_scene, seat_planned_scene
 
     tier = production.settings.tier("proxy")
     for scene in plan.scenes:
         _step_into_view(scene, production)
+        if scene.set in production.sets:  # sitters onto the set's seats, pointing
+            seat_planned_scene(scene, production.sets[scene.set])
+            point_planned_scene(scene, production.sets[scene.set])
         previous: PlannedShot | None = None
         for shot in scene.shots:
             if shot.size == "OTS" and len(shot.subjects) == 2:
