@@ -11,7 +11,6 @@ import numpy as np
 from render_engine.audio.dialog import spoken_lines
 from render_engine.bible import load_production
 from render_engine.cache import RenderCache
-from render_engine.capture.store import expression_at
 from render_engine.cli import main
 from render_engine.demo.production import EDIT_FILE
 from render_engine.proxy.shot import ShotFrames
@@ -19,7 +18,7 @@ from render_engine.render import plan_shot
 from render_engine.spec import read_spec
 from render_engine.timeline_io import iter_shots, read_timeline
 from tests.capture_takes import NEEDS_MODELS, Motion, write_take
-from tests.test_capture_drive import _best_lag
+from tests.test_capture_drive import _best_lag, mouth_track
 
 pytestmark = NEEDS_MODELS
 
@@ -64,17 +63,7 @@ def test_a_captured_line_drives_jane_in_the_demo_edit(demo_copy: Path) -> None:
     lines = spoken_lines(plan.spec, production, ref.label)
     shot = ShotFrames(plan.spec, production, width, height, 24, plan.first, plan.shown, lines)
     assert len(shot.captures) == 1
-    opened, jaw = [], []
-    for index in range(plan.end - plan.first):
-        expression = expression_at(shot.captures, "jane", shot.seconds(index))
-        if expression is None:
-            continue
-        frame = shot.frame(index)
-        sprite = next(s for s in frame.sprites if s.name == "jane")
-        assert sprite.mouth is not None
-        opened.append(_mouth_contrast(frame.rgb, sprite.mouth))
-        jaw.append(expression["jaw_open"])
-    opened_arr, jaw_arr = np.array(opened), np.array(jaw)
+    opened_arr, jaw_arr = mouth_track(shot, plan.end - plan.first, _mouth_contrast)
     assert len(jaw_arr) >= TAKE_FRAMES - 4 and jaw_arr.max() > 0.3
     lag, score = _best_lag(opened_arr, jaw_arr)
     assert abs(lag) <= 1 and score > 0.8, (lag, score)

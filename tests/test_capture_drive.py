@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -97,23 +98,30 @@ def _best_lag(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
     return lag, float(scores[lag])
 
 
-def test_the_proxy_mouth_follows_the_captured_jaw(production_root: Path) -> None:
-    job = _job(production_root, "proxy")
-    lines = spoken_lines(job.spec, job.production, job.label)
-    shot = ShotFrames(job.spec, job.production, SIZE, SIZE, 24, job.first, job.shown, lines)
-    assert len(shot.captures) == 1
+def mouth_track(shot: ShotFrames, frames: int,
+                measure: Callable[[np.ndarray, tuple[float, float, float]], float]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Jane's drawn mouth opening (`measure` of each rendered frame round her mouth anchor)
+    and the captured jaw, over the shot's frames the capture covers."""
     opened, jaw = [], []
-    for index in range(job.end - job.first):
-        t = shot.seconds(index)
-        expression = expression_at(shot.captures, "jane", t)
+    for index in range(frames):
+        expression = expression_at(shot.captures, "jane", shot.seconds(index))
         if expression is None:
             continue
         frame = shot.frame(index)
         sprite = next(s for s in frame.sprites if s.name == "jane")
         assert sprite.mouth is not None
-        opened.append(_mouth_darkness(frame.rgb, sprite.mouth))
+        opened.append(measure(frame.rgb, sprite.mouth))
         jaw.append(expression["jaw_open"])
-    opened_arr, jaw_arr = np.array(opened), np.array(jaw)
+    return np.array(opened), np.array(jaw)
+
+
+def test_the_proxy_mouth_follows_the_captured_jaw(production_root: Path) -> None:
+    job = _job(production_root, "proxy")
+    lines = spoken_lines(job.spec, job.production, job.label)
+    shot = ShotFrames(job.spec, job.production, SIZE, SIZE, 24, job.first, job.shown, lines)
+    assert len(shot.captures) == 1
+    opened_arr, jaw_arr = mouth_track(shot, job.end - job.first, _mouth_darkness)
     assert len(jaw_arr) >= TAKE_FRAMES - 2 and jaw_arr.max() > 0.3
     lag, score = _best_lag(opened_arr, jaw_arr)
     assert abs(lag) <= 1 and score > 0.8, (lag, score)

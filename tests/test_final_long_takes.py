@@ -91,12 +91,8 @@ def _render_proxies(root: Path, specs: list[dict[str, Any]], frames: int = 12) -
         assert plan.result is not None, plan.error
 
 
-def test_long_take_segments_continue_from_the_one_before(tiny_production, models, tmp_path,
-                                                         monkeypatch) -> None:
-    root = _production(tiny_production, models)
-    spec = spec_dict("long", dialog=[], render={"final": {"mode": "vace_inpaint"}})
-    production, _cache, plans = _plans(root, [spec], frames=24)
-    job = _job(plans[0], production, tmp_path)
+def _spy_segments(monkeypatch) -> tuple[list[Any], list[np.ndarray], list[np.ndarray]]:
+    """Record the next final render's segment inputs, segment outputs and joined frames."""
     seen: list[Any] = []
     outputs: list[np.ndarray] = []
     joined: list[np.ndarray] = []
@@ -113,6 +109,28 @@ def test_long_take_segments_continue_from_the_one_before(tiny_production, models
 
     monkeypatch.setattr(shot_module, "render_segment", segment)
     monkeypatch.setattr(shot_module, "join_segments", join)
+    return seen, outputs, joined
+
+
+def _join_steps(frames: np.ndarray, segments: list[tuple[int, int]]
+                ) -> tuple[np.ndarray, list[int], list[float]]:
+    """Mean frame-to-frame steps (/255), the steps at the segment joins (from the one before
+    the shared frames to the one after) and the steps inside segments."""
+    diffs = np.abs(np.diff(frames.astype(np.float64), axis=0)).mean(axis=(1, 2, 3)) * 255
+    at_joins: set[int] = set()
+    for (_start, before_end), (start, _end) in itertools.pairwise(segments):
+        at_joins |= set(range(start - 1, min(before_end + 1, len(diffs))))
+    inside = [d for i, d in enumerate(diffs) if i not in at_joins]
+    return diffs, sorted(at_joins), inside
+
+
+def test_long_take_segments_continue_from_the_one_before(tiny_production, models, tmp_path,
+                                                         monkeypatch) -> None:
+    root = _production(tiny_production, models)
+    spec = spec_dict("long", dialog=[], render={"final": {"mode": "vace_inpaint"}})
+    production, _cache, plans = _plans(root, [spec], frames=24)
+    job = _job(plans[0], production, tmp_path)
+    seen, outputs, joined = _spy_segments(monkeypatch)
     result = shot_module.render_frames(job, plan_final(job.spec, production),
                                        ModelRegistry(production), max_frames=13,
                                        retime_method="blend")
@@ -126,23 +144,17 @@ def test_long_take_segments_continue_from_the_one_before(tiny_production, models
                                                          strict=True))
         assert all(not m.any() for m in inputs.mask[:overlap])  # black: keep these frames
         assert any(m.any() for m in inputs.mask[overlap:])
-    frames = joined[0]
-    diffs = np.abs(np.diff(frames.astype(np.float64), axis=0)).mean(axis=(1, 2, 3)) * 255
-    at_joins: set[int] = set()
-    for (_start, before_end), (start, _end) in itertools.pairwise(segments):
-        # every frame-to-frame step from the one before the shared frames to the one after
-        at_joins |= set(range(start - 1, min(before_end + 1, len(diffs))))
-    inside = [d for i, d in enumerate(diffs) if i not in at_joins]
+    diffs, at_joins, inside = _join_steps(joined[0], segments)
     assert len(inside) >= 6
-    print(f"joins {sorted(at_joins)}: mean {np.mean(diffs[sorted(at_joins)]):.2f}, max "
-          f"{diffs[sorted(at_joins)].max():.2f}; inside: mean {np.mean(inside):.2f}, max "
+    print(f"joins {at_joins}: mean {np.mean(diffs[at_joins]):.2f}, max "
+          f"{diffs[at_joins].max():.2f}; inside: mean {np.mean(inside):.2f}, max "
           f"{max(inside):.2f} (/255)")
     # cutting from each segment's last frame straight to the next one's first new frame
     hard = [np.abs(outputs[i][end - start] - outputs[i - 1][-1]).mean() * 255
             for i, ((_s, end), (start, _e)) in enumerate(itertools.pairwise(segments), 1)]
     print(f"hard cuts instead: {np.round(hard, 2)}")
-    assert diffs[sorted(at_joins)].max() <= 1.25 * np.median(inside)
-    assert np.mean(diffs[sorted(at_joins)]) <= np.mean(inside)
+    assert diffs[at_joins].max() <= 1.25 * np.median(inside)
+    assert np.mean(diffs[at_joins]) <= np.mean(inside)
 
 
 def test_the_same_shot_gives_the_same_pixels_in_any_batch_order(tiny_production, models,

@@ -5,9 +5,6 @@ measured the way test_final_long_takes measures VACE's."""
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -23,17 +20,15 @@ from tests.conftest import spec_dict  # noqa: E402
 from tests.test_final_long_takes import (  # noqa: E402, F401
     _fresh_registry,
     _job,
+    _join_steps,
     _plans,
     _production,
     _render_proxies,
+    _spy_segments,
     models,
 )
 
 pytestmark = pytest.mark.ml
-
-
-def _step_diffs(frames: np.ndarray) -> np.ndarray:
-    return np.abs(np.diff(frames.astype(np.float64), axis=0)).mean(axis=(1, 2, 3)) * 255
 
 
 @pytest.mark.parametrize("mode", ["t2v", "v2v_refine"])
@@ -46,22 +41,7 @@ def test_a_long_take_continues_from_the_previous_segment(mode, tiny_production, 
         _render_proxies(root, [spec], frames=24)
     production, _cache, plans = _plans(root, [spec], frames=24)
     job = _job(plans[0], production, tmp_path)
-    seen: list[Any] = []
-    outputs: list[np.ndarray] = []
-    joined: list[np.ndarray] = []
-    real_segment, real_join = shot_module.render_segment, shot_module.join_segments
-
-    def segment(model, plan, inputs, embeds):
-        seen.append(inputs)
-        outputs.append(real_segment(model, plan, inputs, embeds))
-        return outputs[-1]
-
-    def join(segments, overlaps, *args, **kwargs):
-        joined.append(real_join(segments, overlaps, *args, **kwargs))
-        return joined[-1]
-
-    monkeypatch.setattr(shot_module, "render_segment", segment)
-    monkeypatch.setattr(shot_module, "join_segments", join)
+    seen, outputs, joined = _spy_segments(monkeypatch)
     registry = ModelRegistry(production)
     result = shot_module.render_frames(job, plan_final(job.spec, production), registry,
                                        max_frames=13, retime_method="blend")
@@ -92,15 +72,10 @@ def test_a_long_take_continues_from_the_previous_segment(mode, tiny_production, 
         print(f"{mode} segment {index}: first {keep} frames vs the tail's VAE picture: max "
               f"{gap:.3f}/255 (the first segment's: mean {free:.2f})")
         assert gap < 0.5
-    frames = joined[0]
-    diffs = _step_diffs(frames)
-    at_joins: set[int] = set()
-    for (_start, before_end), (start, _end) in itertools.pairwise(segments):
-        at_joins |= set(range(start - 1, min(before_end + 1, len(diffs))))
-    inside = [d for i, d in enumerate(diffs) if i not in at_joins]
-    print(f"{mode} joins {sorted(at_joins)}: mean {np.mean(diffs[sorted(at_joins)]):.2f}, max "
-          f"{diffs[sorted(at_joins)].max():.2f}; inside: mean {np.mean(inside):.2f}, max "
+    diffs, at_joins, inside = _join_steps(joined[0], segments)
+    print(f"{mode} joins {at_joins}: mean {np.mean(diffs[at_joins]):.2f}, max "
+          f"{diffs[at_joins].max():.2f}; inside: mean {np.mean(inside):.2f}, max "
           f"{max(inside):.2f} (/255)")
     assert len(inside) >= 4
-    assert diffs[sorted(at_joins)].max() <= max(inside)
-    assert np.mean(diffs[sorted(at_joins)]) <= np.mean(inside)
+    assert diffs[at_joins].max() <= max(inside)
+    assert np.mean(diffs[at_joins]) <= np.mean(inside)
