@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from render_engine.bible import Production, load_production
@@ -100,6 +100,11 @@ def _spread(people: list[dict]) -> bool:
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(scene=scenes())
+@example(scene=("strip", [  # a prop over a face once moved an OTS camera past the shoulder
+    {"name": "jane", "position": [0.0, 4.0], "facing": 0.0, "action": "stand"},
+    {"name": "john", "position": [1.0, 4.0], "facing": 0.0, "action": "stand"},
+    {"name": "ranger", "position": [0.0, 5.0], "facing": 0.0, "action": "stand"}],
+    "OTS", ["john", "ranger"]))
 def test_every_size_frames_its_subjects_on_random_scenes(production: Production,
                                                          scene: tuple) -> None:
     set_name, people, size, subjects = scene

@@ -129,8 +129,9 @@ class ShotView:
         production = self.production
         height = height_of(production, character.name)
         x, z, facing, walking = character_floor(character, t)
-        return Figure(character.name, (x, z), facing, eye_height(character, height, production),
-                      head_top(character, height, production), height, walking)
+        return Figure(character.name, (x, z), facing,
+                      eye_height(character, height, production, self.spec),
+                      head_top(character, height, production, self.spec), height, walking)
 
     def has(self, name: str) -> bool:
         """Whether a character of that name is in the shot."""

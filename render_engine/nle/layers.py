@@ -12,12 +12,17 @@ order gives back the flat proxy frame:
   (difference matting: alpha = 1 - (white - black) / 255, colour = black / alpha), which reuses
   the compositor's own blending exactly instead of re-deriving it;
 - the foreground: the plate's pixels under the set's foreground masks that are nearer than
-  every character in the frame, so a nudged character still passes behind them.
+  every character in the frame, so a nudged character still passes behind them;
+- a character leaning on a surface that a mask draws (a table top) is split where the proxy
+  splits it (`ShotFrames.place_character(..., layered=True)`): its forearms and hands, drawn
+  just in front of the table's mask, are a layer of their own, `<name>.forearms`
+  (`part_layer`), cut the same way and stacked above the foreground, while the character's
+  own layer holds the rest of the figure (legs behind the table).
 
 Layers are cached like any render, under their own cache tier name ("layers"), each layer under
-its own content address (`part_hashes`: a character's layer by that character's inputs and the
+its own content address (`part_hashes`: a character's layers by that character's inputs and the
 shot's camera, the plate by the shot without characters), so changing one character re-renders
-that layer only.
+its layers only.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from render_engine.cache import CacheEntry, RenderCache
 from render_engine.capture.store import expression_at
 from render_engine.hashing import canonical_json, hash_inputs
 from render_engine.media.encode import VideoWriter, probe, timecode_at
+from render_engine.pose.acting import acting_for
 from render_engine.proxy import cutouts, lipflap
 from render_engine.proxy.compositor import composite_sprite
 from render_engine.proxy.shot import ShotFrames
@@ -46,10 +52,33 @@ from render_engine.render import RenderJob, ShotPlan
 
 LAYERS_TIER = "layers"
 """The cache tier name of layered renders."""
-LAYERS_VERSION = 1
-"""Bumped when the layer cutting changes (it invalidates cached layers)."""
+LAYERS_VERSION = 2
+"""Bumped when the layer cutting changes (it invalidates cached layers). 2: forearms resting
+on a masked surface are cut out of the character's layer into a layer of their own."""
 LAYER_PROFILE = "prores4444"
 FOREGROUND = "foreground"
+FOREARMS = "forearms"
+"""The part of a character that rests on a masked surface (`rig_pose.FOREARMS`: lower arms
+and hands) and is exported as a layer of its own, named `part_layer(name)`."""
+
+
+def part_layer(name: str, part: str = FOREARMS) -> str:
+    """The layer (and track) name of one part of a character: `<name>.<part>`. Character
+    names never hold a dot (`bible.NAME_PATTERN`), so the name splits back unambiguously."""
+    return f"{name}.{part}"
+
+
+def layer_owner(layer: str) -> str:
+    """The character a character or part layer belongs to (`part_layer`'s inverse)."""
+    return layer.partition(".")[0]
+
+
+def split_characters(acting: dict[str, Any], names: list[str]) -> list[str]:
+    """Those of `names` (in their order) whose forearms the proxy draws as a layer of their
+    own: a character whose acting leans on a surface drawn by a foreground mask (as
+    `ShotFrames.place_character` splits them)."""
+    return [name for name in names
+            if getattr(getattr(acting.get(name), "surface", None), "mask", None)]
 
 
 @dataclass
@@ -58,8 +87,8 @@ class LayerFrame:
 
     plate: np.ndarray
     layers: dict[str, np.ndarray]
-    """Layer name → H x W x 4 uint8 RGBA, in stacking order (characters far to near, then the
-    foreground)."""
+    """Layer name → H x W x 4 uint8 RGBA, in stacking order (characters far to near, the
+    foreground, then the forearms resting on a masked table)."""
 
 
 def over(below: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -89,14 +118,17 @@ class ShotLayers:
         """`order`: character names bottom to top (default: the spec's order)."""
         self.shot = shot
         self.order = order if order is not None else [c.name for c in shot.spec.characters]
+        self.split = split_characters(shot.acting, self.order)
+        """Characters whose forearms are a layer of their own (`part_layer`)."""
         self.cut: set[str] | None = None
-        """Character layers to cut (None: all); the others are placed, for the foreground's
-        depth test, but never composited."""
+        """Character and part layers to cut (None: all); the others are placed, for the
+        foreground's depth test, but never composited."""
 
     def _sprites(self, index: int, place: set[str] | None = None
-                 ) -> tuple[Any, np.ndarray, np.ndarray, list, dict]:
-        """Camera, plate RGB and depth, foreground masks and the lit sprite of each character
-        in `place` (None: every character)."""
+                 ) -> tuple[Any, np.ndarray, np.ndarray, list, dict, dict]:
+        """Camera, plate RGB and depth, foreground masks, the lit sprite of each character
+        in `place` (None: every character) as the proxy splits it (forearms on a masked
+        table excluded), and those split parts' sprites by part layer name."""
         shot = self.shot
         t = shot.seconds(index)
         cam = shot.camera(shot.progress(index), t)
@@ -104,10 +136,12 @@ class ShotLayers:
         foregrounds = shot.plates.foreground(cam)  # type: ignore[attr-defined]
         shot.ambient.background = background
         sprites: dict[str, cutouts.Sprite] = {}
+        parts: dict[str, list[cutouts.Sprite]] = {}
         for char in shot.spec.characters:
             if place is not None and char.name not in place:
                 continue
-            _posture, sprite = shot.place_character(char, cam, t)  # lit as the proxy lights it
+            # lit and split as the proxy's own frames are
+            _posture, sprite = shot.place_character(char, cam, t, layered=True)
             if sprite is None:
                 continue
             shape = mouth_shape(shot.lines, char.name, t)
@@ -117,32 +151,32 @@ class ShotLayers:
             elif shape != "X":
                 lipflap.draw_mouth(sprite, shape)
             sprites[char.name] = sprite
-        return cam, background, depth, foregrounds, sprites
+            parts[part_layer(char.name)] = list(sprite.extra.get("layers", ()))
+        return cam, background, depth, foregrounds, sprites, parts
 
     @property
     def names(self) -> list[str]:
-        """Layer names above the plate, bottom to top."""
-        return [*self.order, FOREGROUND]
+        """Layer names above the plate, bottom to top: characters far to near, the
+        foreground, then the forearms resting on a table (in front of its mask)."""
+        return [*self.order, FOREGROUND, *(part_layer(name) for name in self.split)]
+
+    def _wanted(self, name: str, place: set[str] | None) -> bool:
+        """Whether character or part layer `name` is cut in this pass."""
+        return ((place is None or layer_owner(name) in place)
+                and (self.cut is None or name in self.cut))
 
     def frame(self, index: int, place: set[str] | None = None) -> LayerFrame:
         """Cut rendered frame `index` (0 = the first frame, handles included) into layers:
-        the characters in `place` (None: all of them, and then the foreground)."""
-        cam, background, depth, foregrounds, sprites = self._sprites(index, place)
+        the characters in `place` (None: all of them, and then the foreground) and their
+        split parts. A character or part not in frame is a transparent layer."""
+        cam, background, depth, foregrounds, sprites, parts = self._sprites(index, place)
         height, width = background.shape[:2]
         layers: dict[str, np.ndarray] = {}
-        for name in self.order:
-            if (place is not None and name not in place) or (
-                    self.cut is not None and name not in self.cut):
+        for name in self.names:
+            if name == FOREGROUND or not self._wanted(name, place):
                 continue
-            sprite = sprites.get(name)
-            if sprite is None:
-                layers[name] = np.zeros((height, width, 4), np.uint8)
-                continue
-            black = np.zeros_like(background)
-            white = np.full_like(background, 255)
-            for canvas in (black, white):
-                composite_sprite(canvas, background, sprite, depth, foregrounds, cam)
-            layers[name] = _unmatte(black, white)
+            own = parts.get(name, []) if name not in sprites else [sprites[name]]
+            layers[name] = _cut(background, own, depth, foregrounds, cam)
         if place is not None:
             return LayerFrame(background, layers)
         nearest = min((s.depth for s in sprites.values()), default=math.inf)
@@ -154,7 +188,25 @@ class ShotLayers:
         front[..., :3] = background
         front[..., 3] = (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         layers[FOREGROUND] = front
-        return LayerFrame(background, layers)
+        ordered = {name: layers[name] for name in self.names if name in layers}
+        return LayerFrame(background, ordered)
+
+
+def _cut(background: np.ndarray, sprites: list[cutouts.Sprite], depth: np.ndarray,
+         foregrounds: list, cam: Any) -> np.ndarray:
+    """RGBA of `sprites` composited (lit, occluded by the plate and every foreground mask
+    nearer than them, with their contact shadows) as the proxy composites them, by
+    difference matting over a black and a white canvas (the two-backing "triangulation
+    matting" of Smith and Blinn, "Blue Screen Matting", SIGGRAPH 1996); transparent when
+    there are none."""
+    if not sprites:
+        return np.zeros((*background.shape[:2], 4), np.uint8)
+    black = np.zeros_like(background)
+    white = np.full_like(background, 255)
+    for canvas in (black, white):
+        for sprite in sprites:
+            composite_sprite(canvas, background, sprite, depth, foregrounds, cam)
+    return _unmatte(black, white)
 
 
 PLATE = "plate"
@@ -185,10 +237,13 @@ def _address(inputs: dict[str, Any]) -> str:
 def part_hashes(spec: Any, production: Production,
                 size: tuple[int, int] | None = None) -> dict[str, str]:
     """The content address of each layer of a shot, by layer name ("plate", each character,
-    "foreground"), so a change re-renders only the layers it touches:
+    "foreground", each split part such as "john.forearms"), so a change re-renders only the
+    layers it touches:
 
     - a character's layer: the proxy inputs of the shot with only that character and only
       its own lines (its cut-out files, blocking, lighting, lip flap), and the framed camera;
+    - a character's forearms on a masked table (`split_characters`): the same inputs and the
+      part's name, so changing the character re-renders both its layers and nothing else;
     - the plate: the shot without characters (set, lighting, move, the dialog muxed under
       it) and the framed camera;
     - the foreground: the plate's inputs without dialog, and where every character stands
@@ -200,11 +255,15 @@ def part_hashes(spec: Any, production: Production,
     common = {"layers": LAYERS_VERSION, "size": [width, height], "camera": camera}
     hashes = {PLATE: _address({**common, "part": PLATE, "proxy": hash_inputs(
         _variant(spec, [], list(spec.dialog)), production, "proxy")})}
+    split = split_characters(acting_for(spec, production), [c.name for c in spec.characters])
     for char in spec.characters:
         own = [line for line in spec.dialog
                if line.speaker.strip().lower() == char.name.strip().lower()]
-        hashes[char.name] = _address({**common, "part": "character", "proxy": hash_inputs(
-            _variant(spec, [char], own), production, "proxy")})
+        proxy = hash_inputs(_variant(spec, [char], own), production, "proxy")
+        hashes[char.name] = _address({**common, "part": "character", "proxy": proxy})
+        if char.name in split:
+            hashes[part_layer(char.name)] = _address({**common, "part": FOREARMS,
+                                                      "proxy": proxy})
     blocking = [{**c.model_dump(mode="json", include={"name", "position", "action",
                                                       "path"}),
                  "height_m": production.member(c.name).height_m} for c in spec.characters]
@@ -256,9 +315,9 @@ def depth_order(spec: Any, production: Production, camera: Any, shown: tuple[int
 
 def _render_parts(job: RenderJob, wanted: list[str], outputs: dict[str, Path]
                   ) -> dict[str, int]:
-    """Render only the `wanted` layers of `job` (plate, characters, foreground) into
-    `outputs`; the frames each one got. Characters not wanted are not even placed unless the
-    foreground needs their depth."""
+    """Render only the `wanted` layers of `job` (plate, characters, their parts, foreground)
+    into `outputs`; the frames each one got. Characters none of whose layers are wanted are
+    not even placed unless the foreground needs their depth."""
     lines = spoken_lines(job.spec, job.production, job.label)
     shot = ShotFrames(job.spec, job.production, job.width, job.height, job.fps, job.first,
                       job.shown, lines)
@@ -281,7 +340,7 @@ def _render_parts(job: RenderJob, wanted: list[str], outputs: dict[str, Path]
                 outputs[name], job.width, job.height, job.fps, profile=LAYER_PROFILE,
                 timecode=timecode, metadata={"comment": f"soloreel shot {shot_id} layer {name}",
                                              "title": f"{shot_id} {name}"})
-    place = None if FOREGROUND in wanted else {n for n in wanted if n != PLATE}
+    place = None if FOREGROUND in wanted else {layer_owner(n) for n in wanted if n != PLATE}
     opened: list[VideoWriter] = []
     try:
         for writer in writers.values():
@@ -334,11 +393,11 @@ def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCach
     every layer's file bottom to top), rendering first the layers not cached when `render`.
 
     Each layer is its own cache entry under its own address (`part_hashes`): changing one
-    character re-renders that character's layer (and the foreground when the character
-    moved), never the others. `plan` gives the spec, shown range and handles; `size` the
-    frame size (default: the proxy tier's; an export passes its tier's). None when something
-    is missing and rendering was not asked. `manifest["rendered_layers"]` names the layers
-    this call rendered."""
+    character re-renders that character's layers (its own and its forearms' where they are
+    split; the foreground too when the character moved), never the others. `plan` gives the
+    spec, shown range and handles; `size` the frame size (default: the proxy tier's; an
+    export passes its tier's). None when something is missing and rendering was not asked.
+    `manifest["rendered_layers"]` names the layers this call rendered."""
     assert plan.spec is not None
     width, height = _size(production, size)
     hashes = part_hashes(plan.spec, production, (width, height))
@@ -355,15 +414,24 @@ def render_shot_layers(plan: ShotPlan, production: Production, cache: RenderCach
     plate = found[PLATE]
     assert plate is not None
     layers = []
-    for name in [*order, FOREGROUND]:
+    parts = [part_layer(name) for name in order if part_layer(name) in hashes]
+    for name in [*order, FOREGROUND, *parts]:
         entry = found[name]
         assert entry is not None
-        layers.append({"name": name,
-                       "kind": "foreground" if name == FOREGROUND else "character",
+        layers.append({"name": name, **_layer_kind(name),
                        "media": str(entry.media.resolve())})
     manifest = {**plate.manifest, "layers": layers, "rendered_layers": missing,
                 "layer_profile": LAYER_PROFILE}
     return replace(plate, manifest=manifest)
+
+
+def _layer_kind(name: str) -> dict[str, str]:
+    """A manifest layer's kind ("character", "foreground" or "part") and, for a part, its
+    character ("of") and part name ("part")."""
+    if name == FOREGROUND:
+        return {"kind": "foreground"}
+    owner, _dot, part = name.partition(".")
+    return {"kind": "part", "of": owner, "part": part} if part else {"kind": "character"}
 
 
 def _render_missing(plan: ShotPlan, production: Production, cache: RenderCache,
@@ -407,17 +475,36 @@ def _render_missing(plan: ShotPlan, production: Production, cache: RenderCache,
         return {name: entry for name, entry in done.items() if entry is not None}
 
 
+def _kinds(entry: CacheEntry) -> list[tuple[str, str]]:
+    """(layer name, kind) of a layered render's manifest, bottom to top (`_layer_kind`)."""
+    return [(layer["name"], layer.get("kind") or _layer_kind(layer["name"])["kind"])
+            for layer in entry.manifest.get("layers", [])]
+
+
 def _track_order(stacks: list[tuple[otio.schema.Clip, CacheEntry]]) -> list[str]:
     """Character names bottom to top for the whole timeline: by their mean stacking rank over
     the shots they appear in (far characters low), ties by first appearance."""
     ranks: dict[str, list[float]] = {}
     for _clip, entry in stacks:
-        names = [layer["name"] for layer in entry.manifest.get("layers", [])
-                 if layer.get("kind") != "foreground"]
+        names = [name for name, kind in _kinds(entry) if kind == "character"]
         for rank, name in enumerate(names):
             ranks.setdefault(name, []).append(rank / max(1, len(names) - 1))
     first = list(ranks)
     return sorted(ranks, key=lambda n: (sum(ranks[n]) / len(ranks[n]), first.index(n)))
+
+
+def _part_tracks(stacks: list[tuple[otio.schema.Clip, CacheEntry]], order: list[str]
+                 ) -> list[str]:
+    """Part layer names (`part_layer`) bottom to top for the whole timeline, above the
+    foreground: in their characters' track order, ties by first appearance."""
+    parts = list(dict.fromkeys(name for _clip, entry in stacks
+                               for name, kind in _kinds(entry) if kind == "part"))
+
+    def rank(name: str) -> tuple[int, int]:
+        owner = layer_owner(name)
+        return (order.index(owner) if owner in order else len(order), parts.index(name))
+
+    return sorted(parts, key=rank)
 
 
 def add_layer_tracks(timeline: otio.schema.Timeline,
@@ -426,11 +513,13 @@ def add_layer_tracks(timeline: otio.schema.Timeline,
 
     One track per character across the whole timeline, named after the character (an editor
     grades or nudges "jane" on one track from shot to shot), ordered far to near by their
-    usual depth, and a `foreground` track on top. Each layer clip sits at its shot clip's
-    record range, trimmed like the clip (same source range; every layer starts at the plate's
-    timecode). A shot whose depth order differs from the tracks' order is exported all the
-    same, with a warning naming who stacks wrongly where they overlap. A shot whose record
-    range overlaps an already stacked one keeps only its plate, with a warning.
+    usual depth, a `foreground` track above them, and on top one track per split part
+    (`jane.forearms`: forearms resting on a table, in front of its mask). Each layer clip
+    sits at its shot clip's record range, trimmed like the clip (same source range; every
+    layer starts at the plate's timecode). A shot whose depth order differs from the tracks'
+    order is exported all the same, with a warning naming who stacks wrongly where they
+    overlap. A shot whose record range overlaps an already stacked one keeps only its plate,
+    with a warning.
     """
     warnings: list[str] = []
     placed: list[tuple[otio.opentime.TimeRange, otio.schema.Clip, CacheEntry]] = []
@@ -438,7 +527,7 @@ def add_layer_tracks(timeline: otio.schema.Timeline,
         placed.append((clip.trimmed_range_in_parent(), clip, entry))
     placed.sort(key=lambda item: item[0].start_time.to_seconds())
     order = _track_order(stacks)
-    names = [*order, FOREGROUND] if stacks else []
+    names = [*order, FOREGROUND, *_part_tracks(stacks, order)] if stacks else []
     tracks = {name: otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
               for name in names}
     ends = dict.fromkeys(names, 0.0)
@@ -452,7 +541,7 @@ def add_layer_tracks(timeline: otio.schema.Timeline,
                             "only")
             continue
         stacked.append((start.to_seconds(), record.end_time_exclusive().to_seconds()))
-        own = [name for name, _path in layer_paths(entry) if name != FOREGROUND]
+        own = [name for name, kind in _kinds(entry) if kind == "character"]
         if own != sorted(own, key=order.index):
             warnings.append(f"{shot_id}: depth order here is {', '.join(own)} (far to near) "
                             f"but the character tracks stack {', '.join(order)}; where they "

@@ -23,9 +23,15 @@ from render_engine.bible import Production, Seat, Surface
 from render_engine.errors import SoloreelError
 from render_engine.pose.openpose import Acting
 from render_engine.proxy.blocking import (
+    SEAT_TOLERANCE_M,
+    SEATED_ACTIONS,
     WALK_SPEED_M_S,
+    has_sit_views,
+    height_of,
+    painted_seat_height,
     point_target,
     route,
+    seat_of,
     seating,
     surface_for,
 )
@@ -46,6 +52,18 @@ class CharacterActing:
     surface: Surface | None = None
     target: Callable[[float], tuple[float, float, float] | None] | None = None
     energy: Callable[[float], float | None] | None = None
+    painted_seat_m: float | None = None
+    """Height (metres) of the seat the sheet's sit views are painted on, set only when `seat`
+    is more than SEAT_TOLERANCE_M higher or lower: the rigged cut-out bends its painted legs
+    from that seat onto this one (`proxy.poses.rest_keypoints`)."""
+    unseated_sheet: bool = False
+    """A seated character whose sheet has no sit views: its standing view is bent into the
+    seated figure (thighs forward, shins down) instead of being sunk behind the seat."""
+
+    def bends(self) -> bool:
+        """Whether the seated cut-out's painted pose differs from the seated skeleton's at
+        rest (another seat height, or a standing view seated): the rig must pose it."""
+        return self.painted_seat_m is not None or self.unseated_sheet
 
 
 LEAN_REACH = 0.45
@@ -106,6 +124,8 @@ def acting_for(spec: ShotSpec, production: Production,
         acting = CharacterActing(seat=seats.get(character.name),
                                  surface=surface_for(set_spec, character),
                                  energy=_energy_of(lines or [], character.name))
+        if character.action in SEATED_ACTIONS:
+            _painted_pose(acting, production, character.name)
         if character.action == "walk" and character.path:
             points = route(character)
             acting.walk_total_m = sum(math.dist(a, b) for a, b in itertools.pairwise(points))
@@ -114,6 +134,19 @@ def acting_for(spec: ShotSpec, production: Production,
                                               character)
         found[character.name] = acting
     return found
+
+
+def _painted_pose(acting: CharacterActing, production: Production, name: str) -> None:
+    """Fill what the seated cut-out's sheet is painted on (`painted_seat_m`,
+    `unseated_sheet`) for a seated character's acting."""
+    if not has_sit_views(production, name):
+        acting.unseated_sheet = True
+        return
+    if acting.seat is None:
+        return
+    painted = painted_seat_height(production, name, height_of(production, name))
+    if abs(acting.seat.height_m - painted) > SEAT_TOLERANCE_M:
+        acting.painted_seat_m = painted
 
 
 def _surface_edge(surface: Surface, x: float, z: float, forward: np.ndarray) -> float | None:
@@ -182,22 +215,25 @@ def _named(production: Production, kind: str, name: str | None) -> Seat | Surfac
     return found.pop() if len(found) == 1 else None
 
 
-def figure_eye_height(character: CharacterSpec, height_m: float, production: Production
-                      ) -> float | None:
-    """Eye height (metres) of the skeleton of a character seated on a named seat and/or
-    leaning on a named surface, at the start of the shot: what framing aims at, so a close-up
-    of someone leaning on a table keeps the eyes the picture shows. None when the character
-    names no furniture the production's sets agree on."""
+def figure_eyes(character: CharacterSpec, height_m: float, production: Production,
+                spec: ShotSpec | None = None) -> tuple[float, float] | None:
+    """Where the eyes of the skeleton of a character seated on a seat (`seat_of`: named, else
+    the nearest one under it in the shot `spec`'s set, as its hips are) and/or leaning on a
+    named surface are at the start of the shot: (height above the floor, metres ahead of its
+    floor position along its facing). A leaner's eyes drop and move towards the surface; the
+    posed cut-out shows them there, so framing aims there. None when the character sits on no
+    seat and names no surface the production's sets agree on."""
     from render_engine.pose.openpose import SEAT_FORWARD, SEATED_HEAD_FORWARD, body_keypoints
 
-    seated = character.action in ("sit", "sit_down", "stand_up")
-    seat = _named(production, "seat", character.seat) if seated else None
+    seated = character.action in SEATED_ACTIONS
+    seat = seat_of(production, spec, character)
     surface = _named(production, "surface", character.lean)
     if seat is None and surface is None:
         return None
     heading = math.radians(character.facing)
     forward = np.array([math.sin(heading), math.cos(heading)])
     x, z = character.position
+    reach = 0.0
     if seated:
         reach = SEAT_FORWARD - (SEATED_HEAD_FORWARD if seat is not None else 0.0)
         x += forward[0] * reach * height_m
@@ -210,4 +246,14 @@ def figure_eye_height(character: CharacterSpec, height_m: float, production: Pro
     acting = Acting(seat_up=None if seat is None else seat.height_m / height_m, lean=lean)
     action = character.action if seated or character.action == "stand" else "stand"
     body = body_keypoints(0.0, action, acting)  # at the start: sit_down stands, stand_up sits
-    return float(body[14:16, 2].mean()) * height_m
+    ahead = float(body[14:16, 1].mean()) + reach
+    if seated and seat is None:  # that figure is shifted to put its eyes over its place
+        ahead = 0.0
+    return float(body[14:16, 2].mean()) * height_m, ahead * height_m
+
+
+def figure_eye_height(character: CharacterSpec, height_m: float, production: Production,
+                      spec: ShotSpec | None = None) -> float | None:
+    """The height part of `figure_eyes` (None likewise)."""
+    eyes = figure_eyes(character, height_m, production, spec)
+    return None if eyes is None else eyes[0]

@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from render_engine.bible import CastMember, Production, Seat, SetSpec, Surface
-from render_engine.pose.openpose import SEATED_EYE
+from render_engine.errors import SoloreelError
+from render_engine.pose.openpose import SEATED_EYE, body_keypoints
 from render_engine.proxy.camera import heading_to
 from render_engine.spec import CharacterSpec, ShotSpec
 
@@ -27,6 +28,15 @@ EYE_SITTING = SEATED_EYE
 knee-high seat); a sheet with sit views sets its own (`seated_eye_ratio`)."""
 SIT_VIEWS = ("sit_front", "sit_three_quarter", "sit_side", "sit_back")
 STANDING_VIEWS = ("front", "three_quarter", "side", "back")
+_SEATED_FIGURE = body_keypoints(0.0, "sit")
+EYES_ABOVE_HIPS = float(_SEATED_FIGURE[14:16, 2].mean() - _SEATED_FIGURE[[8, 11], 2].mean())
+"""How far (body heights) the seated figure's eyes are above its hips on the seat."""
+FIGURE_EYE_STANDING = float(body_keypoints(0.0, "stand")[14:16, 2].mean())
+"""The standing figure's eye height (body heights): where a standing view bent into a seated
+figure has its eyes before it is lowered onto the seat."""
+SEAT_TOLERANCE_M = 0.04
+"""A seat within this of the height the sheet's seated views are painted on keeps the painted
+cut-out (the rest path); farther, the rigged cut-out bends its legs to the seat."""
 EYE_LYING = 0.12
 HEAD_ABOVE_EYES = 0.07
 DEFAULT_HEIGHT_M = 1.75
@@ -146,20 +156,15 @@ def seated_eye_ratio(production: Production | None, name: str) -> float:
 
 
 def eye_height(character: CharacterSpec, height_m: float,
-               production: Production | None = None) -> float:
-    """Eye height above the floor for the character's posture. Seated on a named seat or
-    leaning on a named surface: the skeleton's own eyes held upright (`figure_eye_height`
-    without the lean: where the seated cut-out's painted eyes are put, and a flat cut-out
-    bent by a lean barely lowers them); seated elsewhere: from its sheet when `production`
-    is given (see `seated_eye_ratio`)."""
-    if production is not None and (character.seat or character.lean) and character.action in (
-            "sit", "stand", "talk", "sit_down", "stand_up"):
-        from render_engine.pose.acting import figure_eye_height  # it imports this module
-
-        upright = character.model_copy(update={"lean": None}) if character.seat else character
-        eye = figure_eye_height(upright, height_m, production)
-        if eye is not None:
-            return eye
+               production: Production | None = None, spec: ShotSpec | None = None) -> float:
+    """Eye height above the floor for the character's posture. Seated on a seat (`seat_of`:
+    named, else the nearest one under it in the shot `spec`'s set) or leaning on a named
+    surface: the skeleton's own eyes (`figure_eyes`: a leaner's drop towards the surface, as
+    the posed cut-out shows them); seated elsewhere: from its sheet when `production` is given
+    (see `seated_eye_ratio`)."""
+    eyes = _figure_eyes(character, height_m, production, spec)
+    if eyes is not None:
+        return eyes[0]
     if character.action in ("sit", "stand_up"):  # stand_up starts seated
         return seated_eye_ratio(production, character.name) * height_m
     if character.action == "lie":
@@ -167,18 +172,43 @@ def eye_height(character: CharacterSpec, height_m: float,
     return EYE_STANDING * height_m
 
 
+def eye_ahead(character: CharacterSpec, height_m: float,
+              production: Production | None = None, spec: ShotSpec | None = None) -> float:
+    """How far (metres, along its facing) the character's eyes are ahead of its floor
+    position: a leaner's head is over the table, not over its seat (0 for everyone else)."""
+    eyes = _figure_eyes(character, height_m, production, spec)
+    return 0.0 if eyes is None else eyes[1]
+
+
+def _figure_eyes(character: CharacterSpec, height_m: float, production: Production | None,
+                 spec: ShotSpec | None) -> tuple[float, float] | None:
+    """`figure_eyes` for the postures it covers (seated on a seat, leaning), else None."""
+    if production is None or character.action not in (
+            "sit", "stand", "talk", "sit_down", "stand_up"):
+        return None
+    from render_engine.pose.acting import figure_eyes  # it imports this module
+
+    if not character.lean and seat_of(production, spec, character) is None:
+        return None
+    return figure_eyes(character, height_m, production, spec)
+
+
 def head_top(character: CharacterSpec, height_m: float,
-             production: Production | None = None) -> float:
-    """Height of the top of the head for the character's posture."""
-    return eye_height(character, height_m, production) + HEAD_ABOVE_EYES * height_m
+             production: Production | None = None, spec: ShotSpec | None = None) -> float:
+    """Height of the top of the head for the character's posture (see `eye_height`)."""
+    return eye_height(character, height_m, production, spec) + HEAD_ABOVE_EYES * height_m
 
 
 def eye_point(spec: ShotSpec, production: Production, name: str, t_seconds: float = 0.0
               ) -> tuple[float, float, float]:
     """World position (x, y, z) of a character's eyes at shot time t."""
     character = find_character(spec, name)
-    x, z, _, _ = character_floor(character, t_seconds)
-    return (x, eye_height(character, height_of(production, character.name), production), z)
+    x, z, facing, _ = character_floor(character, t_seconds)
+    height = height_of(production, character.name)
+    ahead = eye_ahead(character, height, production, spec)
+    heading = math.radians(facing)
+    return (x + math.sin(heading) * ahead, eye_height(character, height, production, spec),
+            z + math.cos(heading) * ahead)
 
 
 def find_character(spec: ShotSpec, name: str) -> CharacterSpec:
@@ -228,6 +258,51 @@ def seating(set_spec: SetSpec, spec: ShotSpec) -> dict[str, Seat]:
     return found
 
 
+def named_seat(production: Production, name: str | None) -> Seat | None:
+    """The seat of that name when the production's sets agree on one (a shot not known)."""
+    if not name:
+        return None
+    found = {seat for set_spec in production.sets.values()
+             if (seat := set_spec.seat(name)) is not None}
+    return found.pop() if len(found) == 1 else None
+
+
+def seat_of(production: Production, spec: ShotSpec | None, character: CharacterSpec
+            ) -> Seat | None:
+    """The seat a seated character sits on — the one rule the skeleton's hips (`acting_for`),
+    framing's eye height (`eye_height`) and the seated cut-out (`poses.seat_cutouts`) all
+    follow: with the shot `spec`, `seating` in its set (the named seat, else the nearest free
+    one within SEAT_MARGIN_M of the footprint); without it, a named seat the production's sets
+    agree on. None for a character that is not seated or sits on nothing."""
+    if character.action not in SEATED_ACTIONS:
+        return None
+    if spec is None:
+        return named_seat(production, character.seat)
+    try:
+        set_spec = production.set(spec.set)
+    except SoloreelError:
+        return named_seat(production, character.seat)
+    return seating(set_spec, spec).get(character.name)
+
+
+def painted_seat_height(production: Production | None, name: str, height_m: float) -> float:
+    """Height (metres) of the seat a cast member's sit views are painted on: their eyes above
+    the feet (`seated_eye_ratio`) less the procedural figure's eyes above its hips. The rigged
+    cut-out bends its painted legs from this seat to the one it is put on."""
+    return (seated_eye_ratio(production, name) - EYES_ABOVE_HIPS) * height_m
+
+
+def has_sit_views(production: Production | None, name: str) -> bool:
+    """Whether a cast member's sheet paints any seated view (`sit_*`)."""
+    if production is None:
+        return False
+    try:
+        member = production.member(name)
+    except Exception:
+        return False
+    return any(view in member.views for view in SIT_VIEWS)
+
+
 def surface_for(set_spec: SetSpec, character: CharacterSpec) -> Surface | None:
     """The surface a character leans on (`lean = "table"`), or None."""
     return set_spec.surface(character.lean) if character.lean else None
@@ -245,7 +320,8 @@ def point_target(spec: ShotSpec, production: Production, set_spec: SetSpec,
     for other in spec.characters:
         if other is not character and other.name.strip().lower() == name:
             x, z, _, _ = character_floor(other, t_seconds)
-            chest = 0.75 * eye_height(other, height_of(production, other.name), production)
+            chest = 0.75 * eye_height(other, height_of(production, other.name), production,
+                                      spec)
             return (x, chest, z)
     item = set_spec.seat(name) or set_spec.surface(name) or set_spec.prop(name)
     if item is None:

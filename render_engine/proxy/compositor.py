@@ -114,7 +114,8 @@ def _contact_shadow(frame: np.ndarray, sprite: Sprite, foregrounds: list[Foregro
         if depth < sprite.depth:
             dark = dark * (1.0 - crop(alpha, (x0, y0, x1, y1)))
     region = frame[y0:y1, x0:x1]
-    shaded = region * (1.0 - dark)[..., None]
+    keep = 1.0 - dark  # per channel, as arrays of one shape: no 3-long broadcast loop
+    shaded = region * cv2.merge([keep, keep, keep])
     shaded += 0.5
     np.copyto(region, shaded, casting="unsafe")  # truncation, as astype(np.uint8)
 

@@ -373,7 +373,11 @@ def _seated_anchor(cutouts: CastCutouts, camera: Camera, posture: Posture, view:
 
     A sheet without sit views seats its standing view the same way: its eyes (painted, or
     where a standing body's eyes are) go on the seated eye point, so a close-up of a seated
-    extra shows the face framing aims at, not a shirt; the legs sink behind the seat."""
+    extra shows the face framing aims at, not a shirt. Unrigged its legs sink behind the
+    seat; the rigged cut-out bends them into the seated skeleton's (thighs forward, shins
+    down to the floor) where the camera sees the figure turned (`poses.rest_keypoints`).
+    Likewise a sit view put on a seat higher or lower than the one it is painted on keeps
+    its eyes (and hips) on this point and the rig bends its legs to the floor."""
     painted = view.eyes
     if painted is None and not view.name.startswith("sit_"):
         ground = np.asarray(view.ground, float)

@@ -26,6 +26,7 @@ import numpy as np
 from render_engine.bible import Production
 from render_engine.proxy.blocking import (
     character_floor,
+    eye_ahead,
     eye_height,
     find_character,
     head_top,
@@ -205,17 +206,24 @@ class _Figure:
     eye: float
     top: float
     height: float
+    ahead: float = 0.0
+    """How far the eyes are ahead of the floor point along the facing (a leaner's head)."""
 
     @property
     def eye_point(self) -> tuple[float, float, float]:
-        return (self.floor[0], self.eye, self.floor[1])
+        heading = math.radians(self.facing)
+        return (self.floor[0] + math.sin(heading) * self.ahead, self.eye,
+                self.floor[1] + math.cos(heading) * self.ahead)
 
 
-def _figure(character: CharacterSpec, production: Production) -> _Figure:
+def _figure(character: CharacterSpec, production: Production,
+            spec: ShotSpec | None = None) -> _Figure:
     height = height_of(production, character.name)
     x, z, facing, _ = character_floor(character, 0.0)
-    return _Figure(character.name, (x, z), facing, eye_height(character, height, production),
-                   head_top(character, height, production), height)
+    return _Figure(character.name, (x, z), facing,
+                   eye_height(character, height, production, spec),
+                   head_top(character, height, production, spec), height,
+                   eye_ahead(character, height, production, spec))
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -247,7 +255,7 @@ def plan_framing(spec: ShotSpec, production: Production, width: int, height: int
     """`frame_shot` with the setup it chose and why (see `Framing`). Without `scene_line`
     the line comes from the shot alone (`shot.line` when the screenplay named it)."""
     model = plate_source(spec, production).model
-    figures = [_figure(c, production) for c in subjects_of(spec)]
+    figures = [_figure(c, production, spec) for c in subjects_of(spec)]
     line = scene_line or scene_line_for([spec], production)
     size = spec.shot.size
     setup, note, why = size, "", ""
@@ -267,7 +275,8 @@ def plan_framing(spec: ShotSpec, production: Production, width: int, height: int
     if spec.shot.angle == "dutch":
         camera = model.clamp_view(camera.moved(roll_deg=DUTCH_ROLL_DEG))
     if figures and size not in ("EWS", "WS") and spec.camera.position is None:
-        camera, cover = _clear_faces(spec, production, model, camera, figures)
+        camera, cover = _clear_faces(spec, production, model, camera, figures,
+                                     over_shoulder=setup == "OTS")
         if cover:
             shifted = (f"a foreground prop covers {figures[0].name}'s face from every camera "
                        f"that keeps the {setup}'s framing; its layer is shifted aside in this "
@@ -286,7 +295,7 @@ compositor's `face_box`)."""
 
 
 def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, camera: Camera,
-                 figures: list[_Figure]) -> tuple[Camera, int]:
+                 figures: list[_Figure], over_shoulder: bool = False) -> tuple[Camera, int]:
     """Foreground props are part of framing: when a foreground mask nearer than a subject
     would cover the subject's face (where the render will draw it, parallax included), the
     camera rises and/or steps sideways — the least move first — and re-aims so the first
@@ -294,17 +303,22 @@ def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, came
     only the face box counts. Without a clear candidate the least covered camera is kept
     and the count of prop samples still over a face is returned with it: the render then
     shifts the prop's layer aside (`render_engine.proxy.prop_shift`), and the compositor keeps
-    any remainder off the face."""
+    any remainder off the face. `over_shoulder`: the first figure is the near shoulder, seen
+    from behind; the second's face is the one kept clear and in place, and a candidate must
+    keep the shoulder on its side of the frame."""
     from render_engine.proxy.plates import prop_points
 
     source = plate_source(spec, production)
     if not source.masks:
         return camera, 0
-    anchor = np.asarray(figures[0].eye_point)
+    faces = figures[1:2] if over_shoulder and len(figures) > 1 else figures
+    anchor = np.asarray(faces[0].eye_point)
     where = camera.project(anchor)
     if where[2] <= 0:
         return camera, 0
-    best, best_cover = camera, _face_cover(source, spec, camera, figures, prop_points)
+    shoulder = np.asarray(figures[0].eye_point)
+    shoulder_left = camera.project(shoulder)[0] < camera.width / 2
+    best, best_cover = camera, _face_cover(source, spec, camera, faces, prop_points)
     if best_cover == 0:
         return camera, 0
     right = camera.rotation()[0]
@@ -322,7 +336,9 @@ def _clear_faces(spec: ShotSpec, production: Production, model: PlateModel, came
             if (not _inside(moved, figures, feet=feet)
                     or math.hypot(eyes[0] - where[0], eyes[1] - where[1]) > 1.0):
                 continue  # the size's framing comes first
-            cover = _face_cover(source, spec, moved, figures, prop_points)
+            if over_shoulder and (moved.project(shoulder)[0] < moved.width / 2) != shoulder_left:
+                continue
+            cover = _face_cover(source, spec, moved, faces, prop_points)
             if cover < best_cover:
                 best, best_cover = moved, cover
             if cover == 0:
@@ -338,7 +354,7 @@ def _face_cover(source: object, spec: ShotSpec, camera: Camera, figures: list[_F
     half, above, below = FACE_UNITS
     for figure in figures:
         eye = np.asarray(figure.eye_point)
-        top = np.array([figure.floor[0], figure.top, figure.floor[1]])
+        top = np.array([eye[0], figure.top, eye[2]])
         pe, pt = camera.project(np.stack([eye, top]))
         if pe[2] <= 0.05:
             continue
@@ -414,14 +430,15 @@ def _extent(camera: Camera, figures: list[_Figure], feet: bool
     right = camera.rotation()[0]
     points = []
     for figure in figures:
-        x, z = figure.floor
+        x, _eye, z = figure.eye_point
         points += [(x, figure.top, z), (x, figure.eye, z)]
         for sign in (-1.0, 1.0):
             points.append((x + sign * HEAD_HALF_WIDTH_M * right[0], figure.eye,
                            z + sign * HEAD_HALF_WIDTH_M * right[2]))
             if feet:
-                points.append((x + sign * BODY_HALF_WIDTH_M * right[0], 0.0,
-                               z + sign * BODY_HALF_WIDTH_M * right[2]))
+                fx, fz = figure.floor
+                points.append((fx + sign * BODY_HALF_WIDTH_M * right[0], 0.0,
+                               fz + sign * BODY_HALF_WIDTH_M * right[2]))
     projected = camera.project(np.array(points, float))
     if (projected[:, 2] <= 0.05).any():
         return None
@@ -663,6 +680,10 @@ def _over_the_shoulder(model: PlateModel, near: _Figure, far: _Figure, line: Sce
     head = camera.project(np.array(near.eye_point))
     if head[2] <= 0.2 or not (-0.05 * width <= head[0] <= 1.05 * width):
         return None, f"{near.name}'s head would leave the frame"
+    face = camera.project(np.array(far.eye_point))
+    if (head[0] < width / 2) == (face[0] < width / 2):  # the plate's limits pushed the camera
+        return None, (f"{near.name}'s shoulder and {far.name}'s face would land on the same "
+                      "side of the frame")
     return camera, ""
 
 

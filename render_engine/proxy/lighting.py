@@ -305,6 +305,9 @@ class ShotLighting:
     _steady: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
                                       compare=False, hash=False)
     """`for_character`'s flicker-free part per (camera, world, facing) (see there)."""
+    _scene: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
+                                     compare=False, hash=False)
+    """`scene_stats` per place, rounded as `lighting.scene_stats` rounds it (see there)."""
 
     def flicker(self, t: float) -> float:
         """Key multiplier at shot time t (scene time origin + t): 1 without flicker, varying
@@ -320,10 +323,19 @@ class ShotLighting:
         `scene_stats`); None without a readable plate."""
         if self.plate is None:
             return None
-        try:
-            return scene_stats(self.plate, world[0], world[2], 2.0 * world[1])
-        except (OSError, ValueError):
-            return None
+        x, z, height_m = world[0], world[2], 2.0 * world[1]
+        # the statistics only change by STATS_STEP_M: a place seen again (a moving camera,
+        # a character breathing in place) is answered without reading the plate's file date
+        place = (round(x / STATS_STEP_M), round(z / STATS_STEP_M), round(height_m / STATS_STEP_M))
+        if place not in self._scene:
+            try:
+                found = scene_stats(self.plate, x, z, height_m)
+            except (OSError, ValueError):
+                found = None
+            if len(self._scene) >= STEADY_CACHE:
+                self._scene.clear()
+            self._scene[place] = found
+        return self._scene[place]
 
     def for_character(self, camera: Camera, world: tuple[float, float, float],
                       t: float, facing_deg: float | None = None) -> SpriteLight:

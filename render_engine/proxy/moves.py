@@ -209,7 +209,7 @@ def _subject_eyes(spec: ShotSpec, production: Production) -> np.ndarray | None:
     for character in figures:
         x, z, _, _ = character_floor(character, 0.0)
         height = height_of(production, character.name)
-        points.append((x, eye_height(character, height, production), z))
+        points.append((x, eye_height(character, height, production, spec), z))
     return np.mean(points, axis=0)
 
 
@@ -249,7 +249,7 @@ def _track(model: PlateModel, base: Camera, spec: ShotSpec, production: Producti
     height = height_of(production, character.name)
     x0, z0, _, _ = character_floor(character, 0.0)
     x1, z1, _, _ = character_floor(character, t_seconds)
-    chest = 0.75 * eye_height(character, height, production)
+    chest = 0.75 * eye_height(character, height, production, spec)
     start = np.array([x0, chest, z0])
     now = np.array([x1, chest, z1])
     at_set = math.dist(base.position, model.origin) < 1e-6

@@ -8,17 +8,26 @@ seated figure is stretched on each axis so its eyes land on the painted eyes (or
 the head top) and its feet on the ground anchor. Every pixel of the view's box is then given
 to the part whose bone it is nearest (distances divided by each part's thickness; the torso
 is a quad inside the shoulders down to the hips; the head is everything above the neck; the
-hand hangs on beyond the wrist; below the ankle the shin becomes the foot). Each part's mask
+hand hangs on beyond the wrist; below the ankle the shin becomes the foot). That split is
+only the prior: in the band round each boundary where a pixel's two nearest parts are nearly
+as near, the painting decides — the pixels are flooded from the confidently split ones over
+the view's colours (marker-controlled watershed), so a sleeve ends at its painted outline and
+a badge on the chest stays with the chest (`followed_boundaries`). Each part's mask
 is grown round the joint into the jointed part drawn before it and feathered there, so when a
 joint bends the part on top still covers the joint and nothing tears — the overlapping-layer
 construction of 2D cut-out animation (Moho / Spine style bone rigs; Igarashi et al.,
 "As-Rigid-As-Possible Shape Manipulation", SIGGRAPH 2005, motivate keeping parts rigid).
+Under everything lies the torso's underlay (`UNDERLAY`): the arms' pixels inside the body's
+extent and the neck under the head, coloured by inpainting from the torso's own cloth
+(`torso_underlay`, `painted_under`), moving as the torso does — so an arm swung away or a
+head turned uncovers shirt, not background; at rest the parts drawn over it hide it.
 Views taller than `WORK_ROWS` are split at a pyramid level of that size.
 
 The joints the rig was fitted with are written, on request, as `VIEW.rig.toml` beside the view
 image (`write_rig_file`, or `python -m render_engine.proxy.rig PRODUCTION CAST_NAME`). A rig
-file wins over the automatic rig; an automatic one made for other image content is ignored
-(its `image_sha256` no longer matches) unless the user set `edited = true`. Malformed files
+file wins over the automatic rig; an automatic one made for other image content or by
+another `RIG_VERSION` is ignored (its `image_sha256` or `version` no longer matches) unless
+the user set `edited = true`. Malformed files
 are reported with the file and the field to fix.
 """
 
@@ -39,8 +48,10 @@ from render_engine.atomic import write_text_atomic
 from render_engine.errors import SoloreelError
 from render_engine.pose.openpose import KEYPOINT_NAMES, standing_pose
 
-RIG_VERSION = 1
-"""Bumped when the automatic rig's part split changes."""
+RIG_VERSION = 2
+"""Bumped when the automatic rig's part split changes (2: boundaries follow the painting's
+edges; the torso is painted under the arms and the neck); an automatic rig file of another
+version is ignored, an edited one is kept."""
 MID_HIP, HEAD = 18, 19
 """Extra joint indices: the hips' midpoint (the torso's pivot) and the head's centre."""
 VIEW_FACING = {"front": 180.0, "three_quarter": 225.0, "side": 270.0, "back": 0.0}
@@ -78,8 +89,12 @@ PARTS: dict[str, PartSpec] = {
     "l_upper_leg": PartSpec(11, 12, 0.06, "torso"),
     "l_lower_leg": PartSpec(12, 13, 0.045, "l_upper_leg"),
     "l_foot": PartSpec(13, 13, 0.04, "l_lower_leg", flat=True),
+    "torso_under": PartSpec(MID_HIP, 1, 0.035, None),
 }
-"""The parts of a rig, parents before children."""
+"""The parts of a rig, parents before children. `torso_under` (`UNDERLAY`) is no painted
+part: the torso's colours painted under the arms and the neck, drawn behind everything and
+moving as the torso does, so a limb swung away uncovers shirt, not background."""
+UNDERLAY = "torso_under"
 HAND_OF = {"r_hand": "r_lower_arm", "l_hand": "l_lower_arm"}
 FOOT_OF = {"r_foot": "r_lower_leg", "l_foot": "l_lower_leg"}
 HAND_REACH = 0.75
@@ -90,6 +105,29 @@ WORK_ROWS = 512
 """Views are split into parts at no more than this many rows (a pyramid level)."""
 OVERLAP = 0.025
 """How far (standing heights) a part's mask reaches into the parts jointed to it."""
+AMBIGUOUS_RATIO = 1.5
+AMBIGUOUS_MARGIN = 0.25
+"""A pixel whose second-nearest part is within `AMBIGUOUS_RATIO` times the nearest part's
+distance plus `AMBIGUOUS_MARGIN` (distances in part thicknesses) lies in a boundary band: the
+painting's edges decide there which of the two it belongs to."""
+UNDER_NECK = 0.025
+"""How far above the neck line (standing heights) the torso is painted under the head."""
+UNDER_HALF_WIDTH = 0.08
+"""The torso is painted under the arms at most this far (standing heights) from the spine, or
+half the shoulders' width (at the neck) and `UNDER_HIPS` times half the hips' width (at the
+hips) where those are more."""
+UNDER_HIPS = 1.4
+UNDER_MAX_HALF_WIDTH = 0.14
+"""The torso's own painted pixels widen that band up to this far from the spine (standing
+heights): a sheet drawn broader than the fitted figure keeps its painted shoulders."""
+INPAINT_RADIUS = 3
+"""Neighbourhood (pixels) of the Telea inpainting that colours the torso under the arms."""
+UNDER_MARGIN = 0.04
+"""The underlay's layer reaches this far (standing heights) round it: torso cloth to inpaint
+its colours from."""
+INPAINT_ROWS = 160
+"""The underlay is inpainted at no more than this size (pixels, its window's longer side)
+and scaled up: the cloth's colours vary slowly, the inpainting's cost grows with area."""
 
 
 @dataclass
@@ -109,20 +147,27 @@ class Rig:
     """The pyramid level the view was split at (a big view is split at a smaller size)."""
     source: str = "auto"
     """"auto" or the rig file it was read from."""
+    underlays: dict[str, np.ndarray] = field(default_factory=dict)
+    """Underlay part (`UNDERLAY`) → uint8 mask, in that part's box, of the pixels its colours
+    are inpainted from (the torso's own)."""
+    _unders: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     _levels: dict[int, dict[str, tuple[tuple[int, int, int, int], np.ndarray]]] = field(
         default_factory=dict)
     _layers: list[tuple[np.ndarray, int, dict[str, np.ndarray]]] = field(default_factory=list)
 
     def layers(self, level: int, source: np.ndarray) -> dict[str, np.ndarray]:
         """Each part of a level image `source` (straight RGBA) as a premultiplied 8-bit
-        RGBA crop with its mask applied; the last few sources are kept (a recoloured level
-        is the same array frame after frame)."""
+        RGBA crop with its mask applied (and its underlay painted in); the last few sources
+        are kept (a recoloured level is the same array frame after frame)."""
         for kept, kept_level, found in self._layers:
             if kept is source and kept_level == level:
                 return found
         made: dict[str, np.ndarray] = {}
+        unders = self.under_level(level, source.shape[:2])
         for name, ((x0, y0, x1, y1), mask) in self.level(level, source.shape[:2]).items():
             crop = source[y0:y1, x0:x1]
+            if name in unders:
+                crop = painted_under(crop, unders[name], mask)
             alpha = crop[..., 3].astype(np.float32) * np.float32(1.0 / 255.0) * mask
             layer = np.empty(crop.shape, np.float32)
             layer[..., :3] = crop[..., :3] * alpha[..., None]
@@ -140,35 +185,87 @@ class Rig:
         if found is not None:
             return found
         result = {}
-        up = 2 ** max(0, self.work_level - level)  # the rig was split at a smaller size
-        factor = 2 ** max(0, level - self.work_level)
         for name in self.order:
-            x0, y0, x1, y1 = self.boxes[name]
-            mask = self.masks[name].astype(np.float32) * np.float32(1.0 / 255.0)
-            if up > 1:
-                lx0, ly0 = x0 * up, y0 * up
-                lx1, ly1 = min(shape[1], x1 * up), min(shape[0], y1 * up)
-                if lx1 <= lx0 or ly1 <= ly0:
-                    continue
-                full = cv2.resize(mask, (mask.shape[1] * up, mask.shape[0] * up),
-                                  interpolation=cv2.INTER_LINEAR)[:ly1 - ly0, :lx1 - lx0]
-                result[name] = ((lx0, ly0, lx1, ly1), np.ascontiguousarray(full))
-                continue
-            lx0, ly0 = x0 // factor, y0 // factor
-            lx1 = min(shape[1], -(-x1 // factor))
-            ly1 = min(shape[0], -(-y1 // factor))
-            if lx1 <= lx0 or ly1 <= ly0:
-                continue
-            full = np.zeros(((ly1 - ly0) * factor, (lx1 - lx0) * factor), np.float32)
-            oy, ox = y0 - ly0 * factor, x0 - lx0 * factor
-            hh = min(mask.shape[0], full.shape[0] - oy)
-            ww = min(mask.shape[1], full.shape[1] - ox)
-            full[oy:oy + hh, ox:ox + ww] = mask[:hh, :ww]
-            if factor > 1:
-                full = cv2.resize(full, (lx1 - lx0, ly1 - ly0), interpolation=cv2.INTER_AREA)
-            result[name] = ((lx0, ly0, lx1, ly1), full)
+            made = self._resampled(self.boxes[name], self.masks[name], level, shape)
+            if made is not None:
+                result[name] = made
         self._levels[level] = result
         return result
+
+    def under_level(self, level: int, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Each underlay's source mask (float32, 0..1) at pyramid level `level`, in its part's
+        level box."""
+        found = self._unders.get(level)
+        if found is not None:
+            return found
+        result = {}
+        for name, under in self.underlays.items():
+            made = self._resampled(self.boxes[name], under, level, shape)
+            if made is not None:
+                result[name] = made[1]
+        self._unders[level] = result
+        return result
+
+    def _resampled(self, box: tuple[int, int, int, int], mask8: np.ndarray, level: int,
+                   shape: tuple[int, int]
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """A work-level uint8 mask in `box` at pyramid level `level`: (level box, float32)."""
+        x0, y0, x1, y1 = box
+        up = 2 ** max(0, self.work_level - level)  # the rig was split at a smaller size
+        factor = 2 ** max(0, level - self.work_level)
+        mask = mask8.astype(np.float32) * np.float32(1.0 / 255.0)
+        if up > 1:
+            lx0, ly0 = x0 * up, y0 * up
+            lx1, ly1 = min(shape[1], x1 * up), min(shape[0], y1 * up)
+            if lx1 <= lx0 or ly1 <= ly0:
+                return None
+            full = cv2.resize(mask, (mask.shape[1] * up, mask.shape[0] * up),
+                              interpolation=cv2.INTER_LINEAR)[:ly1 - ly0, :lx1 - lx0]
+            return (lx0, ly0, lx1, ly1), np.ascontiguousarray(full)
+        lx0, ly0 = x0 // factor, y0 // factor
+        lx1 = min(shape[1], -(-x1 // factor))
+        ly1 = min(shape[0], -(-y1 // factor))
+        if lx1 <= lx0 or ly1 <= ly0:
+            return None
+        full = np.zeros(((ly1 - ly0) * factor, (lx1 - lx0) * factor), np.float32)
+        oy, ox = y0 - ly0 * factor, x0 - lx0 * factor
+        hh = min(mask.shape[0], full.shape[0] - oy)
+        ww = min(mask.shape[1], full.shape[1] - ox)
+        full[oy:oy + hh, ox:ox + ww] = mask[:hh, :ww]
+        if factor > 1:
+            full = cv2.resize(full, (lx1 - lx0, ly1 - ly0), interpolation=cv2.INTER_AREA)
+        return (lx0, ly0, lx1, ly1), full
+
+
+def painted_under(crop: np.ndarray, mask: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """A straight RGBA `crop` with the pixels of the underlay `under` recoloured from the
+    pixels of the part its `mask` holds (outside the underlay): Telea's
+    fast-marching inpainting (A. Telea, "An Image Inpainting Technique Based on the Fast
+    Marching Method", Journal of Graphics Tools 9(1), 2004; `cv2.inpaint`) with every other
+    pixel counted unknown, so the arm painted over the shirt is replaced by shirt, never by
+    the arm's or the background's colours. The crop is the underlay's box, which reaches
+    `UNDER_MARGIN` round it into the torso."""
+    fill = under > 0.0
+    if not fill.any():
+        return crop
+    known = (mask >= 0.5) & ~fill & (crop[..., 3] >= 250)
+    if not known.any():
+        return crop
+    size = (crop.shape[1], crop.shape[0])
+    factor = max(1, math.ceil(max(size) / INPAINT_ROWS))  # cloth colours vary slowly
+    rgb = np.ascontiguousarray(crop[..., :3])
+    if factor > 1:
+        small = (max(1, size[0] // factor), max(1, size[1] // factor))
+        rgb = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
+        known = cv2.resize(known.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.99
+        if not known.any():
+            return crop
+    painted = cv2.inpaint(rgb, (~known).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    if factor > 1:
+        painted = cv2.resize(painted, size, interpolation=cv2.INTER_LINEAR)
+    out = crop.copy()
+    out[..., :3][fill] = painted[fill]
+    return out
 
 
 def view_kind(view_name: str) -> tuple[str, bool]:
@@ -211,6 +308,63 @@ def fitted_joints(view_name: str, ground: tuple[float, float], standing_px: floa
     return joints
 
 
+FAR_ARM_SHARE = 0.6
+"""A three-quarter view's far arm shows as a strip at the body's edge: its parts are this much
+thinner, so the chest beside it (a badge at the edge) stays with the torso."""
+ARM_EDGE_MAX = 0.12
+"""How far (standing heights) the silhouette may pull a fitted arm joint outwards."""
+ARM_BESIDE_HIPS = 0.02
+"""An arm is taken to hang at the silhouette's side only where the silhouette reaches at least
+this far (standing heights) outside the hip joint at wrist height: a hand beside the body."""
+
+
+def arms_on_silhouette(joints: np.ndarray, alpha: np.ndarray, view_name: str,
+                       standing_px: float) -> np.ndarray:
+    """The fitted joints with each hanging arm moved onto the arm the view paints.
+
+    The procedural figure's arms hang close to its body, while a painted character's arms
+    hang along the outside of its silhouette (sleeves, a broad build): split by the
+    figure's bones, the arm parts would take chest pixels and leave sleeve pixels on the
+    torso. In standing front, three-quarter and back views, where the silhouette reaches out
+    beside the hips at wrist height (a hand hangs there), that arm's shoulder, elbow and wrist
+    move outwards to one part thickness inside the silhouette's edge on their rows — only
+    outwards, and at most ARM_EDGE_MAX. Other views (profiles, seated, arms held in front)
+    keep the fitted arms. Rig files (`write_rig_file`) record the result for correction."""
+    turn, seated = view_kind(view_name)
+    if seated or turn == "side":
+        return joints
+    solid = alpha > 127
+    result = np.array(joints, float, copy=True)
+    height = solid.shape[0]
+    limit = ARM_EDGE_MAX * standing_px
+    for arm in ((2, 3, 4), (5, 6, 7)):
+        hip = 8 if arm[0] == 2 else 11
+        side = -1.0 if joints[arm, 0].mean() < joints[MID_HIP, 0] else 1.0
+        wrist_row = round(min(max(float(joints[arm[2], 1]), 0.0), height - 1.0))
+        edge = _silhouette_edge(solid[wrist_row], side)
+        if edge is None or side * (edge - joints[hip, 0]) < ARM_BESIDE_HIPS * standing_px:
+            continue  # no hand beside the hips: the arm is not hanging at the side
+        for joint, part in zip(arm, ("r_upper_arm", "r_lower_arm", "r_lower_arm"),
+                               strict=True):
+            row = round(min(max(float(joints[joint, 1]), 0.0), height - 1.0))
+            found = _silhouette_edge(solid[row], side)
+            if found is None:
+                continue
+            target = found - side * PARTS[part].radius * standing_px
+            move = side * (target - joints[joint, 0])
+            if move > 0:
+                result[joint, 0] += side * min(move, limit)
+    return result
+
+
+def _silhouette_edge(row: np.ndarray, side: float) -> float | None:
+    """The outermost solid pixel of a row on one side (-1 left, 1 right), None when empty."""
+    solid = np.flatnonzero(row)
+    if not solid.size:
+        return None
+    return float(solid[0] if side < 0 else solid[-1])
+
+
 def _segment_distance(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Distance of each pixel to segment a-b and the projection parameter along it."""
@@ -231,15 +385,16 @@ def _far_side(view_name: str) -> str | None:
 
 
 def draw_order(view_name: str) -> list[str]:
-    """Back-to-front order of the parts: far limbs, legs, torso, head, near arms."""
+    """Back-to-front order of the parts: the torso's underlay, far limbs, legs, torso, head,
+    near arms."""
     far = _far_side(view_name)
     arms = ["upper_arm", "lower_arm", "hand"]
     legs = ["upper_leg", "lower_leg", "foot"]
     if far is None:
-        return ([f"{s}_{p}" for s in "rl" for p in legs] + ["torso", "head"]
+        return ([UNDERLAY] + [f"{s}_{p}" for s in "rl" for p in legs] + ["torso", "head"]
                 + [f"{s}_{p}" for s in "rl" for p in arms])
     near = "l" if far == "r" else "r"
-    return ([f"{far}_{p}" for p in arms] + [f"{far}_{p}" for p in legs]
+    return ([UNDERLAY] + [f"{far}_{p}" for p in arms] + [f"{far}_{p}" for p in legs]
             + [f"{near}_{p}" for p in legs] + ["torso", "head"]
             + [f"{near}_{p}" for p in arms])
 
@@ -275,9 +430,11 @@ def build_rig(rgba: np.ndarray, view_name: str, joints: np.ndarray, standing_px:
     names = list(PARTS)
     scores = np.full((len(names), by1 - by0, bx1 - bx0), np.inf, np.float32)
     radii = radii or {}
+    far = _far_side(view_name) if view_kind(view_name)[0] == "three_quarter" else None
     for index, name in enumerate(names):
         spec = PARTS[name]
-        radius = max(1.0, radii.get(name, spec.radius * standing_px))
+        share = FAR_ARM_SHARE if far and name.startswith(f"{far}_") and "arm" in name else 1.0
+        radius = max(1.0, radii.get(name, share * spec.radius * standing_px))
         if name == "torso":  # a quad inside the shoulders, as wide at the hips
             across = TORSO_WIDTH * (joints[[2, 5]] - joints[1])
             corners = np.concatenate([joints[1] + across, joints[MID_HIP] + across[::-1]])
@@ -290,12 +447,14 @@ def build_rig(rgba: np.ndarray, view_name: str, joints: np.ndarray, standing_px:
         elif name in HAND_OF:  # the hand hangs on beyond the wrist
             elbow, wrist = joints[PARTS[HAND_OF[name]].pivot], joints[spec.pivot]
             dist, _t = _segment_distance(xs, ys, wrist, wrist + HAND_REACH * (wrist - elbow))
-        elif name in FOOT_OF:
-            continue  # split off the shin below
+        elif name in FOOT_OF or name == UNDERLAY:
+            continue  # split off the shin below; the underlay is painted after the split
         else:
             dist, _t = _segment_distance(xs, ys, joints[spec.pivot], joints[spec.end])
         scores[index] = dist / radius
-    labels = np.argmin(scores, axis=0).astype(np.int16)
+    box_rgba = rgba[by0:by1, bx0:bx1]
+    painted = _Regions.of(box_rgba, standing_px)
+    labels = followed_boundaries(box_rgba, scores, painted)
     neck_y = joints[1, 1] - 0.02 * standing_px
     head_index = names.index("head")
     above = ys < neck_y
@@ -309,9 +468,22 @@ def build_rig(rgba: np.ndarray, view_name: str, joints: np.ndarray, standing_px:
     overlap = max(2, round(OVERLAP * standing_px))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * overlap + 1, 2 * overlap + 1))
     drawn = {part: position for position, part in enumerate(draw_order(view_name))}
+    details = painted.details()  # badges a grown limb must not carry
     masks: dict[str, np.ndarray] = {}
     boxes: dict[str, tuple[int, int, int, int]] = {}
+    underlays: dict[str, np.ndarray] = {}
+    under = torso_underlay(labels, box_rgba[..., 3], view_name, joints - (bx0, by0),
+                           standing_px, neck_y - by0)
+    if under.any():
+        box, crop = _tight_box(under, bx0, by0, round(UNDER_MARGIN * standing_px))
+        soft = cv2.GaussianBlur(under.astype(np.float32), (0, 0), 1.0)  # no stair-steps
+        edge = np.round(np.clip(soft * 2.0 - 0.5, 0.0, 1.0) * 255.0).astype(np.uint8)
+        boxes[UNDERLAY], masks[UNDERLAY] = box, np.maximum(edge, under * np.uint8(255))[crop]
+        underlays[UNDERLAY] = _flat_part(box_rgba, labels == names.index("torso"),
+                                          painted)[crop]
     for index, name in enumerate(names):
+        if name == UNDERLAY:
+            continue
         core = (labels == index).astype(np.uint8)
         if not core.any():
             continue
@@ -329,19 +501,192 @@ def build_rig(rgba: np.ndarray, view_name: str, joints: np.ndarray, standing_px:
             x, y = joints[joint] - (bx0, by0)
             reach = max(2 * overlap, round(2.0 * thick * standing_px))
             cv2.circle(near, (round(x), round(y)), reach, 1, -1)
-            allowed |= (labels == names.index(other)).astype(np.uint8) & near
+            allowed |= (labels == names.index(other)).astype(np.uint8) & near & ~details
         grown = core | (cv2.dilate(core, kernel) & allowed)
         soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), overlap / 3.0)
         mask = np.maximum(np.clip(soft * 2.0 - 1.0, 0.0, 1.0) * grown, core)
         mask8 = np.round(mask * 255.0).astype(np.uint8)
-        rr, cc = np.flatnonzero(mask8.any(axis=1)), np.flatnonzero(mask8.any(axis=0))
-        box = (bx0 + int(cc[0]), by0 + int(rr[0]), bx0 + int(cc[-1]) + 1,
-               by0 + int(rr[-1]) + 1)
-        masks[name] = mask8[rr[0]:rr[-1] + 1, cc[0]:cc[-1] + 1].copy()
-        boxes[name] = box
+        boxes[name], crop = _tight_box(mask8, bx0, by0)
+        masks[name] = mask8[crop].copy()
     order = [name for name in draw_order(view_name) if name in masks]
     return Rig(joints=np.asarray(joints, np.float64), height_px=float(standing_px),
-               order=order, masks=masks, boxes=boxes, labels=full_labels, source=source)
+               order=order, masks=masks, boxes=boxes, labels=full_labels, source=source,
+               underlays=underlays)
+
+
+@dataclass
+class _Regions:
+    """A view's painted regions: its colour over black (premultiplied), the colour step at
+    each pixel (largest channel over 3x3), the regions enclosed by steps of `EDGE_LEVEL` or
+    more (4-connected; 0 on the edges) and which of them are small (`SMALL_REGION`)."""
+
+    colour: np.ndarray
+    step: np.ndarray
+    regions: np.ndarray
+    small: np.ndarray
+
+    @classmethod
+    def of(cls, rgba: np.ndarray, standing_px: float) -> _Regions:
+        alpha = rgba[..., 3:4].astype(np.uint16)
+        colour = ((rgba[..., :3].astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
+        step = cv2.morphologyEx(colour, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        step = step.max(axis=2)
+        _n, regions, stats, _c = cv2.connectedComponentsWithStats(
+            (step < EDGE_LEVEL).astype(np.uint8), connectivity=4)
+        small = stats[:, cv2.CC_STAT_AREA] <= (SMALL_REGION * standing_px) ** 2
+        small[0] = False
+        return cls(colour, step, regions, small)
+
+    def details(self) -> np.ndarray:
+        """uint8 0/1 mask of the small regions with their outlines: a badge or a button a
+        part's grown seam must not take along, nor an underlay take its colours from."""
+        found = self.small[self.regions].astype(np.uint8)
+        return cv2.dilate(found, np.ones((5, 5), np.uint8))
+
+
+def _flat_part(rgba: np.ndarray, part: np.ndarray, painted: _Regions) -> np.ndarray:
+    """uint8 (0/255) mask of a part's opaque pixels away from painted edges and small
+    painted regions (outlines, badges, seams): the plain cloth an underlay's colours are
+    inpainted from."""
+    plain = cv2.dilate(painted.step, np.ones((3, 3), np.uint8)) < EDGE_LEVEL
+    flat = part & (rgba[..., 3] >= 250) & plain & (painted.details() == 0)
+    return flat.astype(np.uint8) * np.uint8(255)
+
+
+def _tight_box(mask: np.ndarray, x0: int, y0: int, margin: int = 0
+               ) -> tuple[tuple[int, int, int, int], tuple[slice, slice]]:
+    """The box (x0, y0, x1, y1; `mask` lies at x0, y0) of a non-empty mask's pixels, grown by
+    `margin` within the mask's own extent, and the slices that crop the mask to it."""
+    rr, cc = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1 = max(0, int(rr[0]) - margin), min(mask.shape[0], int(rr[-1]) + 1 + margin)
+    c0, c1 = max(0, int(cc[0]) - margin), min(mask.shape[1], int(cc[-1]) + 1 + margin)
+    return (x0 + c0, y0 + r0, x0 + c1, y0 + r1), (slice(r0, r1), slice(c0, c1))
+
+
+def followed_boundaries(rgba: np.ndarray, scores: np.ndarray, painted: _Regions
+                        ) -> np.ndarray:
+    """Each pixel's part (index into `scores`, (parts, h, w) distances in part thicknesses):
+    the nearest part, except in the band round each boundary where the second-nearest part
+    is nearly as near (`AMBIGUOUS_RATIO`, `AMBIGUOUS_MARGIN`). There the pixels are flooded
+    from the confidently split ones over the painting's colours — the marker-controlled
+    watershed (Meyer, "Color image segmentation", 1992; `cv2.watershed`) — so the split
+    follows the painted outlines and colour changes (where a sleeve ends on the chest) and
+    a pixel only ever goes to one of its two nearest parts; small painted regions go whole
+    to one part (`_whole_regions`). Transparent pixels form a background basin of their own
+    and keep the nearest part."""
+    best = np.argmin(scores, axis=0)
+    best_d = np.take_along_axis(scores, best[None], axis=0)[0]
+    rest = scores.copy()
+    np.put_along_axis(rest, best[None], np.inf, axis=0)
+    second = np.argmin(rest, axis=0)
+    second_d = np.take_along_axis(rest, second[None], axis=0)[0]
+    solid = rgba[..., 3] > 0
+    ambiguous = solid & (second_d <= AMBIGUOUS_RATIO * best_d + AMBIGUOUS_MARGIN)
+    if not ambiguous.any():
+        return best.astype(np.int16)
+    background = scores.shape[0] + 1
+    markers = np.where(solid, best.astype(np.int32) + 1, background).astype(np.int32)
+    markers[ambiguous] = 0
+    cv2.watershed(painted.colour, markers)
+    flooded = markers.clip(0, 255).astype(np.uint8)  # watershed lines (-1) take a neighbour
+    flooded = np.where(markers < 0, cv2.dilate(flooded, np.ones((3, 3), np.uint8)), flooded)
+    flooded = flooded.astype(np.int64) - 1
+    takes = ambiguous & ((flooded == best) | (flooded == second))
+    split = _smoothed(np.where(takes, flooded, best), best, second, ambiguous)
+    return _whole_regions(split, painted, best, second).astype(np.int16)
+
+
+EDGE_LEVEL = 24
+"""A colour step (8-bit, largest channel, over a 3x3 neighbourhood) that counts as a painted
+edge when small painted regions are kept whole."""
+SMALL_REGION = 0.05
+"""Painted regions enclosed by edges no bigger than a square this wide (standing heights)
+go whole to one part."""
+
+
+def _whole_regions(labels: np.ndarray, painted: _Regions, best: np.ndarray,
+                   second: np.ndarray) -> np.ndarray:
+    """`labels` with each small painted region (a badge, a button, a patch: pixels enclosed
+    by colour edges, `EDGE_LEVEL`) and its outline given whole to the part that holds most
+    of it, wherever that part is one of a pixel's two nearest: a badge is never cut in two
+    by a boundary drawn through it."""
+    regions, small, step = painted.regions, painted.small, painted.step
+    count = small.size
+    if not small.any():
+        return labels
+    inside = small[regions]
+    parts = int(labels.max()) + 1
+    votes = np.bincount(regions[inside] * parts + labels[inside],
+                        minlength=count * parts).reshape(count, parts)
+    winner = votes.argmax(axis=1)
+    chosen = np.zeros(labels.shape, np.uint8)  # winner + 1 on the small regions
+    chosen[inside] = (winner[regions[inside]] + 1).astype(np.uint8)
+    edge = (step >= EDGE_LEVEL) & (chosen == 0)
+    reach = cv2.dilate(chosen, np.ones((5, 5), np.uint8))
+    chosen[edge] = reach[edge]  # the region's outline goes with it
+    want = chosen.astype(np.int64) - 1
+    takes = (chosen > 0) & ((want == best) | (want == second))
+    return np.where(takes, want, labels)
+
+
+def _smoothed(labels: np.ndarray, best: np.ndarray, second: np.ndarray,
+              band: np.ndarray) -> np.ndarray:
+    """`labels` with the pixels of `band` given to whichever of their two nearest parts holds
+    most of a small Gaussian neighbourhood: a boundary flooded across a flat colour (where
+    no painted edge decides) is evened out instead of left in stair-steps and specks."""
+    sigma = 1.5
+    votes = np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.float32)
+    for index in np.unique(np.concatenate([best[band], second[band]])):
+        share = cv2.GaussianBlur((labels == index).astype(np.float32), (0, 0), sigma)
+        votes[0][band & (best == index)] = share[band & (best == index)]
+        votes[1][band & (second == index)] = share[band & (second == index)]
+    return np.where(band, np.where(votes[1] > votes[0], second, best), labels)
+
+
+def torso_underlay(labels: np.ndarray, alpha: np.ndarray, view_name: str, joints: np.ndarray,
+                   standing_px: float, neck_y: float) -> np.ndarray:
+    """Where the torso is painted under the parts that cover it (uint8 0/1 over the rig's
+    box, `labels` its hard split, `joints` in box pixels): the arms' pixels within a body
+    band round the spine (neck to hips; `UNDER_HALF_WIDTH`, the fitted shoulders' and hips'
+    widths or the torso's painted ones) and the head's pixels just above the neck line over
+    the neck's width. Only opaque pixels away from the silhouette's edge are taken: the
+    underlay lies inside the figure as painted, so at rest every part drawn over it hides
+    it."""
+    names = list(PARTS)
+    torso = labels == names.index("torso")
+    under = np.zeros(labels.shape, np.uint8)
+    if not torso.any():
+        return under
+    solid = cv2.erode((alpha >= 250).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    arms = np.isin(labels, [names.index(f"{s}_{p}") for s in "rl"
+                            for p in ("upper_arm", "lower_arm", "hand")])
+    if arms.any():
+        least = UNDER_HALF_WIDTH * standing_px
+        shoulders = 0.5 * float(np.hypot(*(joints[2] - joints[1]))
+                                + np.hypot(*(joints[5] - joints[1])))
+        hips = 0.5 * float(np.hypot(*(joints[8] - joints[11])))
+        ys, xs = np.mgrid[0:labels.shape[0], 0:labels.shape[1]].astype(np.float32)
+        spine, t = _segment_distance(xs, ys, joints[1], joints[MID_HIP])
+        t = np.clip(t, 0.0, 1.0)
+        upper, lower = torso & (t < 0.35), torso & (t > 0.65)
+        if upper.any():  # the painted shoulders, where the drawing is wider than the figure
+            shoulders = max(shoulders, min(float(np.percentile(spine[upper], 95)),
+                                           UNDER_MAX_HALF_WIDTH * standing_px))
+        if lower.any():
+            hips = max(hips, min(float(np.percentile(spine[lower], 95)),
+                                 UNDER_MAX_HALF_WIDTH * standing_px) / UNDER_HIPS)
+        half = (1.0 - t) * max(least, shoulders) + t * max(least, UNDER_HIPS * hips)
+        under |= (arms & solid & (spine <= half)).astype(np.uint8)
+    top = max(0, math.floor(neck_y - UNDER_NECK * standing_px))
+    bottom = max(0, math.ceil(neck_y))
+    below = torso[bottom:bottom + max(2, round(0.02 * standing_px))]
+    columns = np.flatnonzero(below.any(axis=0))
+    if columns.size and bottom > top:
+        head = labels[top:bottom] == names.index("head")
+        neck = np.zeros(head.shape, bool)
+        neck[:, columns[0]:columns[-1] + 1] = head[:, columns[0]:columns[-1] + 1]
+        under[top:bottom] |= (neck & solid[top:bottom]).astype(np.uint8)
+    return under
 
 
 # --------------------------------------------------------------------------- rig files
@@ -379,7 +724,8 @@ def rig_text(rig: Rig, digest: str, view_name: str) -> str:
         lines.append(f"{name} = [{x:.1f}, {y:.1f}]")
     lines += ["", "[radius]"]
     for name, spec in PARTS.items():
-        lines.append(f"{name} = {spec.radius * rig.height_px:.1f}")
+        if name != UNDERLAY:
+            lines.append(f"{name} = {spec.radius * rig.height_px:.1f}")
     return "\n".join(lines) + "\n"
 
 
@@ -404,8 +750,9 @@ def read_rig_file(path: Path, shape: tuple[int, int], digest: str
     edited = data.get("edited", False)
     if not isinstance(edited, bool):
         raise SoloreelError(f"rig file {path}: edited must be true or false")
-    if not edited and data.get("image_sha256") != digest:
-        return None
+    if not edited and (data.get("image_sha256") != digest
+                       or data.get("version") != RIG_VERSION):
+        return None  # an automatic rig of other pixels or of an older split
     table = data.get("joints")
     if not isinstance(table, dict):
         raise SoloreelError(f"rig file {path} has no [joints] table; delete it to rig the "
@@ -453,6 +800,7 @@ def _auto_rig(digest: str, rgba: np.ndarray, view_name: str, ground: tuple[float
         _AUTO_RIGS.move_to_end(key)
         return found
     joints = fitted_joints(view_name, ground, standing_px, eyes, head_top)
+    joints = arms_on_silhouette(joints, rgba[..., 3], view_name, standing_px)
     made = build_rig(rgba, view_name, joints, standing_px)
     _AUTO_RIGS[key] = made
     while len(_AUTO_RIGS) > AUTO_RIGS_KEPT:

@@ -7,15 +7,26 @@ unrigged cut-out is placed (the pose the sheet's views are painted in; by defaul
 joints as placed). Forward kinematics on the painted joints then gives each part a 2D affine:
 the torso moves with the hips and turns with the spine, every other part turns about the
 point its parent carried its painted pivot to, by the angle its bone turned, and stretches
-along itself as the bone did (foreshortening); heads and hands turn but keep their size, feet
-follow their ankles and stay flat. Parts whose joints the skeleton lacks follow their
-parent. Transferring bone deltas rather than absolute angles keeps a sheet whose drawing
-differs a little from the figure's proportions undistorted at rest (the idea of deformation
-transfer, Sumner & Popović, SIGGRAPH 2004, on a 2D skeleton). The parts' feathered masks
-overlap at the joints, so the layer on top covers the bend (Spine / Moho style cut-out rigs).
+along itself as the bone did (foreshortening); hands turn but keep their size, feet follow
+their ankles and stay flat, and the head turns as the eye line did (in perspective the
+neck-to-head bone swings whenever the head comes towards the camera; the eye line stays
+level). Parts whose joints the skeleton lacks follow their parent. Transferring bone
+deltas rather than absolute angles keeps a sheet whose drawing differs a little from the
+figure's proportions undistorted at rest (the idea of deformation transfer, Sumner &
+Popović, SIGGRAPH 2004, on a 2D skeleton). The parts' feathered masks overlap at the
+joints, so the layer on top covers the bend (Spine / Moho style cut-out rigs).
 Only each part's bounding box is warped (`cv2.warpAffine`), in premultiplied alpha,
 composited with the Porter-Duff "over" operator (Porter & Duff, "Compositing Digital
 Images", SIGGRAPH 1984); consecutive parts that move alike are merged and warped once.
+
+A figure whose hips and knees are below the frame (decided per frame from the skeleton and
+the frame's size, so any framing works) is a bust: a flat cut-out bent there by a lean shows
+a twisted torso and a gap at the neck right under the face. It is posed as one piece instead,
+by the least-squares similarity (Umeyama 1991) carrying the neutral's shoulders and eyes onto
+the skeleton's, its turn and scale clamped and its eyes put on the skeleton's, so a lean
+towards the camera shows as the head and shoulders growing and moving down; only an arm in
+the frame still follows its bones, and the head still rolls with the eye line. One piece is
+warped whole, as cheaply as the unrigged cut-out.
 
 When the skeleton is the rest pose (every part moves less than `REST_PX`), posing returns None
 and the caller keeps the unrigged warp: a rest pose gives exactly the unrigged pixels.
@@ -40,6 +51,27 @@ as a broken body, not as a body bending towards the camera (seen in close-ups)."
 HEAD_TURN_DEG = 12.0
 """The head turns at most this far from the painted pose (a 2D cut-out cannot nod far
 without looking broken)."""
+EYE_PAIRS = ((14, 15), (16, 17))
+"""The pairs whose line the head's turn follows: the eyes, else the ears (COCO-18)."""
+EYE_LINE_MIN = 0.15
+"""A pair spanning less than this share of the neck-to-head length is seen edge-on (a
+profile): its direction is noise, so the next pair (or the neck-to-head bone) is used."""
+ACROSS_PAIRS = ((2, 5), (14, 15), (16, 17))
+"""The spans across the body a bust's one similarity is fitted to: shoulders, eyes, ears."""
+ACROSS_MIN = 0.3
+"""Spans across the body shorter in all (root sum of squares) than this share of the torso
+are seen edge-on (a profile): the bust is fitted to `BUST_POINTS` instead."""
+BUST_POINTS = (1, 2, 5, 0, 14, 15)
+"""The joints a profile bust's similarity is fitted to: neck, shoulders, nose, eyes."""
+BUST_TURN_DEG = 3.0
+"""A bust turns at most this far on screen (a lean is foreshortening, not a slant)."""
+BUST_SCALE = (0.85, 1.3)
+"""A bust shrinks or grows at most this much (a lean towards the camera grows it)."""
+BUST_BAND = 0.15
+"""Share of the torso's length below the frame's bottom edge over which the hips' going out
+of the frame fades the kinematic pose into the bust's one piece."""
+HEAD_ROLL_DEAD_DEG = 2.0
+"""On a bust, a head turn within this of the body's own turn rides the body."""
 SNAP_PX = 1.0
 """A part moving with its parent to within this (frame pixels) takes the parent's affine, so
 parts that move alike are warped as one."""
@@ -170,26 +202,31 @@ def _extended(points: np.ndarray, heads: list[int]) -> tuple[np.ndarray, np.ndar
 
 
 def part_transforms(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
-                    neutral: np.ndarray | None = None, reach: frozenset[str] = frozenset()
-                    ) -> dict[str, np.ndarray]:
+                    neutral: np.ndarray | None = None, reach: frozenset[str] = frozenset(),
+                    frame_size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Each part's frame affine (unrigged placement → posed) for a (18, 3) frame skeleton,
-    as 2x3 arrays (see `_part_affines`)."""
-    return _arrays(_part_affines(rig, image_matrix, skeleton, neutral, reach))
+    as 2x3 arrays (see `_part_affines`; `frame_size`, width and height, lets a figure whose
+    hips are below the frame be posed as a bust)."""
+    return _arrays(_part_affines(rig, image_matrix, skeleton, neutral, reach, frame_size))
 
 
-def _part_affines(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
-                  neutral: np.ndarray | None = None, reach: frozenset[str] = frozenset()
-                  ) -> dict[str, Affine]:
-    """Each part's frame affine (unrigged placement → posed) for a (18, 3) frame skeleton.
+@dataclass
+class _Figure:
+    """What posing one frame compares: the painted joints (frame pixels, as the unrigged
+    cut-out is placed), the neutral's (`was`) and the skeleton's (`now`) joints, which of
+    them both skeletons have, and the rig's size in frame pixels."""
 
-    Forward kinematics on the painted joints: the torso turns about the painted hips, which
-    move as the skeleton's hips move from `neutral`; every other part turns about where its
-    parent carried its painted pivot, by the angle its bone turned from `neutral` to
-    `skeleton`, and stretches along itself as much as the bone did. `neutral` is the same
-    figure in the pose the view is painted in (standing or seated, at rest), in frame pixels;
-    None: the rig's own joints as placed (`image_matrix`, level-0 view → frame) are the
-    neutral pose, so the skeleton's bone angles are the rendered ones. Parts in `reach` aim
-    from where their pivot was carried at the skeleton's end joint itself."""
+    points: list[tuple[float, float]]
+    was: list[tuple[float, float]]
+    now: list[tuple[float, float]]
+    ok: list[bool]
+    height_px: float
+    frame_size: tuple[int, int] | None
+
+
+def _figure(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
+            neutral: np.ndarray | None, frame_size: tuple[int, int] | None) -> _Figure:
+    """The painted, neutral and posed joints of a frame (see `_Figure`)."""
     rest = _apply(image_matrix, rig.joints)
     if neutral is None:
         neutral = np.concatenate([rest[:18], np.ones((18, 1))], axis=1)
@@ -198,18 +235,67 @@ def _part_affines(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
     heads = [i for i in HEAD_POINTS if target[i, 2] > 0 and neutral[i, 2] > 0]
     goal, have_goal = _extended(target, heads)
     base, have_base = _extended(neutral, heads)
-    have = have_goal & have_base
     painted = rest.copy()
     if heads:
         painted[HEAD] = rest[heads].mean(axis=0)
-    points = [tuple(p) for p in painted.tolist()]
-    was = [tuple(p) for p in base.tolist()]
-    now = [tuple(p) for p in goal.tolist()]
-    ok = have.tolist()
     scale = math.hypot(float(image_matrix[0, 0]), float(image_matrix[1, 0]))
+    return _Figure([tuple(p) for p in painted.tolist()], [tuple(p) for p in base.tolist()],
+                   [tuple(p) for p in goal.tolist()], (have_goal & have_base).tolist(),
+                   rig.height_px * scale, frame_size)
+
+
+def _part_affines(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
+                  neutral: np.ndarray | None = None, reach: frozenset[str] = frozenset(),
+                  frame_size: tuple[int, int] | None = None) -> dict[str, Affine]:
+    """Each part's frame affine (unrigged placement → posed) for a (18, 3) frame skeleton.
+
+    Forward kinematics on the painted joints (`_kinematics`): the torso turns about the
+    painted hips, which move as the skeleton's hips move from `neutral`; every other part
+    turns about where its parent carried its painted pivot, by the angle its bone turned from
+    `neutral` to `skeleton`, and stretches along itself as much as the bone did; the head
+    turns as the eye line did (`_head_turn`). `neutral` is the same figure in the pose the
+    view is painted in (standing or seated, at rest), in frame pixels; None: the rig's own
+    joints as placed (`image_matrix`, level-0 view → frame) are the neutral pose, so the
+    skeleton's bone angles are the rendered ones. Parts in `reach` aim from where their pivot
+    was carried at the skeleton's end joint itself.
+
+    A figure whose hips and knees are below the frame (`frame_size`, width and height; None:
+    never) is a bust: posed as one piece by `_bust_affine` (`_bust_weight` fades from the
+    kinematic pose to it over a short band below the frame's bottom edge), only an arm whose
+    elbow or wrist is in the frame still following its bones, and the head still rolling
+    with the eye line."""
+    figure = _figure(rig, image_matrix, skeleton, neutral, frame_size)
+    weight = _bust_weight(figure)
+    kinematic = _kinematics(figure, reach, None) if weight < 1.0 else {}
+    bust = _bust_affine(figure) if weight > 0.0 else None
+    if bust is None:
+        return kinematic or _kinematics(figure, reach, None)
+    posed = _kinematics(figure, reach, bust)
+    if weight >= 1.0:
+        return posed
+    return {name: _mix(kinematic[name], posed[name], weight) for name in posed}
+
+
+def _mix(a: Affine, b: Affine, weight: float) -> Affine:
+    """The affine `weight` of the way from `a` to `b` (entry by entry)."""
+    if a is b:
+        return a
+    return tuple(p + weight * (q - p) for p, q in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
+def _kinematics(figure: _Figure, reach: frozenset[str], bust: Affine | None
+                ) -> dict[str, Affine]:
+    """Forward kinematics (see `_part_affines`). With `bust` (a similarity, `_bust_affine`)
+    the torso rides it and so does every part but the head and the arms `_arms_in_frame`."""
+    points, was, now, ok = figure.points, figure.was, figure.now, figure.ok
+    follow = _arms_in_frame(figure) if bust is not None else frozenset()
     found: dict[str, Affine] = {}
     for name, spec in PARTS.items():
         parent = found[spec.parent] if spec.parent else IDENTITY
+        if bust is not None and (spec.parent is None or (name != "head"
+                                                         and name not in follow)):
+            found[name] = bust if spec.parent is None else parent
+            continue
         pivot = points[spec.pivot]
         if spec.parent is None:
             moved = pivot
@@ -218,42 +304,215 @@ def _part_affines(rig: Rig, image_matrix: np.ndarray, skeleton: np.ndarray,
                          pivot[1] + now[spec.pivot][1] - was[spec.pivot][1])
         else:
             moved = _at(parent, *pivot)
-        bone_from, bone_to = spec.pivot, spec.end
-        if spec.pivot == spec.end and spec.parent:  # a hand turns with its forearm
-            bone_from = PARTS[spec.parent].pivot
         end = points[spec.end]
         bone = (end[0] - pivot[0], end[1] - pivot[1])
-        linear = parent[:4]
-        if spec.flat:
-            linear = (1.0, 0.0, 0.0, 1.0)
-        elif name in reach and ok[spec.end]:  # aimed at the skeleton's joint itself
-            delta = _delta(pivot, end, moved, now[spec.end])
-            if delta is not None:
-                linear = _linear(*delta, bone)
-        elif ok[bone_from] and ok[bone_to]:
-            delta = _delta(was[bone_from], was[bone_to], now[bone_from], now[bone_to])
-            if delta is not None:
-                angle, stretch = delta
-                if spec.parent is None:  # the torso leans (shears): shoulders stay level
-                    limit = math.radians(TORSO_LEAN_DEG)
-                    stretch = min(max(stretch, TORSO_STRETCH[0]), TORSO_STRETCH[1])
-                    linear = _lean(bone, min(max(angle, -limit), limit), stretch)
-                else:
-                    if name == "head":
-                        limit = math.radians(HEAD_TURN_DEG)
-                        angle = min(max(angle, -limit), limit)
-                    linear = _linear(angle, 1.0 if spec.rigid else stretch, bone)
+        if name == "head":
+            linear = _head_linear(figure, parent, bone, bust)
+        else:
+            linear = _bone_linear(figure, name, parent, moved, bone, reach)
         a, b, c, d = linear
         matrix: Affine = (a, b, c, d, moved[0] - a * pivot[0] - b * pivot[1],
                           moved[1] - c * pivot[0] - d * pivot[1])
-        if spec.parent is not None and matrix != parent:  # within SNAP_PX of its parent
-            thick = spec.radius * rig.height_px * scale
+        if spec.parent is not None:  # within SNAP_PX of its parent: the parent's (one warp)
+            thick = spec.radius * figure.height_px
             probes = (pivot, end, (pivot[0] + thick, pivot[1]), (pivot[0], pivot[1] + thick))
-            if all(abs(p - q) < SNAP_PX for x, y in probes
-                   for p, q in zip(_at(matrix, x, y), _at(parent, x, y), strict=True)):
+            if matrix == parent or all(
+                    abs(p - q) < SNAP_PX for x, y in probes
+                    for p, q in zip(_at(matrix, x, y), _at(parent, x, y), strict=True)):
                 matrix = parent
         found[name] = matrix
     return found
+
+
+def _bone_linear(figure: _Figure, name: str, parent: Affine, moved: tuple[float, float],
+                 bone: tuple[float, float], reach: frozenset[str]
+                 ) -> tuple[float, float, float, float]:
+    """The linear part of a body part's affine (not the head's): its bone's turn and stretch
+    from the neutral to the skeleton (the torso leans instead: `_lean`), its parent's when
+    the skeleton lacks the bone, none for a flat part (a foot)."""
+    spec = PARTS[name]
+    was, now, ok = figure.was, figure.now, figure.ok
+    bone_from, bone_to = spec.pivot, spec.end
+    if spec.pivot == spec.end and spec.parent:  # a hand turns with its forearm
+        bone_from = PARTS[spec.parent].pivot
+    if spec.flat:
+        return 1.0, 0.0, 0.0, 1.0
+    if name in reach and ok[spec.end]:  # aimed at the skeleton's joint itself
+        pivot = figure.points[spec.pivot]
+        delta = _delta(pivot, figure.points[spec.end], moved, now[spec.end])
+        return parent[:4] if delta is None else _linear(*delta, bone)
+    if not (ok[bone_from] and ok[bone_to]):
+        return parent[:4]
+    delta = _delta(was[bone_from], was[bone_to], now[bone_from], now[bone_to])
+    if delta is None:
+        return parent[:4]
+    angle, stretch = delta
+    if spec.parent is None:  # the torso leans (shears): shoulders stay level
+        limit = math.radians(TORSO_LEAN_DEG)
+        stretch = min(max(stretch, TORSO_STRETCH[0]), TORSO_STRETCH[1])
+        return _lean(bone, min(max(angle, -limit), limit), stretch)
+    return _linear(angle, 1.0 if spec.rigid else stretch, bone)
+
+
+def _head_linear(figure: _Figure, parent: Affine, bone: tuple[float, float],
+                 bust: Affine | None) -> tuple[float, float, float, float]:
+    """The head's linear map: turned as the skeleton's eye line turned (`_head_turn`),
+    clamped to `HEAD_TURN_DEG`, at its painted size; on a bust (`bust`) at the bust's scale,
+    and only by as much as the turn exceeds the bust's own by more than `HEAD_ROLL_DEAD_DEG`
+    (a smaller roll rides the body, which keeps the figure one piece)."""
+    turn = _head_turn(figure)
+    if turn is None:
+        return parent[:4]
+    limit = math.radians(HEAD_TURN_DEG)
+    turn = min(max(turn, -limit), limit)
+    if bust is None:
+        return _linear(turn, 1.0, bone)
+    body = math.atan2(bust[2], bust[0])
+    dead = math.radians(HEAD_ROLL_DEAD_DEG)
+    extra = turn - body
+    if abs(extra) <= dead:
+        return bust[:4]
+    angle = body + extra - math.copysign(dead, extra)
+    size = math.hypot(bust[0], bust[2])
+    c, s = size * math.cos(angle), size * math.sin(angle)
+    return c, -s, s, c
+
+
+def _head_turn(figure: _Figure) -> float | None:
+    """How far (radians) the skeleton's head turned on screen from the neutral's: the turn
+    of its eye line (COCO 14→15, or the ears 16→17 where an eye is missing or the pair is
+    seen edge-on, as in a profile), taken modulo a half turn (a pair labelled the other way
+    round is the same line). The eye line, unlike the neck-to-head bone, stays level when
+    the head comes towards the camera (in perspective the bone then swings down). Without
+    either pair: the neck-to-head bone's turn."""
+    was, now, ok = figure.was, figure.now, figure.ok
+    for a, b in EYE_PAIRS:
+        if not (ok[a] and ok[b]):
+            continue
+        before = (was[b][0] - was[a][0], was[b][1] - was[a][1])
+        after = (now[b][0] - now[a][0], now[b][1] - now[a][1])
+        if not (_broadside(before, was, ok) and _broadside(after, now, ok)):
+            continue
+        turn = math.atan2(after[1], after[0]) - math.atan2(before[1], before[0])
+        turn = (turn + math.pi) % (2.0 * math.pi) - math.pi
+        if abs(turn) > 0.5 * math.pi:
+            turn -= math.copysign(math.pi, turn)
+        return turn
+    if ok[1] and ok[HEAD]:
+        delta = _delta(was[1], was[HEAD], now[1], now[HEAD])
+        if delta is not None:
+            return delta[0]
+    return None
+
+
+def _broadside(pair: tuple[float, float], joints: list[tuple[float, float]], ok: list[bool]
+               ) -> bool:
+    """Whether a pair of eyes (or ears) spans enough of the head, `EYE_LINE_MIN` of the
+    neck-to-head length, for its direction to mean something."""
+    span = math.hypot(*pair)
+    if not (ok[1] and ok[HEAD]):
+        return span > 2.0
+    head = math.hypot(joints[HEAD][0] - joints[1][0], joints[HEAD][1] - joints[1][1])
+    return span > max(2.0, EYE_LINE_MIN * head)
+
+
+def _bust_weight(figure: _Figure) -> float:
+    """How much of a bust the frame shows the figure as: 0 while its hips or a knee are in
+    the frame, rising to 1 once the highest of them is `BUST_BAND` of the neutral's torso
+    length below the frame's bottom edge (a skeleton without hips counts as below; up is
+    -y). Decided per frame from the joints, not a shot-size name, so any framing works."""
+    if figure.frame_size is None:
+        return 0.0
+    now, ok = figure.now, figure.ok
+    if not (ok[1] and ok[2] and ok[5]):
+        return 0.0  # no shoulders and neck to fit a bust to
+    lows = [now[j][1] for j in (MID_HIP, 9, 12) if ok[j]]
+    if not lows:
+        return 1.0
+    band = max(1.0, BUST_BAND * _torso_length(figure))
+    return min(max((min(lows) - figure.frame_size[1]) / band, 0.0), 1.0)
+
+
+def _bust_affine(figure: _Figure) -> Affine | None:
+    """The one similarity a bust is posed by: the least-squares rotation and uniform scale
+    (Umeyama, "Least-squares estimation of transformation parameters between two point
+    patterns", IEEE TPAMI 13(4), 1991, in its 2D complex form) carrying the neutral's
+    across-body spans (shoulders, eyes, ears: `ACROSS_PAIRS`) onto the skeleton's, or, where
+    those are seen edge-on (a profile), its neck, shoulders, nose and eyes (`BUST_POINTS`);
+    the rotation clamped to `BUST_TURN_DEG` and the scale to `BUST_SCALE`; translated so the
+    neutral's eyes (else its head centre, else the points' centroid) land on the skeleton's.
+    Spans across the body are what a lean towards the camera leaves unforeshortened: it
+    shows as the head and shoulders growing and moving down, while the neck-to-eyes length
+    shrinks (the head pitches), which a flat cut-out would show as a shrunk, slanted body.
+    None with nothing to fit."""
+    was, now, ok = figure.was, figure.now, figure.ok
+    spans = [((was[b][0] - was[a][0], was[b][1] - was[a][1]),
+              (now[b][0] - now[a][0], now[b][1] - now[a][1]))
+             for a, b in ACROSS_PAIRS if ok[a] and ok[b]]
+    fit = _similarity(spans)
+    shared = [j for j in BUST_POINTS if ok[j]]
+    n = float(max(1, len(shared)))
+    centres = ((sum(was[j][0] for j in shared) / n, sum(was[j][1] for j in shared) / n),
+               (sum(now[j][0] for j in shared) / n, sum(now[j][1] for j in shared) / n))
+    if fit is None or fit[2] < (ACROSS_MIN * _torso_length(figure)) ** 2:
+        (sx, sy), (tx, ty) = centres
+        fit = _similarity([((was[j][0] - sx, was[j][1] - sy), (now[j][0] - tx, now[j][1] - ty))
+                           for j in shared]) if len(shared) >= 2 else None
+    if fit is None:
+        return None
+    limit = math.radians(BUST_TURN_DEG)
+    angle = min(max(fit[0], -limit), limit)
+    size = min(max(fit[1], BUST_SCALE[0]), BUST_SCALE[1])
+    c, s = size * math.cos(angle), size * math.sin(angle)
+    if ok[14] and ok[15]:
+        src = ((was[14][0] + was[15][0]) / 2, (was[14][1] + was[15][1]) / 2)
+        dst = ((now[14][0] + now[15][0]) / 2, (now[14][1] + now[15][1]) / 2)
+    elif ok[HEAD]:
+        src, dst = was[HEAD], now[HEAD]
+    elif shared:
+        src, dst = centres
+    else:
+        return None
+    return (c, -s, s, c, dst[0] - c * src[0] + s * src[1], dst[1] - s * src[0] - c * src[1])
+
+
+def _similarity(vectors: list[tuple[tuple[float, float], tuple[float, float]]]
+                ) -> tuple[float, float, float] | None:
+    """(rotation in radians, scale, spread) of the least-squares similarity taking each
+    vector a onto its b (centred points or spans): k = Σ conj(a)·b / Σ|a|² in complex
+    numbers (Umeyama 1991 in 2D); spread is Σ|a|². None when degenerate."""
+    real = imag = spread = 0.0
+    for (ax, ay), (bx, by) in vectors:
+        real += ax * bx + ay * by
+        imag += ax * by - ay * bx
+        spread += ax * ax + ay * ay
+    if spread < 1e-9 or math.hypot(real, imag) < 1e-9:
+        return None
+    return math.atan2(imag, real), math.hypot(real, imag) / spread, spread
+
+
+def _torso_length(figure: _Figure) -> float:
+    """The neutral's neck-to-hips length (frame pixels), else 0.3 of the figure's height."""
+    was, ok = figure.was, figure.ok
+    if ok[1] and ok[MID_HIP]:
+        return math.hypot(was[MID_HIP][0] - was[1][0], was[MID_HIP][1] - was[1][1])
+    return 0.3 * figure.height_px
+
+
+def _arms_in_frame(figure: _Figure) -> frozenset[str]:
+    """The arm parts of a bust that still follow their bones: those of an arm whose elbow
+    or wrist the skeleton has inside the frame (a hand gesturing in shot, forearms on a
+    table top in shot); an arm reaching below the frame stays as painted, so it cannot
+    drag the body."""
+    if figure.frame_size is None:
+        return frozenset()
+    width, height = figure.frame_size
+    follow: set[str] = set()
+    for side, (elbow, wrist) in (("r", (3, 4)), ("l", (6, 7))):
+        if any(figure.ok[j] and 0.0 <= figure.now[j][0] < width
+               and 0.0 <= figure.now[j][1] < height for j in (elbow, wrist)):
+            follow.update((f"{side}_upper_arm", f"{side}_lower_arm", f"{side}_hand"))
+    return frozenset(follow)
 
 
 def _arrays(found: dict[str, Affine]) -> dict[str, np.ndarray]:
@@ -315,7 +574,7 @@ def pose(rig: Rig, level: int, source: np.ndarray, image_matrix: np.ndarray,
     `split` are drawn into `Posed.layers` instead of the main patch (a layer of their own
     that the compositor can put at another depth). `neutral`: see `part_transforms`."""
     affines = _part_affines(rig, image_matrix, skeleton, neutral,
-                            REACHING if split else frozenset())
+                            REACHING if split else frozenset(), frame_size)
     transforms = _arrays(affines)
     parts = rig.level(level, source.shape[:2])
     width, height = frame_size
@@ -348,7 +607,7 @@ def pose(rig: Rig, level: int, source: np.ndarray, image_matrix: np.ndarray,
     if not placed or not (moved or force):
         return None
     first = transforms[placed[0][0]]
-    if not split and all(transforms[p[0]] is first for p in placed) and not force:
+    if all(transforms[p[0]] is first for p in placed) and not force:  # one piece
         return _moved_whole(source, level, image_matrix, first, placed, width, height)
     groups = {"": [p for p in placed if p[0] not in split]}
     if split:

@@ -91,6 +91,7 @@ class AmbientMatch:
         self._stats_of: np.ndarray | None = None
         self._stats: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._matched: dict[tuple, np.ndarray] = {}
+        self._targets: dict[tuple, tuple[object, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __call__(self, view: object, level: int, box: tuple[int, int, int, int]) -> np.ndarray:
         """The view's level image (straight RGBA uint8) matched to the plate around `box`."""
@@ -123,7 +124,22 @@ class AmbientMatch:
 
     def _matched_to(self, view: object, level: int, mean: np.ndarray, std: np.ndarray
                     ) -> np.ndarray:
-        """The view's level matched to given statistics (cached like the plate's)."""
+        """The view's level matched to given statistics (cached like the plate's). The same
+        statistics arrays again (a character's place in the scene: `ShotLighting` keeps one
+        per place) find their match by identity, without rounding them afresh."""
+        memo = (id(view), level, id(mean), id(std), self.strength_l, self.strength_ab)
+        seen = self._targets.get(memo)
+        if seen is not None and seen[0] is view and seen[1] is mean and seen[2] is std:
+            return seen[3]
+        found = self._match_target(view, level, mean, std)
+        if len(self._targets) >= MATCH_CACHE:
+            self._targets.clear()
+        self._targets[memo] = (view, mean, std, found)  # the objects kept: their ids hold
+        return found
+
+    def _match_target(self, view: object, level: int, mean: np.ndarray, std: np.ndarray
+                      ) -> np.ndarray:
+        """`_matched_to` keyed by the rounded statistics' values."""
         mean = np.round(np.asarray(mean, np.float32) / QUANT_MEAN) * QUANT_MEAN
         std = np.round(np.asarray(std, np.float32) / QUANT_MEAN) * QUANT_MEAN
         key = (id(view), level, *mean.tolist(), float(std[0]), self.strength_l,
@@ -243,12 +259,13 @@ def _gain(geometry: tuple, key: tuple[float, float, float],
     w, h = geometry[:2]
     shade = _shading_grid(*geometry)[0]
     scale = np.float32(LIGHT_MIX / norm)
-    key_gain = np.asarray(key, np.float32) * scale
-    base = (1.0 - LIGHT_MIX) + np.asarray(ambient, np.float32) * scale
-    # per channel shade * key + base, in float32 as a per-channel loop would compute it
-    coarse = (shade[..., None] * (key_gain * np.float32(GAIN_ONE)).astype(np.float32)
-              + (base * np.float32(GAIN_ONE)).astype(np.float32))
-    gain = cv2.resize(cv2.convertScaleAbs(coarse), (w, h), interpolation=cv2.INTER_LINEAR)
+    key_gain = (np.asarray(key, np.float32) * scale * np.float32(GAIN_ONE)).astype(np.float32)
+    base = ((1.0 - LIGHT_MIX) + np.asarray(ambient, np.float32) * scale)
+    base = (base * np.float32(GAIN_ONE)).astype(np.float32)
+    # per channel shade * key + base in float32, one plane at a time (a broadcast over a
+    # trailing axis of 3 runs numpy's inner loop 3 elements long: several times slower)
+    coarse = cv2.merge([cv2.convertScaleAbs(shade * key_gain[c] + base[c]) for c in range(3)])
+    gain = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     gain.setflags(write=False)
     return gain
 

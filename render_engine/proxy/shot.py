@@ -29,6 +29,7 @@ from render_engine.proxy.poses import (
     acting_for,
     pose_action,
     pose_keypoints,
+    rest_keypoints,
     seat_cutouts,
 )
 from render_engine.proxy.prop_shift import PropShifter, shifter_for
@@ -40,10 +41,6 @@ CameraFn = Callable[[float, float], Camera]
 RIGGED = True
 """Rigged cut-outs follow the frame's skeleton; False keeps them rigid."""
 FloorFn = Callable[[CharacterSpec, float], tuple[float, float, float, bool]]
-STILL_SITTER_SIZES = ("MCU", "CU", "ECU")
-"""Close sizes in which a seated character keeps its painted cut-out: its arms and table are
-below the frame, and a flat cut-out bent by a lean or a gesture shows there as a broken body
-(a twisted torso, a gap at the neck) right under the face the shot is about."""
 
 
 @dataclass
@@ -220,15 +217,17 @@ class ShotFrames:
 
     def acts(self, char: CharacterSpec, posture: cutouts.Posture, t: float) -> bool:
         """Whether the character's skeleton may differ from its figure at rest (a pose
-        track, a walk, talking, a gesture, pointing, leaning): only then is the rigged
-        cut-out posed; a character sitting or standing still keeps the unrigged one."""
+        track, a walk, talking, a gesture, pointing, leaning) or its cut-out is painted in
+        another pose than it sits in (on a seat of another height, a standing view seated:
+        `CharacterActing.bends`): only then is the rigged cut-out posed; a character sitting
+        or standing still keeps the unrigged one."""
         if char.name in self.tracks:
             return True
-        if posture.action == "sit" and self.spec.shot.size in STILL_SITTER_SIZES:
-            return False
+        acting = self.acting.get(char.name)
+        if posture.seated and acting is not None and acting.bends():
+            return True  # a seat of another height, or a standing view seated
         if pose_action(posture, self.speaking(char.name, t)) not in ("stand", "sit"):
             return True
-        acting = self.acting.get(char.name)
         if acting is None:
             return False
         return any(getattr(acting, field, None) is not None
@@ -236,20 +235,15 @@ class ShotFrames:
 
     def neutral_skeleton(self, char: CharacterSpec, cam: Camera, posture: cutouts.Posture,
                          t: float) -> np.ndarray | None:
-        """The character's figure at rest where it is (standing, or seated as the seated
-        cut-out is placed, on the same seat, breathing at shot time t): the pose its sheet
-        views are painted in, from which the rigged cut-out's parts turn as far as
+        """The character's figure at rest in the pose its cut-out view is painted in, where
+        the unrigged cut-out is (`poses.rest_keypoints`: standing; seated on the seat the
+        sheet paints, moved onto its real seat; a standing view lowered onto the seat),
+        breathing at shot time t: the rigged cut-out's parts turn from it as far as
         `skeleton`'s bones do. A character doing nothing more than that keeps its unrigged
         cut-out, where framing put it."""
-        rest = cutouts.Posture(posture.x, posture.z, posture.facing_deg,
-                               "sit" if posture.seated else "stand", False, posture.seated)
         cast = self.cast[char.name]
-        acting = self.acting.get(char.name)  # on the same seat, doing nothing
-        seated = None
-        if posture.seated and getattr(acting, "seat", None) is not None:
-            seated = type(acting)(seat=acting.seat)  # type: ignore[misc, union-attr]
-        return pose_keypoints(cam, rest, cast.member.height_m, t, False, cast.seated_eye_m,
-                              seated)
+        return rest_keypoints(cam, posture, cast.member.height_m, t, cast.seated_eye_m,
+                              self.acting.get(char.name), cast.available())
 
     def skeleton(self, char: CharacterSpec, cam: Camera, posture: cutouts.Posture, t: float
                  ) -> np.ndarray | None:

@@ -631,24 +631,39 @@ def _splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.ndarray,
     x_lo, y_lo, nx, ny, z = x_lo[seen], y_lo[seen], nx[seen], ny[seen], z[seen]
     flat = nodes.ravel()
     big = (nx > 2) | (ny > 2)
-    for subset in (~big, big):
-        xs, ys, cx, cy, zs = x_lo[subset], y_lo[subset], nx[subset], ny[subset], z[subset]
-        if not len(zs):
-            continue
+    small = ~big  # the common 2 x 2 footprint: four shifted copies of the points
+    xs, ys, zs = x_lo[small], y_lo[small], z[small]
+    if len(zs):
         index_parts, z_parts = [], []
-        for ky in range(int(cy.max())):
-            if ky:  # rows past a point's footprint drop it (the footprints only shrink)
-                keep = cy > ky
-                xs, ys, cx, cy, zs = xs[keep], ys[keep], cx[keep], cy[keep], zs[keep]
+        for ky in range(2):
             yy = ys + ky
             inside = (yy >= 0) & (yy < height)
             base = yy * width + xs
-            for kx in range(int(cx.max())):
+            for kx in range(2):
                 xx = xs + kx
-                ok = (kx < cx) & inside & (xx >= 0) & (xx < width)
+                ok = inside & (xx >= 0) & (xx < width)
                 index_parts.append(base[ok] + kx)
                 z_parts.append(zs[ok])
         np.minimum.at(flat, np.concatenate(index_parts), np.concatenate(z_parts))
+    if big.any():
+        index, depth = _footprint_cells(x_lo[big], y_lo[big], nx[big], ny[big], z[big],
+                                        width, height)
+        np.minimum.at(flat, index, depth)
+
+
+def _footprint_cells(xs: np.ndarray, ys: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+                     zs: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat node index and depth of every node inside the nodes grid that each point's
+    footprint (cx by cy nodes from (xs, ys)) covers, enumerated at once: a loop over the
+    footprint's rows and columns would cost a dozen numpy calls per cell of the largest one.
+    The z-buffer takes the minimum per node, so the order of the cells does not matter."""
+    counts = cx.astype(np.int64) * cy
+    point = np.repeat(np.arange(len(zs)), counts)
+    first = np.cumsum(counts) - counts
+    ky, kx = np.divmod(np.arange(int(counts.sum())) - first[point], cx[point])
+    yy, xx = ys[point] + ky, xs[point] + kx
+    ok = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+    return (yy * width + xx)[ok], zs[point][ok]
 
 
 def fill_holes(nodes: np.ndarray, rounds: int = 24) -> np.ndarray:

@@ -5,7 +5,10 @@ encoder (the production's profile, dialog muxed), while the skeletons of the sam
 into `pose.mp4` (black, the annotators' colours) and `pose.json` (POSE_KEYPOINT per frame) next
 to the movie: the final tier renders over exactly this blocking. Pose drawing and encoding run
 on a second thread behind a short queue, so they overlap compositing on two cores and memory
-stays flat however long the shot is.
+stays flat however long the shot is. Each picture is converted to the encoder's YUV only where
+it differs from the previous one (`media.encode.changed_regions`: a still camera's frame changes
+around its characters and the fire, a pose frame around its skeletons) — the pictures encoded
+are the same.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from render_engine.audio.dialog import RATE, mix_dialog, spoken_lines
-from render_engine.media.encode import VideoWriter, probe, timecode_at
+from render_engine.media.encode import VideoWriter, changed_regions, probe, timecode_at
 from render_engine.proxy.poses import PoseJsonWriter, pose_frame
 from render_engine.proxy.shot import ShotFrames
 from render_engine.render import RenderJob
@@ -34,7 +37,9 @@ class _Encoder(threading.Thread):
     """Draws the pose control frames and encodes both movies, from a bounded queue.
 
     Runs beside the compositor: frame i's skeletons are drawn and written (pose.json,
-    pose.mp4) and its picture encoded while frame i + 1 is being composited.
+    pose.mp4) and its picture encoded while frame i + 1 is being composited. One thread for
+    both outputs: drawing the skeletons is Python holding the GIL, and a third thread drawing
+    them beside the compositor slows its Python as much as it saves in encoding.
     """
 
     def __init__(self, movie: VideoWriter, poses: VideoWriter, pose_json: PoseJsonWriter,
@@ -46,6 +51,9 @@ class _Encoder(threading.Thread):
             QUEUE_FRAMES)
         self.error: BaseException | None = None
         self.seconds = {"encode": 0.0, "pose_draw": 0.0, "pose_encode": 0.0}
+        self._last_frame: np.ndarray | None = None
+        """The previous picture and pose frame written (each frame is a new array)."""
+        self._last_pose: np.ndarray | None = None
 
     def run(self) -> None:
         while True:
@@ -61,12 +69,15 @@ class _Encoder(threading.Thread):
 
     def _write(self, frame: np.ndarray, people: list[np.ndarray]) -> None:
         started = time.perf_counter()
-        self.movie.write(frame)
+        # only what changed since the previous frame is converted to YUV (the same pictures)
+        self.movie.write(frame, changed=changed_regions(frame, self._last_frame))
+        self._last_frame = frame
         drawn = time.perf_counter()
         pose = pose_frame(*self.size, people)
         self.pose_json.write(people)
         encoded = time.perf_counter()
-        self.poses.write(pose)
+        self.poses.write(pose, changed=changed_regions(pose, self._last_pose))
+        self._last_pose = pose
         self.seconds["encode"] += drawn - started
         self.seconds["pose_draw"] += encoded - drawn
         self.seconds["pose_encode"] += time.perf_counter() - encoded
