@@ -24,7 +24,7 @@ from tests.test_proxy_tier import _job, _spec
 
 def _reference_splat_cells(nodes: np.ndarray, x_lo: np.ndarray, y_lo: np.ndarray,
                            nx: np.ndarray, ny: np.ndarray, z: np.ndarray) -> None:
-    """`warp._splat`'s z-buffering before the fast paths: a loop over each footprint's rows and columns."""
+    """`warp._splat`'s z-buffering before the fast paths: a loop over footprint cells."""
     height, width = nodes.shape
     flat = nodes.ravel()
     big = (nx > 2) | (ny > 2)
@@ -50,7 +50,7 @@ def _reference_splat_cells(nodes: np.ndarray, x_lo: np.ndarray, y_lo: np.ndarray
 
 def _reference_splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.ndarray,
                      jump: float, surface: np.ndarray | None = None) -> None:
-    """`warp._splat` before the fast paths (its footprints as `_reference_splat_cells` writes them)."""
+    """`warp._splat` before the fast paths (footprints as `_reference_splat_cells`)."""
     height, width = nodes.shape
     same = z if surface is None else surface
     sx = warp._spacing(gx, same, jump) * 0.5
@@ -64,7 +64,7 @@ def _reference_splat(nodes: np.ndarray, gx: np.ndarray, gy: np.ndarray, z: np.nd
 
 
 def _reference_contact_shadow(frame: np.ndarray, sprite: Sprite, foregrounds: list) -> None:
-    """`compositor._contact_shadow` before the fast paths: the darkening broadcast over the channels."""
+    """`compositor._contact_shadow` before the fast paths: darkening broadcast per channel."""
     cx, cy, rx, ry = sprite.shadow  # type: ignore[misc]
     height, width = frame.shape[:2]
     x0, x1 = max(0, math.floor(cx - 1.6 * rx)), min(width, math.ceil(cx + 1.6 * rx) + 1)

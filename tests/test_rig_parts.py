@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from render_engine.proxy import rig, rig_pose
+from render_engine.proxy import rig
+from tests.test_rig_posing import posed_image
 
 SIZE = (400, 500)  # view width, height
 GROUND = (200.0, 485.0)
@@ -112,14 +113,8 @@ def swung(j: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def posed(view: np.ndarray, the_rig: rig.Rig, skeleton: np.ndarray) -> np.ndarray:
-    result = rig_pose.pose(the_rig, 0, view, np.array([[1.0, 0, 0], [0, 1.0, 0]]), skeleton,
-                           SIZE, force=True)
-    assert result is not None
-    canvas = np.zeros((SIZE[1], SIZE[0], 4), np.uint8)
-    x0, y0 = result.origin
-    h, w = result.rgba.shape[:2]
-    canvas[y0:y0 + h, x0:x0 + w] = result.rgba
-    return canvas
+    """The view posed by `skeleton` into a canvas of the view's size."""
+    return posed_image(view, the_rig, skeleton, SIZE)
 
 
 def test_badge_goes_with_the_chest_and_the_sleeve_with_the_arm() -> None:

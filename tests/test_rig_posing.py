@@ -81,11 +81,12 @@ def identity() -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
-def posed_image(view: np.ndarray, the_rig: rig.Rig, skeleton: np.ndarray) -> np.ndarray:
+def posed_image(view: np.ndarray, the_rig: rig.Rig, skeleton: np.ndarray,
+                size: tuple[int, int] = SIZE) -> np.ndarray:
     """The view posed by `skeleton` into a canvas of its own size (view = frame)."""
-    posed = rig_pose.pose(the_rig, 0, view, identity(), skeleton, SIZE, force=True)
+    posed = rig_pose.pose(the_rig, 0, view, identity(), skeleton, size, force=True)
     assert posed is not None
-    canvas = np.zeros((SIZE[1], SIZE[0], 4), np.uint8)
+    canvas = np.zeros((size[1], size[0], 4), np.uint8)
     x0, y0 = posed.origin
     h, w = posed.rgba.shape[:2]
     canvas[y0:y0 + h, x0:x0 + w] = posed.rgba
