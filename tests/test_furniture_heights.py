@@ -24,6 +24,7 @@ from render_engine.pose.openpose import standing_pose
 from render_engine.proxy import cutouts, framing, lens, rig
 from render_engine.proxy.blocking import (
     EYES_ABOVE_HIPS,
+    eye_height,
     painted_seat_height,
     seat_of,
 )
@@ -257,7 +258,7 @@ def test_a_sitter_without_seat_is_framed_and_drawn_on_the_nearest_seat(yard: Pat
     eye = SEATS["cushion"] + EYES_ABOVE_HIPS * HEIGHT_M
     figure = framing._figure(unnamed.characters[0], production, unnamed)
     assert figure.eye == pytest.approx(eye, abs=0.01)
-    assert framing.eye_height(unnamed.characters[0], HEIGHT_M, production) > eye + 0.2
+    assert eye_height(unnamed.characters[0], HEIGHT_M, production) > eye + 0.2
     cameras = [framing.frame_shot(s, production, W, H) for s in (unnamed, named)]
     assert cameras[0] == cameras[1]
     sprites = [_place(_shot(yard, s.characters[0].model_dump()), 0.5) for s in (unnamed, named)]

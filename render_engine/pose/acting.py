@@ -28,6 +28,7 @@ from render_engine.proxy.blocking import (
     WALK_SPEED_M_S,
     has_sit_views,
     height_of,
+    named_furniture,
     painted_seat_height,
     point_target,
     route,
@@ -206,15 +207,6 @@ def body_acting(facing_deg: float, height_m: float, t: float, acting: CharacterA
                   lean=lean, point=point, energy=energy)
 
 
-def _named(production: Production, kind: str, name: str | None) -> Seat | Surface | None:
-    """The seat or surface of that name when the production's sets agree on one."""
-    if not name:
-        return None
-    found = {item for set_spec in production.sets.values()
-             if (item := getattr(set_spec, kind)(name)) is not None}
-    return found.pop() if len(found) == 1 else None
-
-
 def figure_eyes(character: CharacterSpec, height_m: float, production: Production,
                 spec: ShotSpec | None = None) -> tuple[float, float] | None:
     """Where the eyes of the skeleton of a character seated on a seat (`seat_of`: named, else
@@ -227,7 +219,7 @@ def figure_eyes(character: CharacterSpec, height_m: float, production: Productio
 
     seated = character.action in SEATED_ACTIONS
     seat = seat_of(production, spec, character)
-    surface = _named(production, "surface", character.lean)
+    surface = named_furniture(production, "surface", character.lean)
     if seat is None and surface is None:
         return None
     heading = math.radians(character.facing)

@@ -142,7 +142,7 @@ def seated_eye_ratio(production: Production | None, name: str) -> float:
         return EYE_SITTING
     try:
         member = production.member(name)
-    except Exception:
+    except SoloreelError:
         return EYE_SITTING
     scale = standing_scale(member)
     if scale is None:
@@ -157,27 +157,28 @@ def seated_eye_ratio(production: Production | None, name: str) -> float:
 
 def eye_height(character: CharacterSpec, height_m: float,
                production: Production | None = None, spec: ShotSpec | None = None) -> float:
-    """Eye height above the floor for the character's posture. Seated on a seat (`seat_of`:
-    named, else the nearest one under it in the shot `spec`'s set) or leaning on a named
-    surface: the skeleton's own eyes (`figure_eyes`: a leaner's drop towards the surface, as
-    the posed cut-out shows them); seated elsewhere: from its sheet when `production` is given
-    (see `seated_eye_ratio`)."""
+    """Eye height above the floor for the character's posture (the height part of
+    `eye_place`)."""
+    return eye_place(character, height_m, production, spec)[0]
+
+
+def eye_place(character: CharacterSpec, height_m: float,
+              production: Production | None = None, spec: ShotSpec | None = None
+              ) -> tuple[float, float]:
+    """Where the character's eyes are: (height above the floor, metres ahead of its floor
+    position along its facing). Seated on a seat (`seat_of`: named, else the nearest one under
+    it in the shot `spec`'s set) or leaning on a named surface: the skeleton's own eyes
+    (`figure_eyes`: a leaner's drop and move towards the surface, as the posed cut-out shows
+    them); seated elsewhere: from its sheet when `production` is given (see
+    `seated_eye_ratio`), over its floor position."""
     eyes = _figure_eyes(character, height_m, production, spec)
     if eyes is not None:
-        return eyes[0]
+        return eyes
     if character.action in ("sit", "stand_up"):  # stand_up starts seated
-        return seated_eye_ratio(production, character.name) * height_m
+        return seated_eye_ratio(production, character.name) * height_m, 0.0
     if character.action == "lie":
-        return EYE_LYING * height_m
-    return EYE_STANDING * height_m
-
-
-def eye_ahead(character: CharacterSpec, height_m: float,
-              production: Production | None = None, spec: ShotSpec | None = None) -> float:
-    """How far (metres, along its facing) the character's eyes are ahead of its floor
-    position: a leaner's head is over the table, not over its seat (0 for everyone else)."""
-    eyes = _figure_eyes(character, height_m, production, spec)
-    return 0.0 if eyes is None else eyes[1]
+        return EYE_LYING * height_m, 0.0
+    return EYE_STANDING * height_m, 0.0
 
 
 def _figure_eyes(character: CharacterSpec, height_m: float, production: Production | None,
@@ -204,11 +205,9 @@ def eye_point(spec: ShotSpec, production: Production, name: str, t_seconds: floa
     """World position (x, y, z) of a character's eyes at shot time t."""
     character = find_character(spec, name)
     x, z, facing, _ = character_floor(character, t_seconds)
-    height = height_of(production, character.name)
-    ahead = eye_ahead(character, height, production, spec)
+    eye, ahead = eye_place(character, height_of(production, character.name), production, spec)
     heading = math.radians(facing)
-    return (x + math.sin(heading) * ahead, eye_height(character, height, production, spec),
-            z + math.cos(heading) * ahead)
+    return (x + math.sin(heading) * ahead, eye, z + math.cos(heading) * ahead)
 
 
 def find_character(spec: ShotSpec, name: str) -> CharacterSpec:
@@ -258,12 +257,14 @@ def seating(set_spec: SetSpec, spec: ShotSpec) -> dict[str, Seat]:
     return found
 
 
-def named_seat(production: Production, name: str | None) -> Seat | None:
-    """The seat of that name when the production's sets agree on one (a shot not known)."""
+def named_furniture(production: Production, kind: str, name: str | None
+                    ) -> Seat | Surface | None:
+    """The seat or surface (`kind`) of that name when the production's sets agree on one (a
+    shot not known)."""
     if not name:
         return None
-    found = {seat for set_spec in production.sets.values()
-             if (seat := set_spec.seat(name)) is not None}
+    found = {item for set_spec in production.sets.values()
+             if (item := getattr(set_spec, kind)(name)) is not None}
     return found.pop() if len(found) == 1 else None
 
 
@@ -277,11 +278,11 @@ def seat_of(production: Production, spec: ShotSpec | None, character: CharacterS
     if character.action not in SEATED_ACTIONS:
         return None
     if spec is None:
-        return named_seat(production, character.seat)
+        return named_furniture(production, "seat", character.seat)  # type: ignore[return-value]
     try:
         set_spec = production.set(spec.set)
     except SoloreelError:
-        return named_seat(production, character.seat)
+        return named_furniture(production, "seat", character.seat)  # type: ignore[return-value]
     return seating(set_spec, spec).get(character.name)
 
 
@@ -298,7 +299,7 @@ def has_sit_views(production: Production | None, name: str) -> bool:
         return False
     try:
         member = production.member(name)
-    except Exception:
+    except SoloreelError:
         return False
     return any(view in member.views for view in SIT_VIEWS)
 

@@ -26,8 +26,7 @@ import numpy as np
 from render_engine.bible import Production
 from render_engine.proxy.blocking import (
     character_floor,
-    eye_ahead,
-    eye_height,
+    eye_place,
     find_character,
     head_top,
     height_of,
@@ -220,10 +219,9 @@ def _figure(character: CharacterSpec, production: Production,
             spec: ShotSpec | None = None) -> _Figure:
     height = height_of(production, character.name)
     x, z, facing, _ = character_floor(character, 0.0)
-    return _Figure(character.name, (x, z), facing,
-                   eye_height(character, height, production, spec),
-                   head_top(character, height, production, spec), height,
-                   eye_ahead(character, height, production, spec))
+    eye, ahead = eye_place(character, height, production, spec)
+    return _Figure(character.name, (x, z), facing, eye,
+                   head_top(character, height, production, spec), height, ahead)
 
 
 # --------------------------------------------------------------------------- the entry point
